@@ -1,0 +1,97 @@
+"""The ``radsurv`` command.
+
+    radsurv score --ct CT --gtv GTV --out DIR [--bundle B] [--rings 3,6,9] [--device auto|cpu|cuda]
+                  [--scene FILE.mrb] [--overwrite]
+    radsurv train-demo --out FOLDER      (reproduces the shipped demonstration bundle)
+
+Errors in the input are printed as one message naming the problem (exit status 2), never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import __version__
+from .errors import RadSurvError
+
+
+def _score_parser(sub) -> None:
+    p = sub.add_parser("score", help="score one CT + GTV: rings, radiomics, voxel maps, risk, Grad-CAM",
+                       description="Score one case and write rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, "
+                                   "features.csv, result.json and overview.png into --out.")
+    p.add_argument("--ct", required=True, help="CT volume in HU (NRRD or NIfTI)")
+    p.add_argument("--gtv", required=True, help="GTV mask on the CT's grid (NRRD or NIfTI, non-zero = GTV)")
+    p.add_argument("--out", required=True, help="output folder (an earlier run there is kept unless --overwrite)")
+    p.add_argument("--bundle", default=None, help="model bundle folder (default: the shipped demonstration bundle)")
+    p.add_argument("--rings", default="3,6,9", help="peritumoral ring distances in mm (default 3,6,9)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the models and voxel maps run (default auto: CUDA when available)")
+    p.add_argument("--kernel-radius", type=int, default=1, help="voxel-map kernel radius, voxels (default 1)")
+    p.add_argument("--scene", default=None, help="also save a 3D Slicer scene (.mrb) with all results")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
+
+
+def _run_score(args) -> int:
+    from .pipeline import score_case
+
+    start = time.perf_counter()
+
+    def progress(stage: str, message: str) -> None:
+        print(f"[{time.perf_counter() - start:7.1f} s] {stage:<10} {message}", flush=True)
+
+    result = score_case(args.ct, args.gtv, args.out, bundle=args.bundle, rings_mm=args.rings,
+                        device=args.device, overwrite=args.overwrite, progress=progress,
+                        scene_path=args.scene, kernel_radius=args.kernel_radius)
+    model = result["model"]
+    print()
+    if model["demonstration"]:
+        print(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
+    print(f"risk score: {result['risk_score']:.4f}  risk group: {result['risk_group']} "
+          f"(cut-off {result['risk_cutoff']:.4f}, model {model['name']} {model['version']})")
+    print(f"GTV volume: {result['gtv']['volume_mm3_input']:,.0f} mm^3 input, "
+          f"{result['gtv']['volume_mm3_resampled']:,.0f} mm^3 at 1 mm")
+    print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items())
+          + f", total {sum(result['timings_s'].values()):.1f}")
+    print(f"outputs in {args.out}: " + ", ".join(
+        v for k, v in result["outputs"].items() if isinstance(v, str)) + ", voxelmap_*.nrrd")
+    return 0
+
+
+def _train_demo_parser(sub) -> None:
+    p = sub.add_parser("train-demo", add_help=False,
+                       help="reproduce the shipped demonstration bundle (synthetic cohort on a real CT)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _run_train_demo(args) -> int:
+    from .training import demo
+
+    return int(demo.main(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``radsurv`` command."""
+    parser = argparse.ArgumentParser(prog="radsurv", description="RadSurv: NSCLC survival from CT + GTV.")
+    parser.add_argument("--version", action="version", version=f"radsurv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _score_parser(sub)
+    _train_demo_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``radsurv``; returns the exit status (2 for input errors)."""
+    args = build_parser().parse_args(argv)
+    runners = {"score": _run_score, "train-demo": _run_train_demo}
+    try:
+        return runners[args.command](args)
+    except RadSurvError as exc:
+        print(f"radsurv: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
