@@ -11,6 +11,9 @@ from pathlib import Path
 #: Lung window (HU) for the CT background.
 LUNG_WINDOW_HU = (-1350.0, 150.0)
 
+#: Heatmap values below this are not drawn, so that the CT stays visible.
+HEATMAP_SHOWN_FROM = 0.2
+
 #: Contour colours: GTV, then rings from inside out.
 CONTOUR_COLOURS = ("red", "gold", "lime", "deepskyblue", "magenta", "orange")
 
@@ -68,12 +71,15 @@ def write_overview(ct, labelmap, heatmap, path, title: str = "", ring_names=()) 
         ax.imshow(ct_v[view], cmap="gray", vmin=LUNG_WINDOW_HU[0], vmax=LUNG_WINDOW_HU[1],
                   aspect=aspects[view], interpolation="nearest")
         if heat_v is not None:
-            overlay = np.ma.masked_less(heat_v[view], 0.05)
+            overlay = np.ma.masked_less(heat_v[view], HEATMAP_SHOWN_FROM)
             ax.imshow(overlay, cmap="inferno", vmin=0.0, vmax=1.0, alpha=0.45,
                       aspect=aspects[view], interpolation="bilinear")
+        # Outer boundary of the GTV plus rings 1..k: the GTV contour is not hidden under the
+        # inner edge of the first ring, which it shares.
         for label in range(1, int(labels.max()) + 1):
-            if (lab_v[view] == label).any():
-                ax.contour(lab_v[view] == label, levels=[0.5], linewidths=1.2,
+            region = (lab_v[view] >= 1) & (lab_v[view] <= label)
+            if region.any():
+                ax.contour(region, levels=[0.5], linewidths=1.2,
                            colors=CONTOUR_COLOURS[(label - 1) % len(CONTOUR_COLOURS)])
         ax.set_title(view)
         ax.set_axis_off()

@@ -33,25 +33,6 @@ RESULT_FILE = "result.json"
 ANALYSIS_SPACING_MM = 1.0
 
 
-def resolve_device(device: str = "auto") -> str:
-    """Map ``auto`` / ``cpu`` / ``cuda`` to the torch device that will run.
-
-    Raises:
-        InputError: unknown device, or ``cuda`` asked for on a machine without a CUDA GPU.
-    """
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, not {device!r}.")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise InputError("--device cuda: no CUDA GPU is available to torch here; use --device auto or cpu.")
-    return "cpu"
-
-
 def _load(source, what: str):
     """(image, provenance) for a path or an in-memory SimpleITK image."""
     import hashlib
@@ -130,7 +111,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
     from . import preprocessing, rings, voxelmaps
     from .bundle import default_bundle_path, load_bundle
     from .io import geometry, write_image
-    from .models.inference import predict_case
+    from .models.inference import predict_case, resolve_device
     from .overview import write_overview
 
     stages = _Stages(progress)
