@@ -180,9 +180,9 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             }
             write_overview(ct_image, labels_ct, prediction["heatmap"], staging / outputs["overview"],
                            title=_overview_title(result), ring_names=[r.name for r in rings_ct])
-            result["timings_s"] = dict(stages.timings)
-            _write_json(result, staging / RESULT_FILE)
-            _move_into(staging, out_dir)
+        result["timings_s"] = dict(stages.timings)
+        _write_json(result, staging / RESULT_FILE)
+        _move_into(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

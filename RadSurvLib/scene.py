@@ -394,24 +394,23 @@ def _scores_rows(result: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _string_column(name, values):
+def _column(array_class: str, name, values):
+    """A named VTK array (``vtkStringArray`` / ``vtkDoubleArray``) holding ``values``, for a table column."""
     import vtk
 
-    array = vtk.vtkStringArray()
+    array = getattr(vtk, array_class)()
     array.SetName(name)
     for value in values:
         array.InsertNextValue(value)
     return array
+
+
+def _string_column(name, values):
+    return _column("vtkStringArray", name, values)
 
 
 def _double_column(name, values):
-    import vtk
-
-    array = vtk.vtkDoubleArray()
-    array.SetName(name)
-    for value in values:
-        array.InsertNextValue(value)
-    return array
+    return _column("vtkDoubleArray", name, values)
 
 
 # --------------------------------------------------------------------------------------------
