@@ -234,21 +234,23 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
         if device not in DEVICES:
             raise InputError(f"Device {device!r}: choose one of {', '.join(DEVICES)}.")
 
-        work = tempfile.mkdtemp(prefix="RadSurv-")
-        ctPath = os.path.join(work, "ct.nrrd")
-        gtvPath = os.path.join(work, "gtv.nrrd")
-        self._exportInputs(volumeNode, segmentationNode, segmentId, ctPath, gtvPath)
-        outDir = outputDir or os.path.join(work, "out")
+        ctImage, gtvImage = self._exportInputs(volumeNode, segmentationNode, segmentId)
+        outDir = outputDir or os.path.join(tempfile.mkdtemp(prefix="RadSurv-"), "out")
 
         logging.info(f"RadSurv: scoring {volumeNode.GetName()} into {outDir}")
-        result = score_case(ctPath, gtvPath, outDir, bundle=bundlePath or None, rings_mm=tuple(ringsMm),
+        result = score_case(ctImage, gtvImage, outDir, bundle=bundlePath or None, rings_mm=tuple(ringsMm),
                             device=device, progress=lambda stage, message: logging.info(f"RadSurv {stage}: {message}"))
         nodes = write_results_to_scene(volumeNode, segmentationNode, segmentId, outDir)
         return dict(result, out_dir=str(outDir), nodes=nodes)
 
     @staticmethod
-    def _exportInputs(volumeNode, segmentationNode, segmentId, ctPath, gtvPath):
-        """Write the CT and the GTV segment (as a labelmap on the CT's grid) to NRRD files."""
+    def _exportInputs(volumeNode, segmentationNode, segmentId):
+        """The CT and the GTV segment (a labelmap on the CT's grid) as SimpleITK images.
+
+        Pulled from memory with ``sitkUtils``, so the user's nodes and their storage (file names)
+        are left as they were.
+        """
+        import sitkUtils
         import vtk
 
         from RadSurvLib.errors import InputError
@@ -262,10 +264,8 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
             if not slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
                     segmentationNode, ids, labelmap, volumeNode):
                 raise InputError(f"Could not export segment {segmentId} onto the grid of {volumeNode.GetName()}.")
-            if not slicer.util.saveNode(volumeNode, ctPath, {"useCompression": 1}):
-                raise InputError(f"Could not write the CT to {ctPath}.")
-            if not slicer.util.saveNode(labelmap, gtvPath, {"useCompression": 1}):
-                raise InputError(f"Could not write the GTV mask to {gtvPath}.")
+            return (sitkUtils.PullVolumeFromSlicer(volumeNode),
+                    sitkUtils.PullVolumeFromSlicer(labelmap))
         finally:
             scene.RemoveNode(labelmap)
 
