@@ -117,6 +117,9 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
     stages = _Stages(progress)
     rings_mm = rings.parse_rings(rings_mm)
     out_dir = _prepare_out_dir(out_dir, overwrite)
+    if scene_path and Path(scene_path).exists() and not overwrite:
+        raise InputError(f"--scene: {scene_path} already exists and is kept. Choose another file name, "
+                         "or pass --overwrite to replace it.")
     staging = Path(tempfile.mkdtemp(prefix=".radsurv-partial-", dir=out_dir))
     try:
         with stages.stage("validate", "reading and checking the CT and the GTV"):

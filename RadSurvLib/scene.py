@@ -598,7 +598,8 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     """
     import slicer
 
-    ct_path, gtv_path, mrb_path = Path(ct_path), Path(gtv_path), Path(mrb_path)
+    # vtkMRMLScene.WriteToMRB refuses relative paths.
+    ct_path, gtv_path, mrb_path = Path(ct_path), Path(gtv_path), Path(mrb_path).resolve()
     for what, path in (("CT", ct_path), ("GTV mask", gtv_path)):
         if not path.is_file():
             raise InputError(f"{what} file not found: {path}. Check the path.")

@@ -29,3 +29,12 @@ def test_earlier_outputs_refused_without_overwrite(pat1_outputs):
                                cwd=REPO, capture_output=True, text=True)
     assert completed.returncode == 2
     assert "earlier run" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_existing_scene_file_is_kept(tmp_path, capsys):
+    scene = tmp_path / "mine.mrb"
+    scene.write_bytes(b"user's own scene")
+    status = main(["score", "--ct", str(PAT1_CT), "--gtv", str(PAT1_GTV), "--out", str(tmp_path / "out"),
+                   "--scene", str(scene)])
+    assert status == 2 and "--scene" in capsys.readouterr().err
+    assert scene.read_bytes() == b"user's own scene"

@@ -276,8 +276,10 @@ def test_errors_leave_the_scene_untouched(out_dir, tmp_path):
     assert seg.GetSegmentation().GetNumberOfSegments() == n_segments
 
 
-def test_save_scene_mrb_loads_back(out_dir, tmp_path):
-    mrb = rs.save_scene_mrb(CT_PATH, GTV_PATH, out_dir, tmp_path / "case" / "PAT1.mrb")
+def test_save_scene_mrb_loads_back(out_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative path, as users type it on the command line
+    mrb = rs.save_scene_mrb(CT_PATH, GTV_PATH, out_dir, Path("case") / "PAT1.mrb")
+    assert mrb == tmp_path / "case" / "PAT1.mrb"
     assert mrb.is_file() and mrb.stat().st_size > 0
     scene = rs.load_scene_mrb(mrb)
 
