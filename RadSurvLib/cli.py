@@ -2,7 +2,10 @@
 
     radsurv score --ct CT --gtv GTV --out DIR [--bundle B] [--rings 3,6,9] [--device auto|cpu|cuda]
                   [--scene FILE.mrb] [--overwrite]
+    radsurv score --ct DICOM_DIR (--rtstruct FILE --roi NAME | --seg FILE [--roi LABEL]) --out DIR ...
     radsurv train-demo --out FOLDER      (reproduces the shipped demonstration bundle)
+    radsurv ibsi --out DIR [--configs phantom,A,...]   (IBSI 1 compliance tables)
+    radsurv signature fit|apply ..., radsurv evaluate ..., radsurv report ...   (radiomics signatures)
 
 Errors in the input are printed as one message naming the problem (exit status 2), never as a
 traceback.
@@ -22,8 +25,11 @@ def _score_parser(sub) -> None:
     p = sub.add_parser("score", help="score one CT + GTV: rings, radiomics, voxel maps, risk, Grad-CAM",
                        description="Score one case and write rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, "
                                    "features.csv, result.json and overview.png into --out.")
-    p.add_argument("--ct", required=True, help="CT volume in HU (NRRD or NIfTI)")
-    p.add_argument("--gtv", required=True, help="GTV mask on the CT's grid (NRRD or NIfTI, non-zero = GTV)")
+    p.add_argument("--ct", required=True, help="CT volume in HU (NRRD or NIfTI), or a DICOM CT series folder")
+    p.add_argument("--gtv", default=None, help="GTV mask on the CT's grid (NRRD or NIfTI, non-zero = GTV)")
+    p.add_argument("--rtstruct", default=None, help="DICOM RTSTRUCT with the GTV (with a DICOM --ct and --roi)")
+    p.add_argument("--seg", default=None, help="DICOM SEG with the GTV (with a DICOM --ct; --roi picks the segment)")
+    p.add_argument("--roi", default=None, help="name of the GTV's ROI in --rtstruct (or segment label in --seg)")
     p.add_argument("--out", required=True, help="output folder (an earlier run there is kept unless --overwrite)")
     p.add_argument("--bundle", default=None, help="model bundle folder (default: the shipped demonstration bundle)")
     p.add_argument("--rings", default="3,6,9", help="peritumoral ring distances in mm (default 3,6,9)")
@@ -35,9 +41,11 @@ def _score_parser(sub) -> None:
 
 
 def _run_score(args) -> int:
+    from .dicom import resolve_score_inputs
     from .pipeline import score_case
 
     start = time.perf_counter()
+    args.ct, args.gtv = resolve_score_inputs(args.ct, args.gtv, args.rtstruct, args.seg, args.roi)
 
     def progress(stage: str, message: str) -> None:
         print(f"[{time.perf_counter() - start:7.1f} s] {stage:<10} {message}", flush=True)
@@ -60,16 +68,39 @@ def _run_score(args) -> int:
     return 0
 
 
+def _ibsi_parser(sub) -> None:
+    p = sub.add_parser("ibsi", help="IBSI 1 compliance tables of the PyRadiomics features RadSurv reports",
+                       description="Compute RadSurv's PyRadiomics features on the IBSI digital phantom and on "
+                                   "PAT1 under configurations A-E, compare them with the IBSI reference values "
+                                   "and write ibsi_features.csv and ibsi_summary.md into --out.")
+    p.add_argument("--out", required=True, help="output folder for the tables")
+    p.add_argument("--configs", default=None,
+                   help="comma-separated configurations (default: phantom,phantom-2D,A,B,C,D,E)")
+    p.add_argument("--reference-dir", default=None, help="folder of the IBSI reference CSVs (default: shipped copy)")
+
+
+def _run_ibsi(args) -> int:
+    from .ibsi import run_all
+
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
+    run_all(args.out, configs, reference_dir=args.reference_dir)
+    print(f"tables in {args.out}: ibsi_features.csv, ibsi_summary.md")
+    return 0
+
+
 def _train_demo_parser(sub) -> None:
-    p = sub.add_parser("train-demo", add_help=False,
-                       help="reproduce the shipped demonstration bundle (synthetic cohort on a real CT)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    from .training import demo
+
+    p = sub.add_parser("train-demo", help="reproduce the shipped demonstration bundle (synthetic cohort on a real CT)",
+                       description=demo.__doc__.split("\n\n")[0])
+    demo.add_arguments(p)
 
 
 def _run_train_demo(args) -> int:
     from .training import demo
 
-    return int(demo.main(args.rest) or 0)
+    demo.main(args=args)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,13 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _score_parser(sub)
     _train_demo_parser(sub)
+    _ibsi_parser(sub)
+    from .survival.commands import add_parsers as _survival_parsers
+
+    _survival_parsers(sub)
     return parser
 
 
 def main(argv=None) -> int:
     """Entry point of ``radsurv``; returns the exit status (2 for input errors)."""
     args = build_parser().parse_args(argv)
-    runners = {"score": _run_score, "train-demo": _run_train_demo}
+    runners = {"score": _run_score, "train-demo": _run_train_demo, "ibsi": _run_ibsi}
+    from .survival.commands import RUNNERS as _survival_runners
+
+    runners.update(_survival_runners)
     try:
         return runners[args.command](args)
     except RadSurvError as exc:

@@ -127,18 +127,26 @@ def centre_risk(model, x, batch_size: int = 64) -> float:
     return shift
 
 
-def parse_args(argv=None):
-    """Command-line options of the demo trainer (see ``--help``)."""
-    parser = argparse.ArgumentParser(prog="radsurv train-demo", description=__doc__.split("\n\n")[0])
+def add_arguments(parser) -> None:
+    """Add the demo trainer's options (``--out`` and the ``DEFAULTS``) to an argparse parser."""
     parser.add_argument("--out", required=True, help="output bundle folder")
     for key, value in DEFAULTS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value,
                             help=f"default {value}")
+
+
+def parse_args(argv=None):
+    """Command-line options of the demo trainer (see ``--help``)."""
+    parser = argparse.ArgumentParser(prog="radsurv train-demo", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv=None, args=None) -> dict:
     """Build the synthetic cohort, train, evaluate on the held-out cases and write the bundle.
+
+    Options come from ``argv`` (command-line words) or from ``args`` (an argparse namespace with
+    the options of ``add_arguments``, as ``radsurv train-demo`` passes them).
 
     Returns:
         The written ``bundle.json`` content (dict). Exit status 0 via ``python -m``.
@@ -155,7 +163,7 @@ def main(argv=None) -> dict:
     from . import harrell_c_index, pairwise_concordance
     from .synthetic import (BETA_HET, BETA_NEC, CENSORED_FRACTION, MEDIAN_SURVIVAL_DAYS, load_background)
 
-    args = parse_args(argv)
+    args = args or parse_args(argv)
     started = _time.time()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)

@@ -38,3 +38,10 @@ def test_existing_scene_file_is_kept(tmp_path, capsys):
                    "--scene", str(scene)])
     assert status == 2 and "--scene" in capsys.readouterr().err
     assert scene.read_bytes() == b"user's own scene"
+
+
+def test_train_demo_takes_the_trainer_options():
+    from RadSurvLib.cli import build_parser
+
+    args = build_parser().parse_args(["train-demo", "--out", "bundle", "--epochs", "3", "--seed", "7"])
+    assert (args.out, args.epochs, args.seed, args.base_width) == ("bundle", 3, 7, 8)

@@ -1,0 +1,542 @@
+"""Radiomics signatures (Liu et al. 2025): fit on training data only, save as JSON, apply.
+
+The recipe of Liu et al. (2025), "Feature selection and model development", restricted to the
+training rows:
+
+1. z-score every usable feature with the training mean and standard deviation (ddof = 1);
+2. univariate Cox model per feature, keep features with Wald p < 0.05 (Efron ties);
+3. Lasso-Cox with the penalty chosen by 10-fold cross-validated partial likelihood; the features
+   with non-zero coefficients are the signature;
+4. RadScore = sum_j coef_j * z_j, the linear combination of the kept z-scored features.
+
+A Cox model on ``[RadScore, clinical covariates...]`` (lifelines' ``CoxPHFitter``, Efron ties) then
+gives the risk score (its linear predictor) and, with the Breslow baseline hazard, survival
+probabilities at 1/2/3 years. Patients are "high" risk when their risk score is above the median of
+the training risk scores (the cut-off stored in the bundle).
+
+The bundle is one JSON file (``signature.json``) holding everything needed to apply it with NumPy
+alone: feature names, training means and SDs, coefficients, the Cox model, the baseline cumulative
+hazard (days), the cut-off and the provenance (inputs with SHA-256, options, seed, versions).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .data import DAYS_PER_YEAR, clean_features, encode_covariates
+
+SIGNATURE_FORMAT = "radsurv-signature"
+SIGNATURE_VERSION = 1
+HORIZONS_YEARS = (1, 2, 3)
+
+
+def _blas_single_thread():
+    """Context manager limiting BLAS to one thread: the many small products of the Cox fits are
+    ~10x slower with threaded BLAS on busy cores."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def fit_signature(features, time, event, clinical=None, covariates=(), p_threshold: float = 0.05,
+                  n_folds: int = 10, n_lambdas: int = 30, seed: int = 0, progress=None) -> dict:
+    """Fit a radiomics signature (Liu et al. 2025) and its Cox model on training data.
+
+    Args:
+        features: ``pandas.DataFrame [N, F]`` of the training patients' features.
+        time: ``[N]`` days; event: ``[N]`` bool/0-1.
+        clinical: ``pandas.DataFrame [N, C]`` (needed when ``covariates`` are given).
+        covariates: clinical column names joining the Cox model next to the RadScore (numeric
+            columns as numbers, others one-hot against their first level).
+        p_threshold: univariate Cox Wald p-value threshold (0.05).
+        n_folds: folds of the Lasso penalty cross-validation (10).
+        n_lambdas: penalty-grid length; seed: fold seed.
+        progress: optional ``callable(str)`` for log lines.
+
+    Returns:
+        The signature dict (JSON-serialisable; see :func:`save_signature`). When no feature passes
+        the univariate screen or the Lasso keeps none, the RadScore is 0 for every patient, the
+        dict's ``warnings`` says so, and the model uses the clinical covariates alone (if any).
+
+    Raises:
+        InputError: survival data are invalid (see :func:`.data.check_survival`), fewer than 10
+            training patients, no usable feature column, bad covariates.
+    """
+    from .data import check_survival
+    from . import cox
+
+    say = progress or (lambda message: None)
+    time, event = check_survival(time, event, what="training survival data")
+    n = time.size
+    if n < 10:
+        raise InputError(f"{n} training patients are too few to fit a signature (need >= 10)")
+    if len(features) != n:
+        raise InputError(f"{len(features)} feature rows but {n} survival rows")
+    covariates = [c for c in covariates if c]
+    cov_matrix, cov_names, levels = (np.zeros((n, 0)), [], {})
+    if covariates:  # checked before the (slower) feature selection
+        if clinical is None:
+            raise InputError("clinical covariates were asked for but no clinical table was given")
+        cov_matrix, cov_names, levels = encode_covariates(clinical, covariates)
+    warnings = []
+    kept, dropped = clean_features(features)
+    for reason, cols in dropped.items():
+        if cols:
+            warnings.append(f"{len(cols)} feature column(s) dropped ({reason}), e.g. {cols[:3]}")
+    X = features[kept].to_numpy(dtype=float)
+    means = X.mean(axis=0)
+    sds = X.std(axis=0, ddof=1)
+    Z = (X - means) / sds
+    if len(kept) > n:
+        say(f"{len(kept)} features for {n} patients: more features than patients, handled by the "
+            "univariate screen and the Lasso penalty")
+    with _blas_single_thread():
+        uni = cox.univariate_cox(Z, time, event)
+        significant = np.flatnonzero(uni["p"] < p_threshold)
+        say(f"univariate Cox: {significant.size} of {len(kept)} features with p < {p_threshold}"
+            + (f" ({int((~uni['converged']).sum())} without a finite estimate, not kept)"
+               if (~uni["converged"]).any() else ""))
+        lasso = None
+        selected, coefs = [], np.zeros(0)
+        if significant.size == 0:
+            warnings.append(f"no feature has univariate Cox p < {p_threshold}: the RadScore is 0 for everyone")
+        else:
+            lasso = cox.cv_lasso_cox(Z[:, significant], time, event, n_folds=n_folds, n_lambdas=n_lambdas,
+                                     seed=seed)
+            nz = np.flatnonzero(lasso["coef"] != 0)
+            selected = [int(significant[i]) for i in nz]
+            coefs = lasso["coef"][nz]
+            say(f"Lasso-Cox ({lasso['n_folds']}-fold CV partial likelihood): lambda {lasso['lambda']:.4g}, "
+                f"{len(selected)} feature(s) kept")
+            if not selected:
+                warnings.append("the Lasso-Cox at the cross-validated penalty keeps no feature: the RadScore "
+                                "is 0 for everyone")
+    names = [kept[i] for i in selected]
+    radscore = Z[:, selected] @ coefs if selected else np.zeros(n)
+    terms = (["RadScore"] if selected else []) + cov_names
+    design = np.column_stack([radscore[:, None]] * bool(selected) + [cov_matrix]) if terms else np.zeros((n, 0))
+    model_coef = _fit_cox(design, terms, time, event) if terms else np.zeros(0)
+    lp = design @ model_coef if terms else np.zeros(n)
+    h_times, h0 = cox.breslow_cumulative_hazard(lp, time, event)
+    cutoff = float(np.median(lp))
+    if not terms:
+        warnings.append("the model has no term: every patient gets risk 0 and the same survival curve")
+    return {
+        "format": SIGNATURE_FORMAT,
+        "format_version": SIGNATURE_VERSION,
+        "features": names,
+        "means": [float(means[i]) for i in selected],
+        "sds": [float(sds[i]) for i in selected],
+        "coefficients": [float(c) for c in coefs],
+        "model": {"terms": terms, "coefficients": [float(c) for c in model_coef],
+                  "covariates": covariates, "covariate_levels": levels,
+                  "ties": "Efron (lifelines CoxPHFitter)"},
+        "baseline_cumulative_hazard": {"time_days": [float(t) for t in h_times], "H0": [float(h) for h in h0]},
+        "risk_cutoff": cutoff,
+        "risk_cutoff_rule": "median risk score of the training patients",
+        "selection": {
+            "n_training": int(n), "n_events": int(event.sum()),
+            "n_features_in": int(features.shape[1]), "n_features_usable": len(kept),
+            "dropped_features": dropped,
+            "univariate_p_threshold": p_threshold,
+            "n_univariate_significant": int(significant.size),
+            "univariate_p": {kept[i]: float(uni["p"][i]) for i in significant},
+            "lasso_lambda": None if lasso is None else lasso["lambda"],
+            "lasso_folds": None if lasso is None else lasso["n_folds"],
+            "lasso_lambdas": None if lasso is None else [float(v) for v in lasso["lambdas"]],
+            "lasso_cv_partial_likelihood": None if lasso is None else
+            [float(v) if np.isfinite(v) else None for v in lasso["cv_pl"]],
+            "seed": int(seed),
+        },
+        "warnings": warnings,
+        "provenance": {"method": "Liu et al. 2025: z-score, univariate Cox p<0.05, Lasso-Cox 10-fold CV, RadScore",
+                       "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                       "versions": _versions()},
+    }
+
+
+def fit_combined(features, time, event, groups: dict, clinical=None, covariates=(), variance: float = 0.95,
+                 p_threshold: float = 0.05, n_folds: int = 10, n_lambdas: int = 30, seed: int = 0,
+                 progress=None) -> dict:
+    """The combined model of Liu et al. (2025): one signature per feature group, PCA over the union of
+    their selected features keeping >= ``variance`` of the variance, a Cox model on the components.
+
+    Each group (e.g. intratumoral, peritumoral, deep features) gets its own signature
+    (:func:`fit_signature`, training rows only). The union of the selected features is z-scored with
+    the training statistics; PCA (SVD of the z-scores) keeps the first k components whose cumulative
+    explained variance reaches ``variance``; a Cox model (lifelines, Efron ties) is fitted on the k
+    component scores (plus clinical covariates). Because the components are linear in the z-scores,
+    the model's component part equals ``sum_j w_j z_j`` with ``w = loadings^T gamma``; it is stored as
+    the bundle's RadScore (``coefficients = w``, RadScore term coefficient 1), so
+    :func:`apply_signature` applies it unchanged. Loadings, explained variance and the per-group
+    selections are kept under ``combined``.
+
+    Args:
+        features: ``pandas.DataFrame [N, F]`` (training rows).
+        time ``[N]`` days, event ``[N]``.
+        groups: ``{group name: [column names]}``.
+        clinical, covariates, p_threshold, n_folds, n_lambdas, seed, progress: as :func:`fit_signature`.
+        variance: cumulative explained-variance fraction to keep (0.95).
+
+    Returns:
+        Signature dict (format as :func:`fit_signature`, plus ``combined``).
+
+    Raises:
+        InputError: an empty or unknown group, ``variance`` outside (0, 1], no group keeps a feature,
+            or as :func:`fit_signature`.
+    """
+    from .data import check_survival
+
+    say = progress or (lambda message: None)
+    if not 0.0 < variance <= 1.0:
+        raise InputError(f"explained-variance fraction must be in (0, 1], got {variance}")
+    time, event = check_survival(time, event, what="training survival data")
+    if covariates and clinical is not None:
+        encode_covariates(clinical, [c for c in covariates if c])  # fail early on bad covariates
+    per_group, union, warnings = {}, [], []
+    for name, cols in groups.items():
+        cols = [c for c in cols if c in features.columns]
+        if not cols:
+            raise InputError(f"feature group {name!r} matches no column of the feature table")
+        say(f"group {name}: {len(cols)} features")
+        sig = fit_signature(features[cols], time, event, p_threshold=p_threshold, n_folds=n_folds,
+                            n_lambdas=n_lambdas, seed=seed, progress=say)
+        per_group[name] = sig["features"]
+        warnings += [f"group {name}: {w}" for w in sig["warnings"]]
+        union += [f for f in sig["features"] if f not in union]
+    if not union:
+        raise InputError("no feature group kept a feature: there is nothing to combine")
+    X = features[union].to_numpy(dtype=float)
+    means, sds = X.mean(axis=0), X.std(axis=0, ddof=1)
+    Z = (X - means) / sds
+    _u, singular, vt = np.linalg.svd(Z - Z.mean(axis=0), full_matrices=False)
+    explained = singular ** 2 / np.sum(singular ** 2)
+    k = int(np.searchsorted(np.cumsum(explained), variance - 1e-12) + 1)
+    loadings = vt[:k]  # [k, M]
+    pcs = Z @ loadings.T
+    say(f"PCA over {len(union)} selected features: {k} component(s) keep "
+        f"{100 * np.cumsum(explained)[k - 1]:.1f} % of the variance")
+    covariates = [c for c in covariates if c]
+    n = time.size
+    cov_matrix, cov_names, levels = (np.zeros((n, 0)), [], {})
+    if covariates:
+        if clinical is None:
+            raise InputError("clinical covariates were asked for but no clinical table was given")
+        cov_matrix, cov_names, levels = encode_covariates(clinical, covariates)
+    pc_names = [f"PC{i + 1}" for i in range(k)]
+    coef = _fit_cox(np.column_stack([pcs, cov_matrix]), pc_names + cov_names, time, event)
+    gamma, beta = coef[:k], coef[k:]
+    weights = loadings.T @ gamma
+    radscore = Z @ weights
+    lp = radscore + cov_matrix @ beta
+    from . import cox
+
+    h_times, h0 = cox.breslow_cumulative_hazard(lp, time, event)
+    return {
+        "format": SIGNATURE_FORMAT, "format_version": SIGNATURE_VERSION,
+        "features": union, "means": [float(v) for v in means], "sds": [float(v) for v in sds],
+        "coefficients": [float(v) for v in weights],
+        "model": {"terms": ["RadScore"] + cov_names, "coefficients": [1.0] + [float(v) for v in beta],
+                  "covariates": covariates, "covariate_levels": levels, "ties": "Efron (lifelines CoxPHFitter)"},
+        "baseline_cumulative_hazard": {"time_days": [float(t) for t in h_times], "H0": [float(h) for h in h0]},
+        "risk_cutoff": float(np.median(lp)),
+        "risk_cutoff_rule": "median risk score of the training patients",
+        "combined": {"groups": per_group, "variance_kept": float(np.cumsum(explained)[k - 1]),
+                     "variance_threshold": variance, "n_components": k,
+                     "explained_variance_ratio": [float(v) for v in explained[:k]],
+                     "loadings": [[float(v) for v in row] for row in loadings],
+                     "component_cox_coefficients": [float(v) for v in gamma]},
+        "selection": {"n_training": int(n), "n_events": int(event.sum()), "n_features_in": int(features.shape[1]),
+                      "n_features_usable": None, "dropped_features": {}, "univariate_p_threshold": p_threshold,
+                      "n_univariate_significant": None, "univariate_p": {}, "lasso_lambda": None,
+                      "lasso_folds": n_folds, "seed": int(seed)},
+        "warnings": warnings,
+        "provenance": {"method": "Liu et al. 2025 combined model: per-group signatures, PCA >= "
+                                 f"{100 * variance:g} % variance, Cox on the components",
+                       "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                       "versions": _versions()},
+    }
+
+
+def parse_groups(text: str, columns) -> dict:
+    """Parse ``"name=prefix1|prefix2;name2=prefix3"`` into ``{name: [columns starting with a prefix]}``.
+
+    Raises:
+        InputError: malformed text or a group that matches no column.
+    """
+    groups = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        if "=" not in part:
+            raise InputError(f"feature group {part!r} must read name=prefix1|prefix2")
+        name, prefixes = part.split("=", 1)
+        prefixes = tuple(p.strip() for p in prefixes.split("|") if p.strip())
+        cols = [c for c in columns if str(c).startswith(prefixes)] if prefixes else []
+        if not cols:
+            raise InputError(f"feature group {name.strip()!r} (prefixes {list(prefixes)}) matches no feature column")
+        groups[name.strip()] = cols
+    if not groups:
+        raise InputError("--groups is empty")
+    return groups
+
+
+def _fit_cox(design, terms, time, event):
+    """Unpenalised Cox coefficients (lifelines CoxPHFitter, Efron ties) of a small design matrix."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    df = pd.DataFrame(design, columns=[f"x{i}" for i in range(len(terms))])
+    df["T"], df["E"] = time, event.astype(int)
+    try:
+        fitter = CoxPHFitter().fit(df, "T", "E", fit_options={"precision": 1e-10})
+    except Exception as exc:  # lifelines: ConvergenceError, LinAlgError on collinear covariates
+        raise InputError(f"the Cox model on {terms} cannot be fitted ({type(exc).__name__}: {exc}); "
+                         "drop collinear or constant covariates") from exc
+    return fitter.params_.to_numpy(dtype=float)
+
+
+def _versions() -> dict:
+    import platform
+
+    from .. import __version__
+
+    out = {"radsurv": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import lifelines
+
+        out["lifelines"] = lifelines.__version__
+    except ImportError:  # pragma: no cover - lifelines is a dependency of fitting
+        pass
+    return out
+
+
+def apply_signature(signature: dict, features, clinical=None, horizons_years=HORIZONS_YEARS) -> dict:
+    """Apply a fitted signature to new patients (NumPy only).
+
+    Args:
+        signature: dict from :func:`fit_signature` / :func:`load_signature`.
+        features: ``pandas.DataFrame [M, >=F]`` holding the signature's feature columns (extra
+            columns ignored).
+        clinical: ``pandas.DataFrame [M, C]`` with the model's covariates (if it has any).
+        horizons_years: survival-probability horizons in years (365.25 days each).
+
+    Returns:
+        dict of ``[M]`` arrays: ``radscore``, ``risk`` (Cox linear predictor), ``high_risk`` (bool,
+        risk > cut-off) and ``survival_{k}y`` for each horizon k.
+
+    Raises:
+        InputError: a signature feature or covariate column is missing, non-numeric or non-finite.
+    """
+    from .cox import cumulative_hazard_at
+
+    m = len(features)
+    names = signature["features"]
+    missing = [c for c in names if c not in features.columns]
+    if missing:
+        raise InputError(f"the feature table lacks {len(missing)} signature feature(s): {missing[:5]}")
+    if names:
+        import pandas as pd
+
+        X = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            raise InputError(f"signature feature {names[cols[0]]!r} is missing or not a finite number for "
+                             f"{int(bad.any(axis=1).sum())} patient(s) (first: row {rows[0]})")
+        Z = (X - np.asarray(signature["means"])) / np.asarray(signature["sds"])
+        radscore = Z @ np.asarray(signature["coefficients"])
+    else:
+        radscore = np.zeros(m)
+    model = signature["model"]
+    parts = [radscore[:, None]] if "RadScore" in model["terms"] else []
+    if model["covariates"]:
+        if clinical is None:
+            raise InputError(f"the signature's model uses clinical covariates {model['covariates']}: "
+                             "give the clinical table")
+        cov, _names, _levels = encode_covariates(clinical, model["covariates"], model["covariate_levels"])
+        parts.append(cov)
+    design = np.column_stack(parts) if parts else np.zeros((m, 0))
+    risk = design @ np.asarray(model["coefficients"], float) if parts else np.zeros(m)
+    base = signature["baseline_cumulative_hazard"]
+    out = {"radscore": radscore, "risk": risk, "high_risk": risk > signature["risk_cutoff"]}
+    for years in horizons_years:
+        h = cumulative_hazard_at(years * DAYS_PER_YEAR, base["time_days"], base["H0"])
+        out[f"survival_{years}y"] = np.exp(-h * np.exp(risk))
+    return out
+
+
+def save_signature(signature: dict, bundle_dir) -> Path:
+    """Write ``signature.json`` into ``bundle_dir`` (created) and return its path."""
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    path = bundle_dir / "signature.json"
+    path.write_text(json.dumps(signature, indent=1))
+    return path
+
+
+def load_signature(path) -> dict:
+    """Read a signature bundle (its folder or its ``signature.json``).
+
+    Raises:
+        InputError: missing file, not JSON, or not a RadSurv signature of a known version.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "signature.json"
+    if not path.is_file():
+        raise InputError(f"signature bundle {path} does not exist")
+    try:
+        signature = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"signature bundle {path} is not valid JSON: {exc}") from exc
+    if signature.get("format") != SIGNATURE_FORMAT or signature.get("format_version") != SIGNATURE_VERSION:
+        raise InputError(f"{path} is not a RadSurv signature bundle (format {signature.get('format')!r}, "
+                         f"version {signature.get('format_version')!r})")
+    return signature
+
+
+def sha256(path) -> str:
+    """Hex SHA-256 of a file (for provenance)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_indices(event, train_fraction: float, seed: int):
+    """Random train/test split stratified by event status.
+
+    Args:
+        event: ``[N]`` bool; train_fraction: in (0, 1); seed: RNG seed.
+
+    Returns:
+        ``(train_idx, test_idx)`` sorted index arrays.
+
+    Raises:
+        InputError: the fraction is outside (0, 1) or leaves a set empty.
+    """
+    if not 0.0 < train_fraction < 1.0:
+        raise InputError(f"--split must be a training fraction between 0 and 1, got {train_fraction}")
+    event = np.asarray(event, bool)
+    rng = np.random.default_rng(seed)
+    train = []
+    for members in (np.flatnonzero(event), np.flatnonzero(~event)):
+        members = rng.permutation(members)
+        train.extend(members[: int(round(train_fraction * members.size))])
+    train = np.sort(np.asarray(train, int))
+    test = np.setdiff1d(np.arange(event.size), train)
+    if train.size == 0 or test.size == 0:
+        raise InputError(f"--split {train_fraction} leaves an empty training or test set")
+    return train, test
+
+
+#: Clinical columns carried into predictions.csv for subgroup analyses (when present).
+SUBGROUP_COLUMNS = ("Overall.Stage", "Histology", "gender", "age")
+
+
+def fit_and_predict(cohort, out_dir, split=None, cv=None, covariates=(), seed: int = 0, n_folds: int = 10,
+                    n_lambdas: int = 30, inputs=None, progress=None, groups=None, variance: float = 0.95) -> dict:
+    """Fit a signature on a cohort, save the bundle and per-patient predictions.
+
+    With ``split`` (training fraction) the signature is fitted on a stratified random training set
+    and applied to the held-out test set. With ``cv`` (K) every patient is predicted by a signature
+    fitted on the other K-1 outer folds (selection inside each fold), high/low risk judged against
+    that fold's own training median; the saved bundle is then refitted on all patients. With
+    neither, it is fitted on all patients (apparent performance only).
+
+    Args:
+        cohort: :class:`.data.Cohort`.
+        out_dir: bundle folder; receives ``signature.json`` and ``predictions.csv`` (one row per
+            patient and set: ``set`` is train / test / cv, with time in days, event, radscore,
+            risk, risk_group, survival at 1/2/3 years and the subgroup columns).
+        split, cv: see above (not both).
+        covariates, seed, n_folds, n_lambdas: as :func:`fit_signature`.
+        groups: ``{name: [columns]}``: fit the combined model (:func:`fit_combined`) instead;
+            variance: its PCA explained-variance fraction.
+        inputs: dict role -> path recorded with SHA-256 in the provenance.
+        progress: ``callable(str)``.
+
+    Returns:
+        The signature dict that was saved.
+
+    Raises:
+        InputError: both ``split`` and ``cv`` given, K < 2, or as :func:`fit_signature`.
+    """
+    import pandas as pd
+
+    from .cox import kfold_indices
+
+    say = progress or (lambda message: None)
+    if split is not None and cv is not None:
+        raise InputError("give --split or --cv, not both")
+    n = cohort.time.size
+    if covariates:  # every patient is predicted: check the covariates of all of them first
+        encode_covariates(cohort.clinical, [c for c in covariates if c])
+    rows = []
+
+    def predict(sig, idx, set_name, fold=None):
+        res = apply_signature(sig, cohort.features.iloc[idx], cohort.clinical.iloc[idx])
+        frame = pd.DataFrame({"PatientID": cohort.ids[idx], "set": set_name,
+                              "fold": -1 if fold is None else fold,
+                              "time_days": cohort.time[idx], "event": cohort.event[idx].astype(int),
+                              "radscore": res["radscore"], "risk": res["risk"],
+                              "risk_cutoff": sig["risk_cutoff"],
+                              "risk_group": np.where(res["high_risk"], "high", "low")})
+        for years in HORIZONS_YEARS:
+            frame[f"survival_{years}y"] = res[f"survival_{years}y"]
+        for col in SUBGROUP_COLUMNS:
+            if col in cohort.clinical.columns:
+                frame[col] = cohort.clinical[col].iloc[idx].to_numpy()
+        rows.append(frame)
+
+    def fit(idx):
+        if groups:
+            return fit_combined(cohort.features.iloc[idx].reset_index(drop=True), cohort.time[idx],
+                                cohort.event[idx], groups, clinical=cohort.clinical.iloc[idx].reset_index(drop=True),
+                                covariates=covariates, variance=variance, n_folds=n_folds, n_lambdas=n_lambdas,
+                                seed=seed, progress=say)
+        return fit_signature(cohort.features.iloc[idx].reset_index(drop=True), cohort.time[idx], cohort.event[idx],
+                             clinical=cohort.clinical.iloc[idx].reset_index(drop=True), covariates=covariates,
+                             n_folds=n_folds, n_lambdas=n_lambdas, seed=seed, progress=say)
+
+    design = {"mode": "all"}
+    fold_info = []
+    if split is not None:
+        train, test = split_indices(cohort.event, split, seed)
+        say(f"split: {train.size} training, {test.size} test patients (seed {seed})")
+        sig = fit(train)
+        predict(sig, train, "train")
+        predict(sig, test, "test")
+        design = {"mode": "split", "train_fraction": split, "n_train": int(train.size), "n_test": int(test.size),
+                  "train_ids": [str(i) for i in cohort.ids[train]]}
+    else:
+        if cv is not None:
+            if int(cv) < 2:
+                raise InputError(f"--cv needs at least 2 folds, got {cv}")
+            folds = kfold_indices(n, int(cv), seed, cohort.event)
+            for k in range(int(cv)):
+                say(f"outer fold {k + 1}/{cv}")
+                fold_sig = fit(np.flatnonzero(folds != k))
+                predict(fold_sig, np.flatnonzero(folds == k), "cv", fold=k)
+                fold_info.append({"fold": k, "features": fold_sig["features"],
+                                  "coefficients": fold_sig["coefficients"], "warnings": fold_sig["warnings"]})
+                for warning in fold_sig["warnings"]:
+                    say(f"outer fold {k + 1}: {warning}")
+            design = {"mode": "cv", "outer_folds": int(cv), "folds": fold_info}
+        say("final signature on all patients")
+        sig = fit(np.arange(n))
+        predict(sig, np.arange(n), "train")
+    design["seed"] = int(seed)
+    sig["provenance"]["design"] = design
+    sig["provenance"]["inputs"] = {role: {"path": str(p), "sha256": sha256(p)} for role, p in (inputs or {}).items()}
+    sig["provenance"]["join_notes"] = list(cohort.notes)
+    out_dir = Path(out_dir)
+    save_signature(sig, out_dir)
+    pd.concat(rows, ignore_index=True).to_csv(out_dir / "predictions.csv", index=False)
+    return sig
