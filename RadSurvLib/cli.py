@@ -32,7 +32,15 @@ def _score_parser(sub) -> None:
     p.add_argument("--roi", default=None, help="name of the GTV's ROI in --rtstruct (or segment label in --seg)")
     p.add_argument("--out", required=True, help="output folder (an earlier run there is kept unless --overwrite)")
     p.add_argument("--bundle", default=None, help="model bundle folder (default: the shipped demonstration bundle)")
-    p.add_argument("--rings", default="3,6,9", help="peritumoral ring distances in mm (default 3,6,9)")
+    p.add_argument("--rings", default="3,6,9",
+                   help="peritumoral ring distances or bands in mm (default 3,6,9 = 0-3,3-6,6-9; e.g. 3-6,6-9)")
+    p.add_argument("--inner-rim", type=float, default=None, metavar="MM",
+                   help="also an inner rim of this width inside the GTV surface (mm)")
+    p.add_argument("--exclude-air", type=float, default=None, metavar="HU",
+                   help="remove ring voxels below this HU (e.g. -950)")
+    p.add_argument("--lung-mask", default=None, help="lung or body mask on the CT's grid: rings are kept inside it")
+    p.add_argument("--ring-convention", default="centre", choices=("centre", "surface"),
+                   help="distances between voxel centres (default, fast) or to the GTV surface (exact shells)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the models and voxel maps run (default auto: CUDA when available)")
     p.add_argument("--kernel-radius", type=int, default=1, help="voxel-map kernel radius, voxels (default 1)")
@@ -52,7 +60,9 @@ def _run_score(args) -> int:
 
     result = score_case(args.ct, args.gtv, args.out, bundle=args.bundle, rings_mm=args.rings,
                         device=args.device, overwrite=args.overwrite, progress=progress,
-                        scene_path=args.scene, kernel_radius=args.kernel_radius)
+                        scene_path=args.scene, kernel_radius=args.kernel_radius,
+                        inner_rim_mm=args.inner_rim, air_hu=args.exclude_air, lung_mask=args.lung_mask,
+                        ring_convention=args.ring_convention)
     model = result["model"]
     print()
     if model["demonstration"]:

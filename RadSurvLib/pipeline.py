@@ -80,7 +80,8 @@ class _Stages:
 
 def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device: str = "auto",
                overwrite: bool = False, progress=None, scene_path=None,
-               voxel_map_features=None, kernel_radius: int = 1, params_file=None) -> dict:
+               voxel_map_features=None, kernel_radius: int = 1, params_file=None,
+               inner_rim_mm=None, air_hu=None, lung_mask=None, ring_convention: str = "centre") -> dict:
     """Score one case: rings, radiomics, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
 
     Args:
@@ -91,7 +92,8 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             so a failed run leaves ``out_dir`` as it was.
         bundle: model bundle folder or a loaded ``bundle.Bundle`` (default: the shipped
             demonstration bundle).
-        rings_mm: outer ring distances from the GTV surface, mm (default 3, 6, 9).
+        rings_mm: outer ring distances from the GTV surface (default 3, 6, 9: bands 0-3, 3-6,
+            6-9 mm) or bands such as ``"3-6,6-9"``, mm (``rings.parse_bands``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         progress: optional callable(stage: str, message: str).
         scene_path: optional ``.mrb`` path: also save the results as a 3D Slicer scene (needs the
@@ -99,6 +101,11 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
         voxel_map_features: voxel-map feature names (default ``voxelmaps.DEFAULT_FEATURES``).
         kernel_radius: voxel-map kernel radius, voxels.
         params_file: PyRadiomics YAML (default: Liu et al. 2025's setting).
+        inner_rim_mm: also an inner rim of this width inside the GTV surface, mm.
+        air_hu: remove ring voxels below this HU (e.g. -950 for air).
+        lung_mask: lung / body mask on the CT's grid (path or SimpleITK image): ring voxels outside
+            it are removed.
+        ring_convention: ``"centre"`` or ``"surface"`` distances (``rings`` module docstring).
 
     Returns:
         The content of ``result.json`` (risk score, risk group, model, volumes, rings, outputs,
@@ -115,7 +122,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
     from .overview import write_overview
 
     stages = _Stages(progress)
-    rings_mm = rings.parse_rings(rings_mm)
+    bands = rings.parse_bands(rings_mm)
     out_dir = _prepare_out_dir(out_dir, overwrite)
     if scene_path and Path(scene_path).exists() and not overwrite:
         raise InputError(f"--scene: {scene_path} already exists and is kept. Choose another file name, "
@@ -126,6 +133,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             ct_image, ct_info = _load(ct, "--ct")
             gtv_image, gtv_info = _load(gtv, "--gtv")
             preprocessing.validate_inputs(ct_image, gtv_image, "--ct", "--gtv")
+            lung_image = _load_lung_mask(lung_mask, ct_image)
             device_used = resolve_device(device)
             model_bundle = bundle if hasattr(bundle, "model") else load_bundle(bundle or default_bundle_path())
 
@@ -135,9 +143,12 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             stages.progress("resample", f"GTV volume {gtv_iso.volume_mm3_input:,.0f} mm^3 -> "
                                         f"{gtv_iso.volume_mm3_resampled:,.0f} mm^3 at 1 mm")
 
-        with stages.stage("rings", "peritumoral rings at " + "/".join(f"{r:g}" for r in rings_mm) + " mm"):
-            labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, rings_mm)
-            labels_ct, rings_ct = rings.make_rings(gtv_image, rings_mm)
+        with stages.stage("rings", "peritumoral rings " + ", ".join(f"{a:g}-{b:g}" for a, b in bands) + " mm"):
+            options = {"inner_rim_mm": inner_rim_mm, "air_hu": air_hu, "convention": ring_convention}
+            lung_iso = None if lung_image is None else preprocessing.resample_image(
+                lung_image, interpolator="nearest", reference=ct_iso, default_value=0)
+            labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **options)
+            labels_ct, rings_ct = rings.make_rings(gtv_image, bands, ct=ct_image, mask=lung_image, **options)
 
         with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
             extractor = feats.make_extractor(params_file or feats.LIU2025_PARAMS)
@@ -198,6 +209,17 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
         result["timings_s"] = dict(stages.timings)
         _write_json(result, out_dir / RESULT_FILE)
     return result
+
+
+def _load_lung_mask(lung_mask, ct_image):
+    """The lung / body mask (SimpleITK, on the CT's grid) or None."""
+    from .io import check_same_geometry
+
+    if lung_mask is None:
+        return None
+    image, _ = _load(lung_mask, "--lung-mask")
+    check_same_geometry(ct_image, image, "--ct", "--lung-mask")
+    return image
 
 
 def sitk_binary(mask):

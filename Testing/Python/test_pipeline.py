@@ -139,3 +139,22 @@ def test_bundle_with_wrong_checksum_is_refused(tmp_path):
     with pytest.raises(BundleError, match="checksum"):
         score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", bundle=bundle)
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_ring_bands_inner_rim_and_air_exclusion_reach_the_outputs(tmp_path, pat1_images):
+    ct, gtv = pat1_images
+    params = tmp_path / "firstorder.yaml"
+    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\nsetting:\n  binWidth: 25\n")
+    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", rings_mm="3-6", inner_rim_mm=2.0, air_hu=-950.0,
+                        params_file=params, voxel_map_features=["firstorder_Mean"], device="cpu")
+    names = [ring["name"] for ring in result["rings"]]
+    assert names == ["ring_3-6mm", "rim_0-2mm"]
+    assert list(result["features"]["per_roi"]) == ["GTV", "ring_3-6mm", "rim_0-2mm"]
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "rings.nrrd")))
+    hu = sitk.GetArrayFromImage(ct)
+    inside = sitk.GetArrayFromImage(gtv) > 0
+    ring, rim = (labels == result["rings"][0]["label"]), (labels == result["rings"][1]["label"])
+    assert ring.any() and rim.any()
+    assert hu[ring].min() >= -950.0  # air removed from the ring
+    assert not (ring & inside).any() and np.all(inside[rim])  # the ring outside, the rim inside the GTV
+    assert 3.0 < result["rings"][0]["mean_distance_mm"] <= 6.0
