@@ -60,8 +60,20 @@ def extract_roi_features(image, mask, extractor=None) -> dict:
         result = extractor.execute(image, mask, label=1)
     except (ValueError, AssertionError) as exc:
         raise InputError(f"radiomics: PyRadiomics cannot compute features for this ROI: {exc}") from None
-    return {name: float(np.asarray(value)) for name, value in result.items()
-            if not name.startswith("diagnostics_")}
+    return {name: _real(value) for name, value in result.items() if not name.startswith("diagnostics_")}
+
+
+def _real(value) -> float:
+    """A feature value as float; PyRadiomics' shape features can come back as complex numbers with
+    a zero imaginary part (eigenvalues, seen with Python 3.12 and newer NumPy)."""
+    import numpy as np
+
+    value = np.asarray(value)
+    if np.iscomplexobj(value):
+        if abs(value.imag) > 1e-9 * max(1.0, abs(value.real)):
+            return float("nan")
+        value = value.real
+    return float(value)
 
 
 def extract_features(image, masks: dict, extractor=None, progress=None) -> dict:

@@ -47,3 +47,15 @@ def test_ring_features_describe_the_rings(pat1_outputs, pat1_run):
 def test_missing_parameter_file_is_reported(tmp_path):
     with pytest.raises(InputError, match="not found"):
         make_extractor(tmp_path / "nope.yaml")
+
+
+def test_complex_feature_values_from_newer_numpy_become_real():
+    import math
+
+    import numpy as np
+
+    from RadSurvLib.features import _real
+
+    assert _real(np.complex128(0.8163 + 0j)) == 0.8163  # PyRadiomics shape on Python 3.12 / NumPy 2.5
+    assert math.isnan(_real(np.complex128(0.8 + 0.3j)))
+    assert _real(np.float64(2.5)) == 2.5
