@@ -311,17 +311,17 @@ def _run_suffix(scene, segmentation_node, node_names, seg_names) -> str:
         run += 1
 
 
-def _binary_labelmap(label_node, label: int):
-    """``vtkOrientedImageData`` (uint8, 1 inside) of one label of a labelmap node, with its geometry."""
+def _threshold(image, low: float, high: float, inside: int, outside: int):
+    """``vtkOrientedImageData`` (uint8): ``inside`` where ``low <= image <= high``, else ``outside``;
+    keeps the image-to-world geometry of ``image``."""
     import slicer
     import vtk
 
-    image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
     threshold = vtk.vtkImageThreshold()
     threshold.SetInputData(image)
-    threshold.ThresholdBetween(label, label)
-    threshold.SetInValue(1)
-    threshold.SetOutValue(0)
+    threshold.ThresholdBetween(low, high)
+    threshold.SetInValue(inside)
+    threshold.SetOutValue(outside)
     threshold.SetOutputScalarTypeToUnsignedChar()
     threshold.Update()
     binary = slicer.vtkOrientedImageData()
@@ -330,6 +330,14 @@ def _binary_labelmap(label_node, label: int):
     image.GetImageToWorldMatrix(matrix)
     binary.SetImageToWorldMatrix(matrix)
     return binary
+
+
+def _binary_labelmap(label_node, label: int):
+    """``vtkOrientedImageData`` (uint8, 1 inside) of one label of a labelmap node, with its geometry."""
+    import slicer
+
+    image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
+    return _threshold(image, label, label, 1, 0)
 
 
 def _mark_chosen(segmentation_node, segment_id) -> None:
@@ -643,25 +651,12 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
 def _binary_nonzero(label_node):
     """``vtkOrientedImageData`` (uint8) that is 1 where a labelmap node is non-zero; InputError if none."""
     import slicer
-    import vtk
 
     image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
     low, high = image.GetScalarRange()
     if low == 0 and high == 0:
         raise InputError(f"GTV mask '{label_node.GetName()}' is empty (no non-zero voxel).")
-    threshold = vtk.vtkImageThreshold()
-    threshold.SetInputData(image)
-    threshold.ThresholdBetween(0, 0)
-    threshold.SetInValue(0)
-    threshold.SetOutValue(1)
-    threshold.SetOutputScalarTypeToUnsignedChar()
-    threshold.Update()
-    binary = slicer.vtkOrientedImageData()
-    binary.ShallowCopy(threshold.GetOutput())
-    matrix = vtk.vtkMatrix4x4()
-    image.GetImageToWorldMatrix(matrix)
-    binary.SetImageToWorldMatrix(matrix)
-    return binary
+    return _threshold(image, 0, 0, 0, 1)
 
 
 def load_scene_mrb(mrb_path):
