@@ -79,60 +79,82 @@ def test_cli_tables_match_the_committed_ones(tmp_path, capsys):
     assert (tmp_path / "ibsi_summary.md").read_text().count("| A | 104 | 104 |") == 1
 
 
-# --- PyRadiomics' own baseline (its source archive: data/breast1_*.nrrd, data/baseline/*.csv) ------
+# --- PyRadiomics' own baseline (its source archive: data/<case>_*.nrrd, data/baseline/*.csv) ------
 
 BASELINE_DIR = REPO / "Testing" / "Data" / "PyRadiomics_baseline"
+BASELINE_CASES = ("breast1", "brain1", "brain2", "lung1", "lung2")
+
+# Columns that the shipped (cropped, see the folder's README) lung images cannot reproduce.
+BASELINE_SKIPPED = {
+    "lung1_normalization": "normalisation uses the mean and SD of the whole image; lung1 is cropped",
+    "lung2_normalization": "normalisation uses the mean and SD of the whole image; lung2 is cropped",
+    "lung2_resampling": "the resampled grid is anchored to the first voxel of the image and lung2's "
+                        "crop offset is not a multiple of the spacing ratio",
+}
+
+# brain1's mesh-based shape features (MeshVolume, SurfaceArea, Sphericity, SurfaceVolumeRatio, on its
+# original grid; not on brain1_resampling) differ from PyRadiomics' own baseline by up to 9.1e-4
+# relative with PyRadiomics 3.1.0 itself (RadSurv only calls its extractor); its tests accept 3 %.
+BASELINE_TOLERANCE = {("brain1", "shape"): 2e-3}
 
 
-def _baseline_cases():
-    """(feature class, test case, settings, {feature name: value}) for every breast1 column."""
+def _baseline_columns(case):
+    """{column: (settings, {feature class: {feature name: value}})} for every column of one test case."""
     import ast
 
-    cases = []
+    columns = {}
     for path in sorted((BASELINE_DIR / "baseline").glob("baseline_*.csv")):
         klass = path.stem.split("_", 1)[1]
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
         header, body = rows[0], {row[0]: row[1:] for row in rows[1:]}
-        for k, case in enumerate(header[1:]):
-            if body["diagnostics_Configuration_TestCase"][k] != "breast1":
+        for k, column in enumerate(header[1:]):
+            if body["diagnostics_Configuration_TestCase"][k] != case:
                 continue
             settings = ast.literal_eval(body["diagnostics_Configuration_Settings"][k])
             values = {name: float(v[k]) for name, v in body.items()
                       if name.startswith("original_") and v[k] not in ("", "nan")}
-            cases.append((klass, case, settings, values))
-    return cases
+            # Every class file carries the same settings for a column: extract all its classes at once.
+            assert columns.setdefault(column, (settings, {}))[0] == settings, column
+            columns[column][1][klass] = values
+    return columns
 
 
-def test_pyradiomics_baseline_breast1_through_radsurv_extraction(tmp_path):
-    """PyRadiomics' own reference values (breast1, every configuration its baseline holds: bin width,
-    bin count, 2D, resampling, normalisation, re-segmentation, ...) reproduced by RadSurv's
+@pytest.mark.parametrize("case", BASELINE_CASES)
+def test_pyradiomics_baseline_through_radsurv_extraction(case, tmp_path):
+    """PyRadiomics' own reference values (every configuration its baseline holds for the case: bin
+    width, bin count, 2D, resampling, normalisation, re-segmentation, ...) reproduced by RadSurv's
     ``features.make_extractor`` / ``features.extract_roi_features``."""
     import SimpleITK as sitk
     import yaml
 
     from RadSurvLib.features import extract_roi_features, make_extractor
 
-    image = sitk.ReadImage(str(BASELINE_DIR / "breast1_image.nrrd"))
-    mask = sitk.ReadImage(str(BASELINE_DIR / "breast1_label.nrrd"))
-    cases = _baseline_cases()
-    assert len(cases) >= 20 and {c[0] for c in cases} >= {"firstorder", "glcm", "glrlm", "glszm", "gldm",
-                                                          "ngtdm", "shape"}
+    image = sitk.ReadImage(str(BASELINE_DIR / f"{case}_image.nrrd"))
+    mask = sitk.ReadImage(str(BASELINE_DIR / f"{case}_label.nrrd"))
+    columns = _baseline_columns(case)
+    assert len(columns) >= 8 and {k for _, c in columns.values() for k in c} >= {
+        "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"}
     compared, worst = 0, (0.0, None)
-    for klass, case, settings, expected in cases:
-        params = {"imageType": {"Original": {}}, "featureClass": {klass: None},
+    for column, (settings, expected) in columns.items():
+        if column in BASELINE_SKIPPED:
+            continue
+        params = {"imageType": {"Original": {}}, "featureClass": {klass: None for klass in expected},
                   "setting": {k: v for k, v in settings.items() if v is not None}}
-        path = tmp_path / f"{klass}_{case}.yaml"
+        path = tmp_path / f"{column}.yaml"
         path.write_text(yaml.safe_dump(params))
         ours = extract_roi_features(image, mask, make_extractor(path))
-        for name, value in expected.items():
-            if name not in ours:  # deprecated in PyRadiomics 3 (e.g. glcm SumVariance): not reported
-                continue
-            diff = abs(ours[name] - value) / abs(value) if value else abs(ours[name])
-            compared += 1
-            if diff > worst[0]:
-                worst = (diff, f"{case} {name}: ours {ours[name]!r}, baseline {value!r}")
-            # PyRadiomics' own tests accept 3 %; RadSurv's path gives the baseline to ~1e-11.
-            assert diff < 1e-6, f"{case} {name}: ours {ours[name]!r}, baseline {value!r}"
-    assert compared > 500
-    print(f"PyRadiomics baseline: {compared} values, largest relative difference {worst[0]:.2e} ({worst[1]})")
+        for klass, values in expected.items():
+            tolerance = BASELINE_TOLERANCE.get((case, klass), 1e-6)
+            for name, value in values.items():
+                if name not in ours:  # deprecated in PyRadiomics 3 (e.g. glcm SumVariance): not reported
+                    continue
+                diff = abs(ours[name] - value) / abs(value) if value else abs(ours[name])
+                compared += 1
+                if diff > worst[0]:
+                    worst = (diff, f"{column} {name}: ours {ours[name]!r}, baseline {value!r}")
+                # PyRadiomics' own tests accept 3 %; RadSurv's path gives the baseline to ~1e-11.
+                assert diff < tolerance, f"{column} {name}: ours {ours[name]!r}, baseline {value!r}"
+    assert compared > 400
+    print(f"PyRadiomics baseline {case}: {compared} values, largest relative difference {worst[0]:.2e} "
+          f"({worst[1]})")
