@@ -5,7 +5,7 @@
     radsurv score --ct DICOM_DIR (--rtstruct FILE --roi NAME | --seg FILE [--roi LABEL]) --out DIR ...
     radsurv train-demo --out FOLDER      (reproduces the shipped demonstration bundle)
     radsurv ibsi --out DIR [--configs phantom,A,...]   (IBSI 1 compliance tables)
-    radsurv signature fit|apply ..., radsurv evaluate ..., radsurv report ...   (radiomics signatures)
+    radsurv signature fit|apply ..., radsurv evaluate ..., radsurv report ..., radsurv baseline ...   (radiomics signatures)
 
 Errors in the input are printed as one message naming the problem (exit status 2), never as a
 traceback.

@@ -155,6 +155,15 @@ def write_report(bundle_dir, evaluation_dir, out_html) -> Path:
                       ["low", km["n_low"], km["events_low"], km["median_days_low"]]]),
               _table(["log-rank p", "HR high vs low", "95 % CI", "Cox p"],
                      [[km["logrank_p"], km["hr"], f"{_fmt(km['hr_low'])} - {_fmt(km['hr_high'])}", km["hr_p"]]])]
+    if ev.get("delong"):
+        d = ev["delong"]
+        parts.append(f"<h3>DeLong comparison of AUCs ({html.escape(d['endpoint'])}; comparison model: "
+                     f"{html.escape(d['compare'])})</h3>")
+        parts.append(_table(["AUC this model", "AUC comparison", "difference (95 % CI)", "z", "p",
+                             "positive / negative / excluded"],
+                            [[d["auc_a"], d["auc_b"], f"{_fmt(d['difference'])} ({_fmt(d['difference_low'])} - "
+                              f"{_fmt(d['difference_high'])})", d["z"], d["p_value"],
+                              f"{d['n_pos']} / {d['n_neg']} / {d['n_excluded']}"]]))
     if ev["calibration"]:
         parts.append(_table(["horizon", "group", "n", "predicted S", "observed S (KM)", "95 % CI"],
                             [[f"{y} y", i + 1, g["n"], g["predicted"], g["observed"],
