@@ -203,7 +203,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
         return str(default_bundle_path())
 
     def process(self, volumeNode, segmentationNode, segmentId, bundlePath=None, ringsMm=DEFAULT_RINGS_MM,
-                device="auto", outputDir=None):
+                device="auto", outputDir=None, signaturePath=None):
         """Score the case and add rings, voxel maps, heatmap and tables to the scene.
 
         Args:
@@ -213,6 +213,8 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
             bundlePath: model bundle folder; None = the shipped demonstration bundle.
             ringsMm: outer ring distances from the GTV surface, mm.
             device: "auto", "cpu" or "cuda".
+            signaturePath: optional radiomics signature bundle (``radsurv signature fit``) applied
+                to the case's features; its RadScore and risk group join the scores table.
             outputDir: folder for the pipeline outputs; None = a new temporary folder. An earlier
                 run there is never overwritten (choose an empty folder).
 
@@ -239,7 +241,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
 
         logging.info(f"RadSurv: scoring {volumeNode.GetName()} into {outDir}")
         result = score_case(ctImage, gtvImage, outDir, bundle=bundlePath or None, rings_mm=tuple(ringsMm),
-                            device=device, progress=lambda stage, message: logging.info(f"RadSurv {stage}: {message}"))
+                            device=device, signature=signaturePath or None, progress=lambda stage, message: logging.info(f"RadSurv {stage}: {message}"))
         nodes = write_results_to_scene(volumeNode, segmentationNode, segmentId, outDir)
         return dict(result, out_dir=str(outDir), nodes=nodes)
 

@@ -44,6 +44,8 @@ def _score_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the models and voxel maps run (default auto: CUDA when available)")
     p.add_argument("--kernel-radius", type=int, default=1, help="voxel-map kernel radius, voxels (default 1)")
+    p.add_argument("--signature", default=None,
+                   help="radiomics signature bundle (radsurv signature fit) to apply to this case's features")
     p.add_argument("--scene", default=None, help="also save a 3D Slicer scene (.mrb) with all results")
     p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
 
@@ -62,13 +64,17 @@ def _run_score(args) -> int:
                         device=args.device, overwrite=args.overwrite, progress=progress,
                         scene_path=args.scene, kernel_radius=args.kernel_radius,
                         inner_rim_mm=args.inner_rim, air_hu=args.exclude_air, lung_mask=args.lung_mask,
-                        ring_convention=args.ring_convention)
+                        ring_convention=args.ring_convention, signature=args.signature)
     model = result["model"]
     print()
     if model["demonstration"]:
         print(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
     print(f"risk score: {result['risk_score']:.4f}  risk group: {result['risk_group']} "
           f"(cut-off {result['risk_cutoff']:.4f}, model {model['name']} {model['version']})")
+    if result.get("signature"):
+        sig = result["signature"]
+        print(f"signature: RadScore {sig['radscore']:.4f}, risk group {sig['risk_group']}, survival "
+              + ", ".join(f"{k.split('_')[1]} {v:.2f}" for k, v in sig.items() if k.startswith("survival_")))
     print(f"GTV volume: {result['gtv']['volume_mm3_input']:,.0f} mm^3 input, "
           f"{result['gtv']['volume_mm3_resampled']:,.0f} mm^3 at 1 mm")
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items())

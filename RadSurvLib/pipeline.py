@@ -81,7 +81,8 @@ class _Stages:
 def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device: str = "auto",
                overwrite: bool = False, progress=None, scene_path=None,
                voxel_map_features=None, kernel_radius: int = 1, params_file=None,
-               inner_rim_mm=None, air_hu=None, lung_mask=None, ring_convention: str = "centre") -> dict:
+               inner_rim_mm=None, air_hu=None, lung_mask=None, ring_convention: str = "centre",
+               signature=None) -> dict:
     """Score one case: rings, radiomics, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
 
     Args:
@@ -106,6 +107,8 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
         lung_mask: lung / body mask on the CT's grid (path or SimpleITK image): ring voxels outside
             it are removed.
         ring_convention: ``"centre"`` or ``"surface"`` distances (``rings`` module docstring).
+        signature: optional radiomics signature bundle (``radsurv signature fit``): its RadScore,
+            risk group and survival at 1/2/3 years are added to ``result.json`` under ``signature``.
 
     Returns:
         The content of ``result.json`` (risk score, risk group, model, volumes, rings, outputs,
@@ -136,6 +139,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             lung_image = _load_lung_mask(lung_mask, ct_image)
             device_used = resolve_device(device)
             model_bundle = bundle if hasattr(bundle, "model") else load_bundle(bundle or default_bundle_path())
+            signature_bundle = _load_signature(signature)
 
         with stages.stage("resample", f"resampling to {ANALYSIS_SPACING_MM:g} mm isotropic"):
             ct_iso = preprocessing.resample_image(ct_image, ANALYSIS_SPACING_MM, "bspline")
@@ -190,6 +194,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
                 "voxel_maps": {"names": list(maps), "background_value": 0.0,
                                "kernel_radius": kernel_radius, "grid": "CT"},
                 "gradcam_layer": prediction.get("gradcam_layer"),
+                "signature": _signature_result(signature_bundle, signature, table),
                 "outputs": outputs,
             }
             write_overview(ct_image, labels_ct, prediction["heatmap"], staging / outputs["overview"],
@@ -209,6 +214,25 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
         result["timings_s"] = dict(stages.timings)
         _write_json(result, out_dir / RESULT_FILE)
     return result
+
+
+def _load_signature(signature):
+    """The signature bundle (dict) or None; read before the long stages so a bad path fails early."""
+    if signature is None:
+        return None
+    from .survival.signature import load_signature
+
+    return load_signature(signature)
+
+
+def _signature_result(signature_bundle, signature_path, table):
+    """``result.json["signature"]``: the signature applied to this case's features, or None."""
+    if signature_bundle is None:
+        return None
+    from .survival.signature import score_case_with_signature
+
+    return {"bundle": str(Path(signature_path).resolve()),
+            **score_case_with_signature(signature_bundle, table)}
 
 
 def _load_lung_mask(lung_mask, ct_image):

@@ -396,6 +396,13 @@ def _scores_rows(result: dict) -> list[tuple[str, str, str]]:
         ("device", _fmt(result.get("device")), ""),
         ("GTV volume", _fmt(gtv.get("volume_mm3_input")), "mm3"),
     ]
+    signature = result.get("signature") or {}
+    if signature:
+        rows += [("signature RadScore", _fmt(signature["radscore"]), "linear combination of z-scored features"),
+                 ("signature risk group", _fmt(signature["risk_group"]), "high / low versus the training median"),
+                 ("signature bundle", _fmt(signature.get("bundle")), "")]
+        rows += [(f"signature survival at {k.split('_')[1]}", _fmt(v), "probability")
+                 for k, v in signature.items() if k.startswith("survival_")]
     for ring in result.get("rings") or []:
         if isinstance(ring, dict) and "volume_mm3" in ring:
             rows.append((f"{ring.get('name', 'ring')} volume", _fmt(ring["volume_mm3"]), "mm3"))

@@ -370,6 +370,60 @@ def apply_signature(signature: dict, features, clinical=None, horizons_years=HOR
     return out
 
 
+def case_feature_row(table: dict) -> dict:
+    """One case's ROI features as one row of signature inputs.
+
+    GTV features keep their PyRadiomics names (``original_firstorder_Mean``), as in cohort feature
+    tables such as Lung1's; ring features are prefixed with the ring's name
+    (``ring_3-6mm_original_firstorder_Mean``).
+
+    Args:
+        table: ROI name -> feature name -> value (``RadSurvLib.features.extract_features``).
+
+    Returns:
+        dict column name -> value.
+    """
+    row = {}
+    for roi, values in table.items():
+        prefix = "" if roi == "GTV" else f"{roi}_"
+        row.update({prefix + name: value for name, value in values.items()})
+    return row
+
+
+def score_case_with_signature(signature: dict, table: dict) -> dict:
+    """Apply a signature bundle to one scored case (``radsurv score --signature``).
+
+    Args:
+        signature: from :func:`load_signature`; its model must not need clinical covariates.
+        table: ROI name -> feature name -> value of the case (see :func:`case_feature_row`).
+
+    Returns:
+        dict: ``radscore``, ``risk`` (Cox linear predictor), ``risk_group`` (high / low against the
+        signature's training-median cut-off), ``risk_cutoff``, ``survival_{k}y`` (k = 1, 2, 3 years)
+        and ``features`` (the signature's feature names).
+
+    Raises:
+        InputError: the case lacks a signature feature (e.g. the signature was fitted on image
+            types the parameter file does not compute) or the model needs clinical covariates.
+    """
+    import pandas as pd
+
+    if signature["model"]["covariates"]:
+        raise InputError(f"--signature: the signature's model uses clinical covariates "
+                         f"{signature['model']['covariates']}; apply it with `radsurv signature apply`.")
+    row = pd.DataFrame([case_feature_row(table)])
+    try:
+        scores = apply_signature(signature, row)
+    except InputError as exc:
+        raise InputError(f"--signature: {exc}. Fit the signature on features that the radiomics "
+                         "parameter file computes.") from None
+    out = {"radscore": float(scores["radscore"][0]), "risk": float(scores["risk"][0]),
+           "risk_group": "high" if bool(scores["high_risk"][0]) else "low",
+           "risk_cutoff": float(signature["risk_cutoff"]), "features": list(signature["features"])}
+    out.update({k: float(v[0]) for k, v in scores.items() if k.startswith("survival_")})
+    return out
+
+
 def save_signature(signature: dict, bundle_dir) -> Path:
     """Write ``signature.json`` into ``bundle_dir`` (created) and return its path."""
     bundle_dir = Path(bundle_dir)

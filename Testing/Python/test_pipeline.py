@@ -158,3 +158,40 @@ def test_ring_bands_inner_rim_and_air_exclusion_reach_the_outputs(tmp_path, pat1
     assert hu[ring].min() >= -950.0  # air removed from the ring
     assert not (ring & inside).any() and np.all(inside[rim])  # the ring outside, the rim inside the GTV
     assert 3.0 < result["rings"][0]["mean_distance_mm"] <= 6.0
+
+
+def test_signature_bundle_fitted_on_lung1_is_applied_to_the_case(tmp_path):
+    """A Lung1 signature (real cohort, shape + first-order features) scores PAT1 inside score_case."""
+    import csv
+
+    from conftest import REPO
+
+    from RadSurvLib.survival.data import load_cohort
+    from RadSurvLib.survival.signature import fit_signature, save_signature
+
+    lung1 = REPO / "Testing" / "Data" / "Lung1"
+    cohort = load_cohort(lung1 / "extracted_features.csv.gz",
+                         lung1 / "NSCLC-Radiomics-Lung1.clinical-version3-Oct-2019.csv")
+    columns = [c for c in cohort.features.columns if c.startswith(("original_firstorder_", "original_shape_"))]
+    signature = fit_signature(cohort.features[columns], cohort.time, cohort.event, seed=0)
+    assert signature["features"]
+    save_signature(signature, tmp_path / "signature")
+    params = tmp_path / "params.yaml"  # Lung1's setting, original image only
+    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  shape:\n  firstorder:\nsetting:\n"
+                      "  binWidth: 25\n  normalize: true\n  normalizeScale: 100\n  voxelArrayShift: 1000\n")
+    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", rings_mm="3", params_file=params,
+                        voxel_map_features=["firstorder_Mean"], device="cpu", signature=tmp_path / "signature")
+    scored = result["signature"]
+    with open(tmp_path / "out" / "features.csv") as handle:
+        gtv = next(row for row in csv.DictReader(handle) if row["roi"] == "GTV")
+    expected = sum((float(gtv[f]) - m) / s * c for f, m, s, c in zip(
+        signature["features"], signature["means"], signature["sds"], signature["coefficients"]))
+    assert scored["radscore"] == pytest.approx(expected, rel=1e-9)
+    assert scored["risk_group"] == ("high" if scored["risk"] > signature["risk_cutoff"] else "low")
+    assert 0.0 < scored["survival_3y"] <= scored["survival_2y"] <= scored["survival_1y"] < 1.0
+    # A signature on features this parameter file does not compute is refused by name.
+    signature["features"][0] = "square_firstorder_Mean"
+    save_signature(signature, tmp_path / "other")
+    with pytest.raises(InputError, match="square_firstorder_Mean"):
+        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out2", rings_mm="3", params_file=params,
+                   voxel_map_features=["firstorder_Mean"], device="cpu", signature=tmp_path / "other")
