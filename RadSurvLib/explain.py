@@ -55,12 +55,14 @@ def gradcam(model, x, layer: str = "layer2"):
                          "use e.g. 'layer2' (see RadSurvLib.explain).")
     # MONAI registers hooks that it never removes: work on a copy so the caller's model stays clean.
     model = copy.deepcopy(model).eval()
-    cam_engine = GradCAM(nn_module=_risk_as_logits(model), target_layers=f"net.{layer}")
+    # The wrapper must be in eval mode too: MONAI puts a module that was in training mode back into
+    # training mode after its pass, which would switch on dropout and batch statistics in ``model``.
+    cam_engine = GradCAM(nn_module=_risk_as_logits(model).eval(), target_layers=f"net.{layer}")
     x = x.detach()
     with torch.enable_grad():
         cam = cam_engine(x, class_idx=0)
-        with torch.no_grad():
-            risk = model(x)
+    with torch.no_grad():
+        risk = model.eval()(x)
     cam = cam.detach().float().cpu().numpy()[:, 0]
     cam = np.nan_to_num(cam, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(cam, 0.0, 1.0).astype(np.float32), risk.detach().cpu().numpy()

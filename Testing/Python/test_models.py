@@ -214,3 +214,19 @@ def test_centre_risk_keeps_ranking_and_centres_the_median():
     assert shift > 0
     assert np.array_equal(np.argsort(before), np.argsort(after))
     assert abs(np.median(after)) < 1e-5 and abs(np.median(before)) > 0.5
+
+
+def test_gradcam_risk_is_the_eval_mode_risk_every_time(pat1_1mm):
+    """Grad-CAM must not leave dropout or batch statistics on: the risk is the model's eval output."""
+    from RadSurvLib.bundle import default_bundle_path, load_bundle
+    from RadSurvLib.models.inference import predict_case
+    from RadSurvLib.models.preprocess import make_model_input
+
+    ct_1mm, gtv_1mm, ct, _ = pat1_1mm
+    bundle = load_bundle(default_bundle_path())
+    x, _ = make_model_input(ct_1mm, gtv_1mm, **bundle.preprocessing)
+    with torch.no_grad():
+        expected = float(bundle.model.eval()(x)[0])
+    risks = [predict_case(bundle, ct_1mm, gtv_1mm, ct, device="cpu")["risk_score"] for _ in range(3)]
+    assert risks == pytest.approx([expected] * 3, abs=1e-6)
+    assert not bundle.model.training
