@@ -20,6 +20,14 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path) -> Path:
+    """Lay out, write as PNG (110 dpi) and close a figure; returns the path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def _km_axes(ax, time, event, high, title):
     from lifelines import KaplanMeierFitter
 
@@ -48,10 +56,7 @@ def plot_km(time, event, high, km_stats: dict, path) -> Path:
     if km_stats.get("hr") is not None:
         title += f", HR {km_stats['hr']:.2f} ({km_stats['hr_low']:.2f}-{km_stats['hr_high']:.2f})"
     _km_axes(ax, time, event, np.asarray(high, bool), title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_td_auc(td_auc: dict, path) -> Path:
@@ -66,10 +71,7 @@ def plot_td_auc(td_auc: dict, path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_ylabel("time-dependent AUC")
     ax.set_title("cumulative/dynamic AUC (IPCW)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_calibration(calibration: dict, path) -> Path:
@@ -89,10 +91,7 @@ def plot_calibration(calibration: dict, path) -> Path:
     ax.set_ylabel("observed survival (Kaplan-Meier)")
     ax.set_title("calibration", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_decision_curves(curves: dict, path) -> Path:
@@ -109,10 +108,7 @@ def plot_decision_curves(curves: dict, path) -> Path:
         ax.set_ylabel("net benefit")
         ax.set_title(f"decision curve, death by {years} y", fontsize=9)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_subgroups(frame, subgroups: dict, masks: dict, path) -> Path:
