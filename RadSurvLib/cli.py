@@ -119,6 +119,18 @@ def _run_train_demo(args) -> int:
     return 0
 
 
+#: Modules that add subcommands: each has ``add_parsers(subparsers)`` and ``RUNNERS`` (name -> run(args)).
+COMMAND_MODULES = (
+    "RadSurvLib.survival.commands",
+)
+
+
+def _command_modules():
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``radsurv`` command."""
     parser = argparse.ArgumentParser(prog="radsurv", description="RadSurv: NSCLC survival from CT + GTV.")
@@ -127,9 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     _score_parser(sub)
     _train_demo_parser(sub)
     _ibsi_parser(sub)
-    from .survival.commands import add_parsers as _survival_parsers
-
-    _survival_parsers(sub)
+    for module in _command_modules():
+        module.add_parsers(sub)
     return parser
 
 
@@ -137,9 +148,8 @@ def main(argv=None) -> int:
     """Entry point of ``radsurv``; returns the exit status (2 for input errors)."""
     args = build_parser().parse_args(argv)
     runners = {"score": _run_score, "train-demo": _run_train_demo, "ibsi": _run_ibsi}
-    from .survival.commands import RUNNERS as _survival_runners
-
-    runners.update(_survival_runners)
+    for module in _command_modules():
+        runners.update(module.RUNNERS)
     try:
         return runners[args.command](args)
     except RadSurvError as exc:
