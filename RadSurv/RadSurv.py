@@ -1,22 +1,32 @@
 """RadSurv: 3D Slicer module that predicts overall survival of NSCLC patients from a planning CT and its GTV.
 
-The module is a thin front end: ``RadSurvLogic.process`` exports the GTV segment, calls
-``RadSurvLib.pipeline.score_case`` (rings, radiomics, voxel maps, deep survival model, Grad-CAM)
-and puts the results back into the scene with ``RadSurvLib.scene.write_results_to_scene``.
+The module is a thin front end over ``RadSurvLib`` (no Qt there):
+
+- ``RadSurvLib.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
+  the user's Slicer settings folder, created after the user confirms, with a status line and repair;
+- ``RadSurvLib.scoring_job``: exports the CT and the GTV segment to NRRD, runs the pipeline
+  (``RadSurvLib.pipeline.score_case``) in a worker process in that environment (JSON lines on
+  stdout), and writes the results into the scene only when the worker succeeded;
+- ``RadSurvLib.cohort``: batch scoring with a results CSV that resumes.
+
+Here: the GUI (parameter node wrapper, Apply / Cancel, progress bar polled by a ``QTimer``), the
+logic methods for the Python console (``process``, ``processCohort``) and PAT1 as sample data.
 """
 
 import logging
 import os
 import sys
-import tempfile
+from typing import Annotated
 
 import slicer
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
 
 def _make_radsurvlib_importable():
@@ -41,9 +51,25 @@ def _make_radsurvlib_importable():
 
 _make_radsurvlib_importable()
 
-
 DEFAULT_RINGS_MM = (3, 6, 9)
 DEVICES = ("auto", "cpu", "cuda")
+#: PyRadiomics settings offered in the GUI: label -> parameter file under Resources/Parameters.
+RADIOMICS_SETTINGS = {"Liu et al. 2025 (full)": "Liu2025_PyRadiomics.yaml",
+                      "quick (original image only)": "Quick_PyRadiomics.yaml"}
+IF_EXISTS = ("skip", "add", "replace")
+#: Set this variable to a Python that has RadSurv's dependencies to skip the bundled environment
+#: (developers, or a shared environment on a cluster).
+WORKER_PYTHON_VARIABLE = "RADSURV_WORKER_PYTHON"
+
+
+def _dataFolder(*parts):
+    """A file shipped with the extension: next to this file once installed, one folder up in a checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.dirname(here)):
+        path = os.path.join(folder, *parts)
+        if os.path.exists(path):
+            return path
+    return os.path.join(here, *parts)
 
 
 #
@@ -64,12 +90,15 @@ class RadSurv(ScriptedLoadableModule):
             "and its gross tumour volume (GTV). Adds to the scene: peritumoral ring segments (3/6/9 mm by "
             "default), voxel radiomics map volumes, a Grad-CAM heatmap overlaid on the CT and tables with "
             "the risk score, risk group and radiomics features.<br><br>"
-            "<b>The model bundle shipped with RadSurv is a demonstration model trained on a few public "
-            "cases. It is not a clinical model and must not be used for patient care.</b> Load a model "
-            "bundle trained and validated on your own cohort for research.<br><br>"
-            "Select the CT, the segmentation and its GTV segment, then press Apply. The same logic can "
-            "be called from the Python console: "
-            "<code>RadSurv.RadSurvLogic().process(ctNode, segmentationNode, segmentId)</code>."
+            "<b>The model bundle shipped with RadSurv is a demonstration model. It is not a clinical model "
+            "and must not be used for patient care.</b> Load a model bundle trained and validated on your "
+            "own cohort for research.<br><br>"
+            "The first Apply asks to create RadSurv's own Python environment (PyTorch, PyRadiomics, MONAI) "
+            "in the Slicer settings folder; Slicer's Python is left alone. Scoring runs in a separate "
+            "process: Cancel stops it and the scene stays as it was.<br><br>"
+            "Python console: <code>RadSurv.RadSurvLogic().process(ctNode, segmentationNode, segmentId)</code>; "
+            "a cohort: <code>RadSurv.RadSurvLogic().processCohort('cases.csv', 'out')</code>. "
+            "Sample data: Sample Data module, category RadSurv, 'RadSurvPAT1'."
         )
         self.parent.acknowledgementText = (
             "RadSurv follows the peritumoral radiomics and deep-learning survival approach of Liu et al. "
@@ -81,14 +110,134 @@ class RadSurv(ScriptedLoadableModule):
             "conversion by A. Zwanenburg for the IBSI, Zwanenburg et al., Radiology 2020; CC BY-NC 3.0). "
             "RadSurv is licensed under Apache-2.0."
         )
+        # Sample data is registered once the application (and the SampleData module) is up.
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data
+#
+
+PAT1_SAMPLE = {
+    "ct": ("Testing", "Data", "PAT1", "image.nii.gz"),
+    "gtv": ("Testing", "Data", "PAT1", "mask.nii.gz"),
+    "checksums": ("SHA256:909129fdf99d5f5fd17bc568b1834d31edce8663ea6746c6020720bfc1d7bbcb",
+                  "SHA256:0e9243e473b1255c60e6460df465d0b07b65436d6e0c691fe3d17bca0594ae78"),
+}
+
+
+def loadPAT1Sample(source=None):
+    """Load PAT1 (IBSI-1 CT phantom: a lung-cancer CT and its GTV) from the extension's own files.
+
+    Returns:
+        (CT volume node "RadSurvPAT1 CT", segmentation node "RadSurvPAT1 GTV" with one segment "GTV").
+    """
+    ct = slicer.util.loadVolume(_dataFolder(*PAT1_SAMPLE["ct"]), {"name": "RadSurvPAT1 CT"})
+    segmentation = slicer.util.loadSegmentation(_dataFolder(*PAT1_SAMPLE["gtv"]), {"name": "RadSurvPAT1 GTV"})
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(ct)
+    segments = segmentation.GetSegmentation()
+    if segments.GetNumberOfSegments() == 1:
+        segments.GetNthSegment(0).SetName("GTV")
+    return ct, segmentation
+
+
+def registerSampleData():
+    """Register PAT1 with the SampleData module (category "RadSurv").
+
+    The files ship with the extension (``Testing/Data/PAT1``, installed next to the module, 3.9 MB;
+    CC BY-NC 3.0, see its README), so no download is needed: a custom downloader loads them. The
+    ``file://`` URIs and checksums describe the same files for SampleData's listing.
+    """
+    try:
+        import SampleData
+    except ImportError:
+        return
+    files = [_dataFolder(*PAT1_SAMPLE["ct"]), _dataFolder(*PAT1_SAMPLE["gtv"])]
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category="RadSurv",
+        sampleName="RadSurvPAT1",
+        uris=["file://" + path.replace("\\", "/") for path in files],
+        fileNames=["RadSurvPAT1-CT.nii.gz", "RadSurvPAT1-GTV.seg.nii.gz"],
+        nodeNames=["RadSurvPAT1 CT", "RadSurvPAT1 GTV"],
+        checksums=list(PAT1_SAMPLE["checksums"]),
+        loadFileType=["VolumeFile", "SegmentationFile"],
+        thumbnailFileName=_dataFolder("Resources", "Icons", "RadSurv.png"),
+        customDownloader=loadPAT1Sample,
+    )
+
+
+#
+# Parameter node
+#
+
+def _parameterNodeWrapperTools():
+    """``parameterNodeWrapper`` and ``Choice`` (Slicer >= 5.2); imported late so the module file
+    also loads where they are missing (the logic does not need them)."""
+    from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+
+    return parameterNodeWrapper, Choice
+
+
+def _makeParameterNodeClass():
+    parameterNodeWrapper, Choice = _parameterNodeWrapperTools()
+
+    @parameterNodeWrapper
+    class RadSurvParameterNode:
+        """The module's settings, saved with the scene.
+
+        ctVolume: planning CT (HU). segmentation / segmentId: the GTV. rings: outer ring distances
+        in mm ("3,6,9") or bands ("3-6,6-9"). modelBundle: bundle folder, empty = demonstration
+        bundle. device: auto / cpu / cuda (GPU). radiomicsSetting: a key of RADIOMICS_SETTINGS.
+        output*: which results go into the scene. outputDirectory: empty = temporary folder.
+        ifResultsExist: skip / add / replace (a second run on the same inputs).
+        """
+
+        ctVolume: vtkMRMLScalarVolumeNode
+        segmentation: vtkMRMLSegmentationNode
+        segmentId: str = ""
+        rings: str = "3,6,9"
+        modelBundle: str = ""
+        device: Annotated[str, Choice(list(DEVICES))] = "auto"
+        radiomicsSetting: Annotated[str, Choice(list(RADIOMICS_SETTINGS))] = next(iter(RADIOMICS_SETTINGS))
+        outputRings: bool = True
+        outputVoxelMaps: bool = True
+        outputHeatmap: bool = True
+        outputTables: bool = True
+        outputDirectory: str = ""
+        ifResultsExist: Annotated[str, Choice(list(IF_EXISTS))] = "skip"
+
+    return RadSurvParameterNode
+
+
+_PARAMETER_NODE_CLASS = None
+
+
+def RadSurvParameterNode(parameterNode):
+    """Wrap a ``vtkMRMLScriptedModuleNode`` in the module's parameter node wrapper class."""
+    global _PARAMETER_NODE_CLASS
+    if _PARAMETER_NODE_CLASS is None:
+        _PARAMETER_NODE_CLASS = _makeParameterNodeClass()
+    return _PARAMETER_NODE_CLASS(parameterNode)
 
 
 #
 # RadSurvWidget
 #
 
-class RadSurvWidget(ScriptedLoadableModuleWidget):
-    """Module panel built in code: inputs, model bundle, options, output folder and Apply."""
+class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Module panel: environment status, inputs, options, outputs, Apply / Cancel with progress."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._task = None
+        self._envThread = None
+        self._envProgress = ("", 0.0)
+        self._envResult = None
+        self._scoreAfterEnvironment = False
 
     def setup(self):
         """Build the widgets and connect them (called once by Slicer)."""
@@ -98,92 +247,354 @@ class RadSurvWidget(ScriptedLoadableModuleWidget):
         ScriptedLoadableModuleWidget.setup(self)
         self.logic = RadSurvLogic()
 
+        # -- environment ------------------------------------------------------------------------
+        envBox = ctk.ctkCollapsibleButton()
+        envBox.text = "Python environment"
+        self.layout.addWidget(envBox)
+        envForm = qt.QFormLayout(envBox)
+        self.environmentLabel = qt.QLabel("")
+        self.environmentLabel.wordWrap = True
+        self.environmentButton = qt.QPushButton("Install / repair")
+        self.environmentButton.toolTip = ("Create RadSurv's Python environment (PyTorch, PyRadiomics, MONAI) in the "
+                                          "Slicer settings folder, or delete and create it again when it is broken.")
+        envForm.addRow(self.environmentLabel)
+        envForm.addRow(self.environmentButton)
+
+        # -- inputs -------------------------------------------------------------------------------
         inputs = ctk.ctkCollapsibleButton()
         inputs.text = "Inputs"
         self.layout.addWidget(inputs)
         form = qt.QFormLayout(inputs)
-
         self.volumeSelector = slicer.qMRMLNodeComboBox()
         self.volumeSelector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
-        self.volumeSelector.addEnabled = False
-        self.volumeSelector.removeEnabled = False
-        self.volumeSelector.noneEnabled = False
+        self.volumeSelector.addEnabled = self.volumeSelector.removeEnabled = False
+        self.volumeSelector.noneEnabled = True
         self.volumeSelector.setMRMLScene(slicer.mrmlScene)
         self.volumeSelector.setToolTip("Planning CT (HU).")
         form.addRow("CT volume:", self.volumeSelector)
-
         self.segmentSelector = slicer.qMRMLSegmentSelectorWidget()
         self.segmentSelector.setMRMLScene(slicer.mrmlScene)
         self.segmentSelector.setToolTip("Segmentation and its GTV segment.")
         form.addRow("GTV segment:", self.segmentSelector)
 
+        # -- model and options ---------------------------------------------------------------------
         options = ctk.ctkCollapsibleButton()
         options.text = "Model and options"
         self.layout.addWidget(options)
         optionsForm = qt.QFormLayout(options)
-
-        self.bundlePathEdit = ctk.ctkPathLineEdit()
-        self.bundlePathEdit.filters = ctk.ctkPathLineEdit.Dirs
-        self.bundlePathEdit.currentPath = self.logic.defaultBundlePath()
-        self.bundlePathEdit.setToolTip("Model bundle folder (bundle.json + model.safetensors). "
-                                       "The default is the demonstration bundle: not a clinical model.")
-        optionsForm.addRow("Model bundle:", self.bundlePathEdit)
-
-        self.ringsEdit = qt.QLineEdit(",".join(str(d) for d in DEFAULT_RINGS_MM))
-        self.ringsEdit.setToolTip("Outer distances of the peritumoral rings from the GTV surface, mm, comma separated.")
+        self.bundleEdit = qt.QLineEdit()
+        self.bundleEdit.placeholderText = "demonstration bundle (not a clinical model)"
+        self.bundleEdit.setToolTip("Model bundle folder (bundle.json + model.safetensors); empty: the shipped "
+                                   "demonstration bundle.")
+        bundleBrowse = qt.QPushButton("...")
+        bundleBrowse.connect("clicked(bool)", self.onBrowseBundle)
+        bundleRow = qt.QHBoxLayout()
+        bundleRow.addWidget(self.bundleEdit)
+        bundleRow.addWidget(bundleBrowse)
+        optionsForm.addRow("Model bundle:", bundleRow)
+        self.ringsEdit = qt.QLineEdit()
+        self.ringsEdit.setToolTip("Outer ring distances from the GTV surface in mm (3,6,9) or bands (3-6,6-9).")
         optionsForm.addRow("Rings (mm):", self.ringsEdit)
-
         self.deviceCombo = qt.QComboBox()
-        self.deviceCombo.addItems(list(DEVICES))
-        self.deviceCombo.setToolTip("auto: GPU (CUDA) when available, else CPU.")
+        self.deviceCombo.setToolTip("auto: the GPU (CUDA) when RadSurv's environment has a CUDA build of PyTorch "
+                                    "and a GPU, else the CPU. cuda: GPU only.")
         optionsForm.addRow("Device:", self.deviceCombo)
+        self.radiomicsCombo = qt.QComboBox()
+        self.radiomicsCombo.setToolTip("PyRadiomics setting: the full Liu et al. 2025 setting (1316 features per ROI) "
+                                       "or the original image only (107 features, several times faster).")
+        optionsForm.addRow("Radiomics:", self.radiomicsCombo)
 
-        self.outputDirEdit = ctk.ctkPathLineEdit()
-        self.outputDirEdit.filters = ctk.ctkPathLineEdit.Dirs
-        self.outputDirEdit.setToolTip("Folder for result.json, features.csv and the NRRD outputs. "
-                                      "Empty: a new temporary folder.")
-        optionsForm.addRow("Output folder:", self.outputDirEdit)
+        # -- outputs --------------------------------------------------------------------------------
+        outputs = ctk.ctkCollapsibleButton()
+        outputs.text = "Outputs"
+        self.layout.addWidget(outputs)
+        outputsForm = qt.QFormLayout(outputs)
+        self.ringsCheck = qt.QCheckBox("ring segments")
+        self.mapsCheck = qt.QCheckBox("voxel radiomics maps")
+        self.heatmapCheck = qt.QCheckBox("Grad-CAM heatmap")
+        self.tablesCheck = qt.QCheckBox("scores and features tables")
+        for check in (self.ringsCheck, self.mapsCheck, self.heatmapCheck, self.tablesCheck):
+            outputsForm.addRow(check)
+        self.outputDirEdit = qt.QLineEdit()
+        self.outputDirEdit.placeholderText = "a new temporary folder"
+        self.outputDirEdit.setToolTip("Folder for result.json, features.csv and the NRRD outputs; an earlier run "
+                                      "there is never overwritten.")
+        outputsForm.addRow("Output folder:", self.outputDirEdit)
+        self.ifExistsCombo = qt.QComboBox()
+        self.ifExistsCombo.setToolTip("When this CT and GTV were already scored with these options: skip (keep the "
+                                      "earlier results), add (a second set, names ending in (2)), replace.")
+        outputsForm.addRow("If results exist:", self.ifExistsCombo)
 
+        # -- run ---------------------------------------------------------------------------------------
         self.applyButton = qt.QPushButton("Apply")
         self.applyButton.toolTip = "Score the case and add the results to the scene."
         self.layout.addWidget(self.applyButton)
-
+        self.progressBar = qt.QProgressBar()
+        self.progressBar.setRange(0, 100)
+        self.progressBar.visible = False
+        self.layout.addWidget(self.progressBar)
         self.statusLabel = qt.QLabel("")
         self.statusLabel.wordWrap = True
         self.layout.addWidget(self.statusLabel)
         self.layout.addStretch(1)
 
-        self.volumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
-        self.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
-        self.segmentSelector.connect("currentSegmentChanged(QString)", self.updateApplyButton)
-        self.applyButton.connect("clicked(bool)", self.onApply)
+        self.timer = qt.QTimer()
+        self.timer.setInterval(100)
+        self.timer.connect("timeout()", self.onTimer)
+
+        self.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.environmentButton.connect("clicked(bool)", self.onEnvironmentButton)
+        self.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentSelectionChanged)
+        self.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentSelectionChanged)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+        self.updateEnvironmentLabel()
+
+    # -- parameter node ---------------------------------------------------------------------------
+    def _guiMapping(self):
+        return {"ctVolume": self.volumeSelector, "rings": self.ringsEdit, "modelBundle": self.bundleEdit,
+                "device": self.deviceCombo, "radiomicsSetting": self.radiomicsCombo,
+                "outputRings": self.ringsCheck, "outputVoxelMaps": self.mapsCheck,
+                "outputHeatmap": self.heatmapCheck, "outputTables": self.tablesCheck,
+                "outputDirectory": self.outputDirEdit, "ifResultsExist": self.ifExistsCombo}
+
+    def initializeParameterNode(self):
+        """Use the scene's parameter node, with a CT and segmentation chosen when there is one."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.ctVolume:
+            self._parameterNode.ctVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+
+    def setParameterNode(self, inputParameterNode):
+        """Connect the GUI to a (wrapped) parameter node; the segment selector is synced by hand."""
+        import vtk
+
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(self._guiMapping())
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+            self.updateGUIFromParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        """Segment selector from the parameter node; Apply enabled when inputs are complete."""
+        node = self._parameterNode
+        if node is None:
+            return
+        wasBlocked = self.segmentSelector.blockSignals(True)
+        self.segmentSelector.setCurrentNode(node.segmentation)
+        if node.segmentId:
+            self.segmentSelector.setCurrentSegmentID(node.segmentId)
+        self.segmentSelector.blockSignals(wasBlocked)
         self.updateApplyButton()
 
-    def updateApplyButton(self, *_):
-        """Enable Apply only when a CT, a segmentation and a segment are selected."""
-        ready = bool(self.volumeSelector.currentNode() and self.segmentSelector.currentNode()
-                     and self.segmentSelector.currentSegmentID())
-        self.applyButton.enabled = ready
+    def onSegmentSelectionChanged(self, *_):
+        """Segment selector -> parameter node (segmentation and segment ID)."""
+        if self._parameterNode is None:
+            return
+        segmentation, segmentId = self.segmentSelector.currentNode(), self.segmentSelector.currentSegmentID() or ""
+        with slicer.util.NodeModify(self._parameterNode):  # one Modified event, with both values set
+            self._parameterNode.segmentation = segmentation
+            self._parameterNode.segmentId = segmentId
 
-    def onApply(self):
-        """Run the logic with the panel's settings; errors are shown in a message box."""
-        with slicer.util.tryWithErrorDisplay("RadSurv failed.", waitCursor=True):
-            from RadSurvLib.rings import parse_rings
+    def updateApplyButton(self):
+        """Apply (enabled when CT, segmentation and segment are set) or Cancel while running."""
+        if self._task is not None:
+            self.applyButton.text, self.applyButton.enabled = "Cancel", True
+            return
+        node = self._parameterNode
+        ready = bool(node and node.ctVolume and node.segmentation and node.segmentId)
+        self.applyButton.text = "Apply"
+        self.applyButton.enabled = ready and self._envThread is None
 
-            rings = parse_rings(self.ringsEdit.text)
-            result = self.logic.process(
-                self.volumeSelector.currentNode(),
-                self.segmentSelector.currentNode(),
-                self.segmentSelector.currentSegmentID(),
-                bundlePath=self.bundlePathEdit.currentPath or None,
-                ringsMm=rings,
-                device=self.deviceCombo.currentText,
-                outputDir=self.outputDirEdit.currentPath or None,
-            )
+    def onSceneStartClose(self, caller, event):
+        """Scene closing: cancel a running job, drop the parameter node."""
+        self.cancelRunning()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        """Scene closed: a new parameter node when the module is shown."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def enter(self):
+        """Module shown: parameter node and environment status."""
+        self.initializeParameterNode()
+        self.updateEnvironmentLabel()
+
+    def exit(self):
+        """Module hidden: disconnect the GUI from the parameter node."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+
+    def cleanup(self):
+        """Module closed: cancel a running job, remove observers."""
+        self.cancelRunning()
+        self.removeObservers()
+
+    def onBrowseBundle(self):
+        """Pick a model bundle folder."""
+        import qt
+
+        folder = qt.QFileDialog.getExistingDirectory(None, "Model bundle folder", self.bundleEdit.text)
+        if folder:
+            self._parameterNode.modelBundle = folder
+
+    # -- environment ---------------------------------------------------------------------------------
+    def updateEnvironmentLabel(self):
+        """Status line of the environment (file check only, instant) and the Install / Repair button."""
+        status = self.logic.environmentStatus()
+        self.environmentLabel.text = status.line()
+        self.environmentButton.text = "Install" if status.state == "needs install" else "Repair"
+        self.environmentButton.enabled = self._envThread is None and self._task is None
+
+    def confirmEnvironment(self):
+        """Ask before creating the environment (minutes, several GB with a CUDA build of torch)."""
+        env = self.logic.environment()
+        return slicer.util.confirmOkCancelDisplay(
+            "RadSurv runs in its own Python environment (PyTorch, PyRadiomics, MONAI), kept apart from "
+            f"Slicer's Python, in:\n\n{env.location}\n\nCreate it now? It takes several minutes and about 1 GB "
+            "(several GB when a CUDA build of PyTorch is chosen for your GPU); an internet connection is needed.",
+            windowTitle="RadSurv: install the Python environment")
+
+    def onEnvironmentButton(self):
+        """Install / Repair: confirm, then (re-)create the environment."""
+        if self.confirmEnvironment():
+            self.startEnvironmentCreation(repair=True)
+
+    def startEnvironmentCreation(self, repair=False):
+        """Create (or repair) the environment in a Python thread; the QTimer shows its progress."""
+        import threading
+
+        env = self.logic.environment()
+
+        def work():
+            """Thread body: create or repair, keep the result or the exception."""
+            try:
+                method = env.repair if repair else env.create
+                self._envResult = method(progress=lambda message, fraction: setattr(self, "_envProgress",
+                                                                                     (message, fraction)))
+            except Exception as exc:  # noqa: BLE001  (shown in the GUI)
+                self._envResult = exc
+
+        self._envResult = None
+        self._envThread = threading.Thread(target=work, daemon=True)
+        self._envThread.start()
+        self.progressBar.visible = True
+        self.environmentButton.enabled = False
+        self.timer.start()
+        self.updateApplyButton()
+
+    def _pollEnvironmentCreation(self):
+        message, fraction = self._envProgress
+        self.progressBar.value = int(100 * fraction)
+        self.progressBar.format = f"environment: {message} %p%"
+        if self._envThread.is_alive():
+            return
+        self._envThread = None
+        self.progressBar.visible = False
+        result = self._envResult
+        if isinstance(result, Exception):
+            self._scoreAfterEnvironment = False
+            slicer.util.errorDisplay(f"Could not create RadSurv's Python environment:\n{result}",
+                                     windowTitle="RadSurv")
+        self.updateEnvironmentLabel()
+        self.updateApplyButton()
+        if self._scoreAfterEnvironment and not isinstance(result, Exception):
+            self._scoreAfterEnvironment = False
+            self.startScoring()
+
+    # -- run ---------------------------------------------------------------------------------------
+    def onApplyButton(self):
+        """Apply starts scoring (after creating the environment when needed); while running: Cancel."""
+        if self._task is not None:
+            self.cancelRunning()
+            self.statusLabel.text = "Cancelled: the scene is as it was."
+            return
+        status = self.logic.environmentStatus()
+        if not status.ready:
+            if not self.confirmEnvironment():
+                self.statusLabel.text = status.line()
+                return
+            self._scoreAfterEnvironment = True
+            self.startEnvironmentCreation(repair=status.state != "needs install" or
+                                          self.logic.environment().location.exists())
+            return
+        self.startScoring()
+
+    def startScoring(self):
+        """Start the worker for the parameter node's inputs; the QTimer follows it."""
+        node = self._parameterNode
+        self.statusLabel.text = ""
+        with slicer.util.tryWithErrorDisplay("RadSurv could not start.", waitCursor=True):
+            task = self.logic.startScoring(
+                node.ctVolume, node.segmentation, node.segmentId, bundlePath=node.modelBundle or None,
+                rings=node.rings, device=node.device,
+                paramsFile=self.logic.radiomicsParameterFile(node.radiomicsSetting),
+                outputDir=node.outputDirectory or None,
+                outputs={"rings": node.outputRings, "voxel_maps": node.outputVoxelMaps,
+                         "heatmap": node.outputHeatmap, "tables": node.outputTables},
+                ifExists=node.ifResultsExist)
+            if task.state == "skipped":
+                self.statusLabel.text = ("This CT and GTV were already scored with these options; the earlier "
+                                         "results are kept. Choose 'add' or 'replace' under 'If results exist' "
+                                         "to run again.")
+                return
+            self._task = task
+            self.progressBar.value = 0
+            self.progressBar.visible = True
+            self.timer.start()
+        self.updateApplyButton()
+        self.updateEnvironmentLabel()
+
+    def onTimer(self):
+        """Every 100 ms: environment creation progress, or the worker's progress and outcome."""
+        if self._envThread is not None:
+            self._pollEnvironmentCreation()
+            return
+        task = self._task
+        if task is None:
+            self.timer.stop()
+            return
+        try:
+            state = task.poll()
+        except Exception as exc:  # noqa: BLE001  (the GUI goes on)
+            self._finishTask()
+            slicer.util.errorDisplay(f"RadSurv failed: {exc}", windowTitle="RadSurv")
+            return
+        self.progressBar.value = int(100 * task.fraction)
+        self.progressBar.format = f"{task.stage}: %p%"
+        self.statusLabel.text = task.message
+        if state == "running":
+            return
+        self._finishTask()
+        if state == "succeeded":
+            result = task.result
             model = result.get("model") or {}
             note = " (DEMONSTRATION model, not for clinical use)" if model.get("demonstration", True) else ""
             self.statusLabel.text = (f"Risk score {result['risk_score']:.3f}, risk group {result.get('risk_group')}"
                                      f"{note}. Outputs: {result.get('out_dir', '')}")
+        elif state == "failed":
+            error = task.error
+            self.statusLabel.text = f"Failed: {error}"
+            slicer.util.errorDisplay(f"RadSurv failed: {error}", windowTitle="RadSurv",
+                                     detailedText=getattr(error, "log", "") or None)
+
+    def _finishTask(self):
+        self._task = None
+        self.timer.stop()
+        self.progressBar.visible = False
+        self.updateApplyButton()
+        self.updateEnvironmentLabel()
+
+    def cancelRunning(self):
+        """Cancel: kill the worker's process tree; the scene is left as it was."""
+        if self._task is not None:
+            self._task.cancel()
+            self._finishTask()
 
 
 #
@@ -191,85 +602,162 @@ class RadSurvWidget(ScriptedLoadableModuleWidget):
 #
 
 class RadSurvLogic(ScriptedLoadableModuleLogic):
-    """Scores one case from scene nodes; no Qt, so it runs from the Python console and in tests.
+    """Scores cases from scene nodes or files; no Qt, so it runs from the Python console, in
+    ``Slicer --no-main-window --python-script`` and in tests.
 
-    The heavy work (torch, PyRadiomics) runs in this process through ``RadSurvLib.pipeline``.
+    The heavy work runs in a worker process in RadSurv's own Python environment
+    (``RadSurvLib.environment``); ``$RADSURV_WORKER_PYTHON`` names another Python to use instead.
     """
 
+    def getParameterNode(self):
+        """The module's parameter node, wrapped (``RadSurvParameterNode``)."""
+        return RadSurvParameterNode(super().getParameterNode())
+
+    # -- environment -------------------------------------------------------------------------------
+    def environment(self):
+        """``RadSurvLib.environment.PythonEnvironment`` under the Slicer settings folder."""
+        from RadSurvLib.environment import PythonEnvironment
+
+        return PythonEnvironment()
+
+    def environmentStatus(self, checkImports=False):
+        """``EnvironmentStatus`` (ready / needs install / broken, with the reason)."""
+        from RadSurvLib.environment import READY, EnvironmentStatus
+
+        if os.environ.get(WORKER_PYTHON_VARIABLE):
+            return EnvironmentStatus(READY, f"${WORKER_PYTHON_VARIABLE} = {os.environ[WORKER_PYTHON_VARIABLE]}")
+        return self.environment().status(check_imports=checkImports)
+
+    def createEnvironment(self, repair=False):
+        """Create (or with ``repair`` re-create) the environment, blocking; for the Python console."""
+        env = self.environment()
+        log = lambda message, fraction: logging.info(f"RadSurv environment: {message} ({fraction:.0%})")  # noqa: E731
+        return env.repair(progress=log) if repair or env.location.exists() else env.create(progress=log)
+
+    def workerPythonCommand(self):
+        """Command prefix that starts the worker's Python.
+
+        Raises:
+            RadSurvLib.errors.InputError: the environment is not ready (message says how to fix it).
+        """
+        from RadSurvLib.errors import InputError
+
+        if os.environ.get(WORKER_PYTHON_VARIABLE):
+            return [os.environ[WORKER_PYTHON_VARIABLE]]
+        status = self.environmentStatus()
+        if not status.ready:
+            raise InputError(f"{status.line()}. Create it with the Install button of the RadSurv module, or "
+                             "RadSurv.RadSurvLogic().createEnvironment() in the Python console.")
+        return [str(self.environment().python)]
+
+    # -- one case ------------------------------------------------------------------------------------
     def defaultBundlePath(self):
         """Folder of the shipped demonstration bundle (``Resources/Bundles/demo-seresnet3d``), as text."""
         from RadSurvLib.bundle import default_bundle_path
 
         return str(default_bundle_path())
 
+    @staticmethod
+    def radiomicsParameterFile(setting):
+        """Path of the PyRadiomics parameter file of a ``RADIOMICS_SETTINGS`` label (or a file path)."""
+        from RadSurvLib.features import LIU2025_PARAMS
+
+        name = RADIOMICS_SETTINGS.get(setting)
+        if name is None:
+            return setting or None
+        return str(LIU2025_PARAMS.parent / name)
+
+    def startScoring(self, volumeNode, segmentationNode, segmentId, bundlePath=None, rings=DEFAULT_RINGS_MM,
+                     device="auto", paramsFile=None, outputDir=None, outputs=None, ifExists="skip",
+                     signaturePath=None, onProgress=None, runner=None, pythonCommand=None):
+        """Start scoring in the worker; returns the started ``RadSurvLib.scoring_job.SceneScoringTask``.
+
+        Poll it (``task.poll()``) until its state is not "running", or ``task.wait()``. State
+        "skipped": the same inputs were scored before and ``ifExists`` is "skip".
+        """
+        from RadSurvLib.rings import parse_bands
+        from RadSurvLib.scoring_job import SceneScoringTask
+
+        bands = parse_bands(rings)
+        options = {"rings_mm": ",".join(f"{a:g}-{b:g}" for a, b in bands), "device": device,
+                   "bundle": bundlePath or None, "params_file": paramsFile or None, "signature": signaturePath or None}
+        task = SceneScoringTask(volumeNode, segmentationNode, segmentId,
+                                pythonCommand or self.workerPythonCommand(), options=options, out_dir=outputDir,
+                                outputs=outputs, if_exists=ifExists, runner=runner, on_progress=onProgress)
+        task.start()
+        return task
+
     def process(self, volumeNode, segmentationNode, segmentId, bundlePath=None, ringsMm=DEFAULT_RINGS_MM,
-                device="auto", outputDir=None, signaturePath=None):
-        """Score the case and add rings, voxel maps, heatmap and tables to the scene.
+                device="auto", outputDir=None, signaturePath=None, paramsFile=None, ifExists="skip",
+                outputs=None, timeoutS=None):
+        """Score the case and add rings, voxel maps, heatmap and tables to the scene (blocking).
 
         Args:
             volumeNode: ``vtkMRMLScalarVolumeNode``, the planning CT (HU).
             segmentationNode: ``vtkMRMLSegmentationNode`` holding the GTV.
             segmentId: ID of the GTV segment in ``segmentationNode``.
             bundlePath: model bundle folder; None = the shipped demonstration bundle.
-            ringsMm: outer ring distances from the GTV surface, mm.
+            ringsMm: outer ring distances from the GTV surface, mm (or a band string "3-6,6-9").
             device: "auto", "cpu" or "cuda".
-            signaturePath: optional radiomics signature bundle (``radsurv signature fit``) applied
-                to the case's features; its RadScore and risk group join the scores table.
             outputDir: folder for the pipeline outputs; None = a new temporary folder. An earlier
                 run there is never overwritten (choose an empty folder).
+            signaturePath: optional radiomics signature bundle (``radsurv signature fit``).
+            paramsFile: PyRadiomics YAML; None = Liu et al. 2025.
+            ifExists: "skip" / "add" / "replace" for inputs scored before (see ``SceneScoringTask``).
+            outputs: dict rings / voxel_maps / heatmap / tables -> bool (default all).
+            timeoutS: cancel after this many seconds.
 
         Returns:
-            dict: the content of ``result.json`` plus ``out_dir`` (str) and ``nodes`` (the node IDs
-            returned by ``RadSurvLib.scene.write_results_to_scene``).
+            dict: the content of ``result.json`` plus ``out_dir`` and ``nodes`` (created node IDs);
+            for a skipped run ``{"skipped": True, "existing": {...}}``.
 
         Raises:
-            RadSurvLib.errors.InputError / BundleError: bad inputs or bundle (clear message).
+            RadSurvLib.errors.InputError: bad inputs or environment not ready;
+            RadSurvLib.scoring_job.WorkerFailed: the worker failed (``.log`` has its log).
         """
-        from RadSurvLib.errors import InputError
-        from RadSurvLib.pipeline import score_case
-        from RadSurvLib.scene import check_segment, write_results_to_scene
+        task = self.startScoring(volumeNode, segmentationNode, segmentId, bundlePath=bundlePath, rings=ringsMm,
+                                 device=device, paramsFile=paramsFile, outputDir=outputDir, outputs=outputs,
+                                 ifExists=ifExists, signaturePath=signaturePath,
+                                 onProgress=lambda stage, fraction, message: logging.info(
+                                     f"RadSurv {stage} {fraction:.0%}: {message}"))
+        if task.state == "skipped":
+            return {"skipped": True, "existing": task.existing}
+        state = task.wait(timeoutS)
+        if state != "succeeded":
+            from RadSurvLib.scoring_job import WorkerFailed
 
-        if volumeNode is None:
-            raise InputError("No CT volume selected.")
-        # Check the segment before minutes of computation, not after.
-        check_segment(segmentationNode, segmentId)
-        if device not in DEVICES:
-            raise InputError(f"Device {device!r}: choose one of {', '.join(DEVICES)}.")
+            raise task.error or WorkerFailed(f"RadSurv scoring {state}.")
+        return task.result
 
-        ctImage, gtvImage = self._exportInputs(volumeNode, segmentationNode, segmentId)
-        outDir = outputDir or os.path.join(tempfile.mkdtemp(prefix="RadSurv-"), "out")
+    # -- cohort ----------------------------------------------------------------------------------------
+    def processCohort(self, cases, outputDir, bundlePath=None, ringsMm=DEFAULT_RINGS_MM, device="auto",
+                      paramsFile=None, signaturePath=None, resume=True, timeoutPerCaseS=None):
+        """Score a cohort: each case loaded, scored, its outputs saved, a results.csv row appended.
 
-        logging.info(f"RadSurv: scoring {volumeNode.GetName()} into {outDir}")
-        result = score_case(ctImage, gtvImage, outDir, bundle=bundlePath or None, rings_mm=tuple(ringsMm),
-                            device=device, signature=signaturePath or None, progress=lambda stage, message: logging.info(f"RadSurv {stage}: {message}"))
-        nodes = write_results_to_scene(volumeNode, segmentationNode, segmentId, outDir)
-        return dict(result, out_dir=str(outDir), nodes=nodes)
+        Args:
+            cases: CSV file (columns case_id, ct, gtv; or rtstruct / seg + roi for a DICOM CT folder)
+                or a list of dicts / (ct, gtv) / (case_id, ct, gtv) tuples. NRRD, NIfTI, DICOM.
+            outputDir: ``results.csv`` and ``cases/<case_id>/`` (outputs of each case).
+            resume: skip cases already done (a second call resumes after a crash or a stop).
+            Other arguments: as ``process``; ``timeoutPerCaseS`` fails a case that takes longer.
 
-    @staticmethod
-    def _exportInputs(volumeNode, segmentationNode, segmentId):
-        """The CT and the GTV segment (a labelmap on the CT's grid) as SimpleITK images.
+        Returns:
+            dict ``results_csv``, ``done``, ``failed``, ``skipped`` (case IDs) and ``rows``.
 
-        Pulled from memory with ``sitkUtils``, so the user's nodes and their storage (file names)
-        are left as they were.
+        A failing case is recorded (status ``failed``, its error, ``cases/<id>/error.log``) and
+        the cohort goes on. Works under ``Slicer --no-main-window --python-script``.
         """
-        import sitkUtils
-        import vtk
+        from RadSurvLib.cohort import process_cohort, worker_scorer
 
-        from RadSurvLib.errors import InputError
+        options = {"rings_mm": ringsMm if isinstance(ringsMm, str) else [float(d) for d in ringsMm],
+                   "device": device, "bundle": bundlePath, "params_file": paramsFile, "signature": signaturePath}
 
-        scene = volumeNode.GetScene()
-        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "RadSurv GTV export")
-        try:
-            ids = vtk.vtkStringArray()
-            ids.InsertNextValue(segmentId)
-            # The CT as reference: the mask gets exactly the CT's voxel grid (and its transform).
-            if not slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
-                    segmentationNode, ids, labelmap, volumeNode):
-                raise InputError(f"Could not export segment {segmentId} onto the grid of {volumeNode.GetName()}.")
-            return (sitkUtils.PullVolumeFromSlicer(volumeNode),
-                    sitkUtils.PullVolumeFromSlicer(labelmap))
-        finally:
-            scene.RemoveNode(labelmap)
+        def progress(index, total, caseId, status):
+            """Log one line per case event."""
+            logging.info(f"RadSurv cohort {index + 1}/{total} {caseId}: {status}")
+
+        scorer = worker_scorer(self.workerPythonCommand(), timeout_s=timeoutPerCaseS)
+        return process_cohort(cases, outputDir, scorer=scorer, options=options, resume=resume, progress=progress)
 
 
 #
@@ -277,7 +765,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
 #
 
 class RadSurvTest(ScriptedLoadableModuleTest):
-    """Self-test in Slicer: ring segments and tables from a synthetic CT with a spherical GTV."""
+    """Self-test in Slicer: PAT1 sample data scored through the worker (needs the environment)."""
 
     def setUp(self):
         """Start from an empty scene."""
@@ -286,26 +774,34 @@ class RadSurvTest(ScriptedLoadableModuleTest):
     def runTest(self):
         """Run all tests of the module."""
         self.setUp()
-        self.test_processSyntheticCase()
+        self.test_parameterNode()
+        self.setUp()
+        self.test_processPAT1()
 
-    def test_processSyntheticCase(self):
-        """Score a synthetic 60 mm cube of CT with a 15 mm radius GTV sphere on the CPU."""
-        import numpy as np
+    def test_parameterNode(self):
+        """The parameter node wrapper keeps the settings."""
+        node = RadSurvLogic().getParameterNode()
+        node.rings = "5,10"
+        node.device = "cpu"
+        self.assertEqual(RadSurvLogic().getParameterNode().rings, "5,10")
+        self.assertEqual(RadSurvLogic().getParameterNode().device, "cpu")
 
-        self.delayDisplay("Scoring a synthetic case")
-        z, y, x = np.indices((40, 64, 64))
-        ct = np.where((z - 20) ** 2 * 4 + (y - 32) ** 2 + (x - 32) ** 2 < 15 ** 2, 40.0, -800.0).astype(np.float32)
-        volume = slicer.util.addVolumeFromArray(ct, ijkToRAS=np.diag([1.0, 1.0, 2.0, 1.0]), name="CT")
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
-        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
-        segmentId = segmentation.GetSegmentation().AddEmptySegment("", "GTV")
-        slicer.util.updateSegmentBinaryLabelmapFromArray((ct > 0).astype(np.uint8), segmentation, segmentId, volume)
-
-        result = RadSurvLogic().process(volume, segmentation, segmentId, device="cpu")
-
+    def test_processPAT1(self):
+        """PAT1 from SampleData, quick radiomics setting, scored on the CPU; a second run is skipped."""
+        logic = RadSurvLogic()
+        if not logic.environmentStatus().ready:
+            self.delayDisplay("RadSurv environment not installed: skipping the scoring test")
+            return
+        self.delayDisplay("Scoring PAT1")
+        ct, segmentation = loadPAT1Sample()
+        segmentId = segmentation.GetSegmentation().GetNthSegmentID(0)
+        result = logic.process(ct, segmentation, segmentId, device="cpu", ringsMm="0-3",
+                               paramsFile=logic.radiomicsParameterFile("quick (original image only)"))
+        self.assertTrue(-1.0 < result["risk_score"] < 1.0)
         names = [segmentation.GetSegmentation().GetNthSegment(i).GetName()
                  for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
-        self.assertEqual(names, ["GTV", "GTV ring 0-3 mm", "GTV ring 3-6 mm", "GTV ring 6-9 mm"])
-        self.assertTrue(slicer.mrmlScene.GetNodeByID(result["nodes"]["heatmap_volume"]))
-        self.assertTrue(np.isfinite(result["risk_score"]))
+        self.assertEqual(names, ["GTV", "GTV ring 0-3 mm"])
+        again = logic.process(ct, segmentation, segmentId, device="cpu", ringsMm="0-3",
+                              paramsFile=logic.radiomicsParameterFile("quick (original image only)"))
+        self.assertTrue(again["skipped"])
         self.delayDisplay("Test passed")

@@ -2,13 +2,17 @@
 
 A bundle is loaded without running any code from it: weights are read with ``safetensors`` (never
 pickle), their SHA-256 is checked against ``bundle.json``, and the architecture is looked up by name
-in ``RadSurvLib.models.seresnet.ARCHITECTURES``.
+in ``RadSurvLib.models.registry.ARCHITECTURES`` (SEResNet3D, VisionMamba3D, DeepRadScore2D).
 
 ``bundle.json`` keys: ``format`` ("radsurv-bundle"), ``format_version`` (1), ``name``, ``version``,
 ``demonstration`` (bool), ``disclaimer``, ``architecture`` {``name``, ``params``},
-``preprocessing`` {``crop_size``, ``margin_mm``, ``hu_clip``, ``norm_mean``, ``norm_std``,
-``spacing_mm``}, ``gradcam_layer``, ``risk_cutoff`` (median training risk), ``weights`` {``file``,
-``sha256``}, ``provenance`` {command, seed, data, sizes, held-out C-index, date, radsurv version}.
+``preprocessing`` (see ``RadSurvLib.models.inputs``; the keys required depend on the architecture's
+input kind: ``ct3d`` {``crop_size``, ``margin_mm``, ``hu_clip``, ``norm_mean``, ``norm_std``,
+``spacing_mm``}; ``ct3d+maps`` the same plus ``voxel_maps`` [names] and optional ``map_norm``
+{name: [mean, std]}; ``slice2d+radscores`` {``patch_size``, ``hu_clip``, ``norm_mean``, ``norm_std``,
+``radscore_names``}), ``gradcam_layer``, ``risk_cutoff`` (median training risk), optional ``endpoint``
+("survival" | "binary"), ``weights`` {``file``, ``sha256``}, ``provenance`` {command, seed, data,
+sizes, held-out C-index, date, radsurv version}.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 REQUIRED_KEYS = ("name", "version", "demonstration", "architecture", "preprocessing",
                  "gradcam_layer", "risk_cutoff", "weights")
 PREPROCESSING_KEYS = ("crop_size", "margin_mm", "hu_clip", "norm_mean", "norm_std")
+#: Preprocessing keys required per model input kind (``RadSurvLib.models.inputs``).
+PREPROCESSING_KEYS_BY_KIND = {
+    "ct3d": PREPROCESSING_KEYS,
+    "ct3d+maps": PREPROCESSING_KEYS + ("voxel_maps",),
+    "slice2d+radscores": ("hu_clip", "norm_mean", "norm_std", "radscore_names"),
+}
 
 
 @dataclass
@@ -57,10 +67,26 @@ class Bundle:
         return str(self.config.get("disclaimer", ""))
 
     @property
+    def input_kind(self) -> str:
+        """The model's input kind: ``"ct3d"``, ``"ct3d+maps"`` or ``"slice2d+radscores"``."""
+        return str(getattr(self.model, "input_kind", "ct3d"))
+
+    @property
+    def endpoint(self) -> str:
+        """``"survival"`` (tanh risk) or ``"binary"`` (logit; probability = sigmoid)."""
+        return str(getattr(self.model, "endpoint", self.config.get("endpoint", "survival")))
+
+    @property
     def preprocessing(self) -> dict:
-        """Keyword arguments of ``make_model_input`` (crop_size, margin_mm, hu_clip, norm_mean, norm_std)."""
+        """The preprocessing settings of ``RadSurvLib.models.inputs`` for this bundle's input kind.
+
+        For ``"ct3d"`` exactly the keyword arguments of ``make_model_input`` (crop_size, margin_mm,
+        hu_clip, norm_mean, norm_std); for the other kinds the whole dict. ``hu_clip`` is a tuple.
+        """
         pre = self.config["preprocessing"]
-        return {key: (tuple(pre[key]) if key == "hu_clip" else pre[key]) for key in PREPROCESSING_KEYS}
+        if self.input_kind == "ct3d":
+            return {key: (tuple(pre[key]) if key == "hu_clip" else pre[key]) for key in PREPROCESSING_KEYS}
+        return {key: (tuple(value) if key == "hu_clip" else value) for key, value in pre.items()}
 
     @property
     def gradcam_layer(self) -> str:
@@ -92,11 +118,20 @@ def _read_config(folder: Path) -> dict:
                     f"(expected {BUNDLE_FORMAT!r} version {BUNDLE_FORMAT_VERSION})",
                     "Use a bundle written by this RadSurv version (RadSurvLib.bundle.save_bundle).")
     missing = [key for key in REQUIRED_KEYS if key not in config]
-    missing += [f"preprocessing.{key}" for key in PREPROCESSING_KEYS
+    missing += [f"preprocessing.{key}" for key in PREPROCESSING_KEYS_BY_KIND.get(_input_kind(config), ())
                 if key not in (config.get("preprocessing") or {})]
     if missing:
         raise _fail(folder, f"{CONFIG_FILE} lacks {', '.join(missing)}", "Re-create the bundle with save_bundle.")
     return config
+
+
+def _input_kind(config: dict) -> str:
+    """Input kind of the architecture a config names (``"ct3d"`` when unknown: checked later)."""
+    from .models.registry import ARCHITECTURES
+
+    arch = config.get("architecture")
+    name = arch.get("name") if isinstance(arch, dict) else None
+    return ARCHITECTURES[name].input_kind if name in ARCHITECTURES else "ct3d"
 
 
 def _weights_path(folder: Path, config: dict) -> Path:
@@ -115,7 +150,7 @@ def _weights_path(folder: Path, config: dict) -> Path:
 
 
 def _build_model(folder: Path, config: dict):
-    from .models.seresnet import ARCHITECTURES
+    from .models.registry import ARCHITECTURES
 
     arch = config["architecture"]
     name = arch.get("name") if isinstance(arch, dict) else None
@@ -124,7 +159,7 @@ def _build_model(folder: Path, config: dict):
                     "Use a bundle made for this RadSurv version.")
     try:
         return ARCHITECTURES[name](**dict(arch.get("params") or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise _fail(folder, f"bad architecture.params for {name}: {exc}", "Re-create the bundle with save_bundle.") from None
 
 

@@ -122,6 +122,9 @@ def _run_train_demo(args) -> int:
 #: Modules that add subcommands: each has ``add_parsers(subparsers)`` and ``RUNNERS`` (name -> run(args)).
 COMMAND_MODULES = (
     "RadSurvLib.survival.commands",
+    "RadSurvLib.training.commands",
+    "RadSurvLib.voxelmaps.commands",
+    "RadSurvLib.cohort",
 )
 
 

@@ -8,7 +8,8 @@ The ``radsurv score`` command, the Slicer module's logic and batch scripts all c
 3. rings       peritumoral rings (3/6/9 mm by default) on the 1 mm grid and on the CT grid
 4. features    PyRadiomics ROI features (Liu et al. 2025 setting) for the GTV and each ring
 5. voxel_maps  voxel radiomics maps inside the GTV, on the CT's own grid
-6. model       3D SE-ResNet risk score and Grad-CAM heatmap (resampled into the CT's geometry)
+6. model       the bundle's risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
+               Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
 7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, features.csv, result.json, overview.png
 """
 
@@ -109,6 +110,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
         ring_convention: ``"centre"`` or ``"surface"`` distances (``rings`` module docstring).
         signature: optional radiomics signature bundle (``radsurv signature fit``): its RadScore,
             risk group and survival at 1/2/3 years are added to ``result.json`` under ``signature``.
+            Required by a Deep-RadScore bundle (its per-ROI RadScores are taken from it).
 
     Returns:
         The content of ``result.json`` (risk score, risk group, model, volumes, rings, outputs,
@@ -140,6 +142,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
             device_used = resolve_device(device)
             model_bundle = bundle if hasattr(bundle, "model") else load_bundle(bundle or default_bundle_path())
             signature_bundle = _load_signature(signature)
+            _check_model_needs(model_bundle, signature_bundle)
 
         with stages.stage("resample", f"resampling to {ANALYSIS_SPACING_MM:g} mm isotropic"):
             ct_iso = preprocessing.resample_image(ct_image, ANALYSIS_SPACING_MM, "bspline")
@@ -161,11 +164,15 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
 
         with stages.stage("voxel_maps", "voxel radiomics maps inside the GTV"):
             maps = voxelmaps.compute_voxel_maps(
-                ct_image, sitk_binary(gtv_image), features=voxel_map_features or voxelmaps.DEFAULT_FEATURES,
+                ct_image, sitk_binary(gtv_image),
+                features=_map_features(voxel_map_features or voxelmaps.DEFAULT_FEATURES, model_bundle, kernel_radius),
                 kernel_radius=kernel_radius, device=device_used)
+            model_maps = _model_voxel_maps(model_bundle, maps, ct_image, gtv_image, kernel_radius, device_used)
 
         with stages.stage("model", f"{model_bundle.name} risk score and Grad-CAM on {device_used}"):
-            prediction = predict_case(model_bundle, ct_iso, gtv_iso.mask, ct_image, device=device_used)
+            prediction = predict_case(model_bundle, ct_iso, gtv_iso.mask, ct_image, device=device_used,
+                                      voxel_maps=model_maps,
+                                      radscores=_model_radscores(model_bundle, signature_bundle, table))
 
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
             outputs = {"rings": "rings.nrrd", "heatmap": "heatmap.nrrd", "features": "features.csv",
@@ -223,6 +230,57 @@ def _load_signature(signature):
     from .survival.signature import load_signature
 
     return load_signature(signature)
+
+
+def _check_model_needs(model_bundle, signature_bundle) -> None:
+    """Fail early when the model bundle needs RadScores (Deep-RadScore) and no signature was given."""
+    if getattr(model_bundle, "input_kind", "ct3d") == "slice2d+radscores" and signature_bundle is None:
+        names = ", ".join(model_bundle.preprocessing.get("radscore_names") or [])
+        raise InputError(f"--signature: the model bundle {model_bundle.name} (Deep-RadScore) fuses the RadScores "
+                         f"{names} of a radiomics signature; pass --signature with the signature bundle it was "
+                         "trained with (radsurv signature fit), or use another model bundle.")
+
+
+def _map_settings(model_bundle, kernel_radius: int):
+    """(kernel_radius, bin_width) the bundle's voxel maps were computed with (default: this run's, 25 HU)."""
+    pre = model_bundle.preprocessing
+    return int(pre.get("kernel_radius", kernel_radius)), float(pre.get("bin_width", 25.0))
+
+
+def _map_features(features, model_bundle, kernel_radius: int = 1) -> list:
+    """The voxel maps to compute: the requested ones plus those a ``ct3d+maps`` model needs (when the
+    bundle's map settings are this run's)."""
+    features = [features] if isinstance(features, str) else list(features)
+    if (getattr(model_bundle, "input_kind", "ct3d") == "ct3d+maps"
+            and _map_settings(model_bundle, kernel_radius) == (int(kernel_radius), 25.0)):
+        features += [n for n in model_bundle.preprocessing.get("voxel_maps") or [] if n not in features]
+    return features
+
+
+def _model_voxel_maps(model_bundle, maps, ct_image, gtv_image, kernel_radius, device):
+    """The voxel maps a ``ct3d+maps`` model takes (None for other models): ``maps`` when the bundle's
+    kernel radius / bin width are this run's, else computed again with the bundle's settings."""
+    if getattr(model_bundle, "input_kind", "ct3d") != "ct3d+maps":
+        return None
+    radius, bin_width = _map_settings(model_bundle, kernel_radius)
+    if (radius, bin_width) == (int(kernel_radius), 25.0):
+        return maps
+    from . import voxelmaps
+
+    return voxelmaps.compute_voxel_maps(ct_image, sitk_binary(gtv_image),
+                                        features=list(model_bundle.preprocessing["voxel_maps"]),
+                                        kernel_radius=radius, bin_width=bin_width, device=device)
+
+
+def _model_radscores(model_bundle, signature_bundle, table):
+    """Per-ROI RadScores for a ``slice2d+radscores`` model (None for the other models)."""
+    if getattr(model_bundle, "input_kind", "ct3d") != "slice2d+radscores":
+        return None
+    from .models.inputs import radscores_by_roi
+    from .survival.signature import case_feature_row
+
+    return radscores_by_roi(signature_bundle, case_feature_row(table),
+                            model_bundle.preprocessing.get("radscore_names") or [])
 
 
 def _signature_result(signature_bundle, signature_path, table):

@@ -1,9 +1,12 @@
 """Deep survival models of RadSurv (PyTorch).
 
-- ``seresnet``: the 3D SE-ResNet of Liu et al. 2025 (``SEResNet3D``) and the architecture registry
-  that bundles name (``ARCHITECTURES``).
-- ``preprocess``: ``make_model_input``, the one crop / resize / normalise step used by training and
-  inference.
+- ``registry``: ``ARCHITECTURES`` (the names a bundle may use) and ``build_model``.
+- ``seresnet``: the 3D SE-ResNet of Liu et al. 2025 (``SEResNet3D``, input kind ``"ct3d"``).
+- ``vmamba``: the dual-input 3D Vision-Mamba of Wang et al. 2026 (``VisionMamba3D``, ``"ct3d+maps"``).
+- ``deepradscore``: Zhang et al. 2024's DenseNet121 + RadScores (``DeepRadScore2D``,
+  ``"slice2d+radscores"``).
+- ``inputs``: one input builder per input kind, used by training and inference.
+- ``preprocess``: ``make_model_input``, the 3D crop / resize / normalise step.
 - ``inference``: ``predict_case``, risk score + Grad-CAM heatmap for one case.
 
 Importing this package imports no torch; the submodules do.

@@ -26,8 +26,9 @@ def resolve_device(device: str = "auto") -> str:
     raise InputError(f"--device: unknown device {device!r}; use auto, cpu or cuda.")
 
 
-def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto") -> dict:
-    """Predict the risk score of one case and explain it with Grad-CAM.
+def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel_maps=None,
+                 radscores=None) -> dict:
+    """Predict the risk score of one case and explain it with Grad-CAM, for any bundle architecture.
 
     Args:
         bundle: ``RadSurvLib.bundle.Bundle`` (from ``load_bundle``).
@@ -35,25 +36,39 @@ def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto") -> di
         gtv_1mm: SimpleITK GTV mask (uint8 0/1) on the same grid.
         reference: SimpleITK image whose geometry the heatmap takes (the original CT).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        voxel_maps: dict map name -> SimpleITK voxel map (any grid covering the GTV), needed by
+            ``"ct3d+maps"`` bundles (Vision-Mamba); ignored otherwise.
+        radscores: dict name -> RadScore (or a sequence in the bundle's ``radscore_names`` order),
+            needed by ``"slice2d+radscores"`` bundles (Deep-RadScore); ignored otherwise.
 
     Returns:
-        ``{"risk_score": float in (-1, 1) (higher = worse prognosis), "heatmap": SimpleITK float32 image
-        in the reference geometry with values in [0, 1] (0 outside the model crop), "device": "cpu" |
-        "cuda", "gradcam_layer": str}``.
+        ``{"risk_score": float (tanh risk in (-1, 1), higher = worse prognosis; a logit for a binary
+        endpoint), "heatmap": SimpleITK float32 image in the reference geometry with values in [0, 1]
+        (0 outside the model crop; for 2D models only on the patch's slice), "device": "cpu" | "cuda",
+        "gradcam_layer": str, "input_kind": str, "endpoint": "survival" | "binary"}``, plus
+        ``"probability"`` (sigmoid of the logit) for a binary endpoint.
 
     Raises:
-        InputError: bad device, CT/GTV grid mismatch, empty GTV.
+        InputError: bad device, CT/GTV grid mismatch, empty GTV, missing voxel maps or RadScores.
     """
+    import math
+
     from ..explain import gradcam, gradcam_to_reference
-    from .preprocess import make_model_input
+    from .inputs import build_model_input
 
     device = resolve_device(device)
-    x, geometry = make_model_input(ct_1mm, gtv_1mm, **bundle.preprocessing)
+    kind = bundle.input_kind
+    model_input = build_model_input(kind, ct_1mm, gtv_1mm, bundle.preprocessing,
+                                    voxel_maps=voxel_maps, radscores=radscores)
+    scores = None if model_input.radscores is None else model_input.radscores.to(device)
     model = bundle.model.to(device)
     try:
-        cam, risk = gradcam(model, x.to(device), layer=bundle.gradcam_layer)
+        cam, risk = gradcam(model, model_input.x.to(device), layer=bundle.gradcam_layer, radscores=scores)
     finally:
         bundle.model.to("cpu")  # the Bundle promises a CPU model between calls
-    heatmap = gradcam_to_reference(cam[0], geometry, reference)
-    return {"risk_score": float(risk[0]), "heatmap": heatmap, "device": device,
-            "gradcam_layer": bundle.gradcam_layer}
+    heatmap = gradcam_to_reference(cam[0], model_input.geometry, reference)
+    out = {"risk_score": float(risk[0]), "heatmap": heatmap, "device": device,
+           "gradcam_layer": bundle.gradcam_layer, "input_kind": kind, "endpoint": bundle.endpoint}
+    if bundle.endpoint == "binary":
+        out["probability"] = 1.0 / (1.0 + math.exp(-out["risk_score"]))
+    return out

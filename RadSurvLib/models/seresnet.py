@@ -12,7 +12,10 @@ Differences from the paper, on purpose: the basic block is the standard post-act
 block (conv-BN-ReLU-conv-BN + identity/1x1 projection, ReLU) rather than the paper's mixed
 pre-activation description; the widths are ``base_width * (1, 2, 4, 8)`` so that small demonstration
 models can be trained on a CPU; the SE reduction ratio is clipped so that the bottleneck keeps at
-least one unit (``C // r >= 1``).
+least one unit (``C // r >= 1``). Liu et al.'s text describes "four sequential residual blocks"
+(64, 128, 256, 512 filters), each of two convolutional units, while naming ResNet18 as the base;
+RadSurv keeps ResNet18's two blocks per stage (``blocks_per_stage=(2, 2, 2, 2)``, an SE layer after
+each of the 8 blocks); ``blocks_per_stage=(1, 1, 1, 1)`` gives the literal four-block reading.
 
 Tensor shapes: input ``[B, 1, D, H, W]`` = ``[B, 1, z, y, x]``, 64^3 in RadSurv. Spatial sizes of the
 stages at a 64^3 input: stem conv 32^3, after max pooling 16^3, ``layer1`` 16^3, ``layer2`` 8^3,
@@ -76,7 +79,14 @@ class SEResNet3D(nn.Module):
 
     ``forward(x)``: ``x`` float ``[B, 1, z, y, x]`` -> risk ``[B]`` in (-1, 1) (tanh; higher = worse
     prognosis). ``features(x)``: ``[B, 8 * base_width]`` deep-feature vector from the pooling layer.
+    ``radscores`` arguments are accepted and ignored (common API of ``registry.ARCHITECTURES``).
     """
+
+    input_kind = "ct3d"
+    #: Parameter-name prefixes of the prediction head (head-only fine-tuning freezes the rest).
+    head_prefixes = ("head", "out")
+    #: Grad-CAM default: ``layer2`` (8^3 cells at a 64^3 input; ``layer4`` is only 2^3).
+    gradcam_layer = "layer2"
 
     def __init__(self, in_channels: int = 1, base_width: int = 64,
                  blocks_per_stage=(2, 2, 2, 2), head_units=(512, 256, 128),
@@ -104,16 +114,16 @@ class SEResNet3D(nn.Module):
         self.head = nn.Sequential(*head)
         self.out = nn.Linear(previous, 1)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, radscores=None) -> torch.Tensor:
         """Deep-feature vector ``[B, 8 * base_width]`` (global average pooling after ``layer4``)."""
         x = self.stem(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.pool(x), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, radscores=None) -> torch.Tensor:
         """Risk score ``[B]`` in (-1, 1) for input ``[B, 1, z, y, x]``."""
         return torch.tanh(self.out(self.head(self.features(x)))).squeeze(1)
 
 
-#: Architectures a bundle may name in ``architecture.name``.
+#: Kept for older imports; the full registry is ``RadSurvLib.models.registry.ARCHITECTURES``.
 ARCHITECTURES = {"SEResNet3D": SEResNet3D}

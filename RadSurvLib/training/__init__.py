@@ -4,6 +4,10 @@
 - ``harrell_c_index`` / ``pairwise_concordance``: evaluation, NumPy.
 - ``synthetic``: synthetic tumours with a known hazard inserted into a real CT.
 - ``demo``: trains the shipped demonstration bundle (``python -m RadSurvLib.training.demo``).
+- ``cohort``: synthetic cohorts on disk (size, texture and necrosis drive the hazard; ``--shift`` target).
+- ``manifest``: the cohort manifest CSV and its bad-row reporting; ``cache``: preprocessed model inputs.
+- ``augment``: Liu et al. Table 1 augmentations; ``loop``: training with checkpoints and resume;
+  ``report``: JSON + PNG training report; ``commands``: ``radsurv train|finetune|deep-features|synth-cohort``.
 
 Torch is imported inside the functions, so importing this package is light.
 """

@@ -230,3 +230,86 @@ def test_gradcam_risk_is_the_eval_mode_risk_every_time(pat1_1mm):
     risks = [predict_case(bundle, ct_1mm, gtv_1mm, ct, device="cpu")["risk_score"] for _ in range(3)]
     assert risks == pytest.approx([expected] * 3, abs=1e-6)
     assert not bundle.model.training
+
+
+# --- the architecture registry (SE-ResNet, Vision-Mamba, Deep-RadScore) -------------------------------
+
+TINY_ARCHITECTURES = {
+    "SEResNet3D": ({"base_width": 4, "head_units": [8]}, (2, 1, 32, 32, 32), None),
+    "VisionMamba3D": ({"in_channels": 3, "image_size": 16, "patch_size": 4, "embed_dim": 8, "depth": 1,
+                       "d_state": 4, "head_units": [8]}, (2, 3, 16, 16, 16), None),
+    "DeepRadScore2D": ({"n_radscores": 2, "hidden_units": 8, "init_features": 4, "growth_rate": 4,
+                        "block_config": [2, 2]}, (2, 1, 32, 32), (2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_ARCHITECTURES))
+def test_registry_architectures_share_one_api(name):
+    from RadSurvLib.models.registry import ARCHITECTURES, INPUT_KINDS, build_model, input_kind
+
+    params, x_shape, r_shape = TINY_ARCHITECTURES[name]
+    torch.manual_seed(0)
+    model = build_model(name, params).eval()
+    assert type(model) is ARCHITECTURES[name] and input_kind(name) == model.input_kind in INPUT_KINDS
+    assert model.gradcam_layer in dict(model.named_modules())
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in model.head_prefixes:  # head-only fine-tuning trains exactly these, ending at the output
+        assert any(n.startswith(prefix + ".") for n in names)
+    assert names[-1].startswith(model.head_prefixes[-1] + ".")
+    from RadSurvLib.bundle import PREPROCESSING_KEYS_BY_KIND
+    from RadSurvLib.models.inputs import default_preprocessing
+
+    assert set(PREPROCESSING_KEYS_BY_KIND[model.input_kind]) <= set(default_preprocessing(model.input_kind))
+    x = torch.randn(*x_shape)
+    r = None if r_shape is None else torch.randn(*r_shape)
+    with torch.no_grad():
+        risk, feats = model(x, radscores=r), model.features(x, radscores=r)
+    assert risk.shape == (2,) and torch.all(risk.abs() < 1)
+    assert feats.shape == (2, model.feature_dim)
+    cam, cam_risk = __import__("RadSurvLib.explain", fromlist=["gradcam"]).gradcam(
+        model, x, layer=model.gradcam_layer, radscores=r)
+    assert cam.shape == (2,) + x_shape[2:] and 0 <= cam.min() and cam.max() <= 1
+    assert cam_risk == pytest.approx(risk.numpy(), abs=1e-6)
+    with pytest.raises(KeyError, match="SEResNet3D"):
+        build_model("ResNet50", {})
+
+
+def test_seresnet_full_width_size_and_seresnet_registry_alias():
+    from RadSurvLib.models import registry, seresnet
+
+    assert seresnet.ARCHITECTURES["SEResNet3D"] is registry.ARCHITECTURES["SEResNet3D"]
+    model = seresnet.SEResNet3D()
+    assert model.input_kind == "ct3d" and model.gradcam_layer == "layer2"
+    # ResNet18-3D trunk + 16 SE layers (r = 64) + the 512-512-256-128-1 head (Liu et al. 2025).
+    assert sum(p.numel() for p in model.parameters()) == 33_590_495
+
+
+def test_demo_bundle_risk_on_pat1_is_unchanged(pat1_1mm):
+    """The shipped bundle gives the risk it gave before the registry (recorded with the earlier code)."""
+    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.inference import predict_case
+
+    ct_1mm, gtv_1mm, ct, _ = pat1_1mm
+    result = predict_case(load_bundle(), ct_1mm, gtv_1mm, ct, device="cpu")
+    assert result["risk_score"] == pytest.approx(0.98517334, abs=1e-5)
+    assert result["input_kind"] == "ct3d" and result["endpoint"] == "survival" and "probability" not in result
+
+
+def test_slice2d_input_on_pat1(pat1_1mm):
+    from RadSurvLib.models.inputs import build_slice2d
+
+    ct_1mm, gtv_1mm, _, _ = pat1_1mm
+    mask = sitk.GetArrayFromImage(gtv_1mm) > 0
+    mi = build_slice2d(ct_1mm, gtv_1mm, {"hu_clip": [-1000, 400], "norm_mean": -300.0, "norm_std": 400.0,
+                                         "radscore_names": ["GTV"]}, radscores=[0.25])
+    k = mi.geometry["slice_index"]
+    assert mask[k].sum() == mask.sum(axis=(1, 2)).max()  # the largest axial GTV section
+    assert mi.x.shape == (1, 1, 160, 160) and mi.radscores.tolist() == [[0.25]]
+    # The patch centre is the centroid of that section (which, for PAT1's compact GTV, lies inside it).
+    centre = np.array(ct_1mm.TransformContinuousIndexToPhysicalPoint([*np.argwhere(mask[k]).mean(0)[::-1], k]))
+    patch = sitk.Image([160, 160, 1], sitk.sitkUInt8)
+    patch.SetSpacing(mi.geometry["spacing"]), patch.SetOrigin(mi.geometry["origin"])
+    patch.SetDirection(mi.geometry["direction"])
+    assert np.allclose(patch.TransformPhysicalPointToContinuousIndex(centre.tolist()), [79.5, 79.5, 0], atol=1e-6)
+    hu = mi.x[0, 0].numpy() * 400 - 300
+    assert np.median(hu[70:90, 70:90]) > -300  # soft tissue at the centre, not lung

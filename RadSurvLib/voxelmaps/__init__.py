@@ -1,0 +1,40 @@
+"""Voxel-level radiomics feature maps (first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM).
+
+Each map gives, at every ROI voxel, a radiomics feature computed over the cubic kernel of
+``kernel_radius`` voxels around it, with the semantics of PyRadiomics' voxel-based extraction
+(``RadiomicsFeatureExtractor(...).execute(image, mask, voxelBased=True)`` with ``binWidth``,
+``kernelRadius``, ``maskedKernel``, ``force2D=False``, ``distances=[1]``, symmetrical GLCM,
+``weightingNorm=None``, ``voxelArrayShift=0``, ``gldm_a=0``, no resampling, no normalisation).
+``Testing/Python/test_voxelmaps.py`` checks parity against PyRadiomics.
+
+Layout: ``engine`` (discretisation, cropping, chunking, kernel-cube gathering, progress; its
+docstring gives the cube layout and the memory bound), one module per family (``firstorder``,
+``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``), ``commands`` (``radsurv voxelmaps``).
+One torch code path for CPU and CUDA, float64 throughout.
+
+Map names are ``<family>_<Feature>`` as PyRadiomics names its voxel-based outputs.
+``DEFAULT_FEATURES`` (what ``radsurv score`` writes) is deliberately the compact, fast set of the
+first RadSurv maps: 10 first-order maps and 8 GLCM maps (the cheap, pair-linear ones plus joint
+energy/entropy), ~1/3 of the cost of all first-order + GLCM maps; whole families are asked with
+``features_of_families`` (``radsurv voxelmaps --families``), costly ones (glcm_MCC) by name.
+"""
+
+from .engine import (AVAILABLE_FEATURES, CHUNK_BYTES, FAMILIES, FAMILY_DEFAULTS,  # noqa: F401
+                     compute_voxel_maps, features_of_families, stack_maps, voxel_feature_values)
+
+#: First-order features (PyRadiomics ``firstorder``), name -> IBSI tag (kept for callers).
+FIRSTORDER_FEATURES = FAMILIES["firstorder"].FEATURES
+#: GLCM features (PyRadiomics ``glcm``), name -> IBSI tag (kept for callers).
+GLCM_FEATURES = FAMILIES["glcm"].FEATURES
+
+#: The default maps of ``compute_voxel_maps`` and of ``radsurv score`` (see the module docstring).
+DEFAULT_FEATURES = (
+    "firstorder_Mean", "firstorder_Variance", "firstorder_Skewness", "firstorder_Kurtosis",
+    "firstorder_Entropy", "firstorder_Uniformity", "firstorder_Energy",
+    "firstorder_RootMeanSquared", "firstorder_Minimum", "firstorder_Maximum",
+    "glcm_Contrast", "glcm_SumAverage", "glcm_Autocorrelation", "glcm_DifferenceAverage",
+    "glcm_Id", "glcm_Idm", "glcm_JointEnergy", "glcm_JointEntropy",
+)
+
+__all__ = ["AVAILABLE_FEATURES", "DEFAULT_FEATURES", "FAMILIES", "compute_voxel_maps",
+           "voxel_feature_values", "stack_maps", "features_of_families"]

@@ -1,0 +1,158 @@
+"""RadSurv's bundled environment, created for real by the code path the Slicer module uses, then a
+real scoring job on PAT1 through the worker process in it, with the results written into a real
+MRML scene (slicer-core).
+
+Kept within CI time by:
+- pip's own configuration for torch (``torch_index_url="pip"``: on the development and CI machines
+  it resolves ``torch==2.13.0`` to the local CPU wheel; in Slicer the PyTorch CPU / CUDA index is
+  chosen from the driver) and pip's cache for the other pinned packages;
+- ``--no-compile`` for pip (Python compiles each module at its first import instead; the
+  environment a user gets is byte-compiled at install);
+- a light job: rings 3 mm only, first-order PyRadiomics features
+  (``Testing/Parameters/FirstOrder_PyRadiomics.yaml``) and one voxel map. The full setting
+  runs the same code (``RadSurvLib.worker`` -> ``pipeline.score_case``), only longer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
+
+from RadSurvLib import environment as renv  # noqa: E402
+from RadSurvLib import scoring_job as sj  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+LIGHT_PARAMS = REPO / "Testing" / "Parameters" / "FirstOrder_PyRadiomics.yaml"
+LIGHT_JOB = {"rings_mm": [3], "device": "cpu", "params_file": str(LIGHT_PARAMS),
+             "voxel_map_features": ["firstorder_Mean"]}
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory):
+    """A RadSurv environment created from scratch, with how long that took and its progress."""
+    env = renv.PythonEnvironment(tmp_path_factory.mktemp("settings") / "RadSurv" / "python-env",
+                                 base_python=sys.executable, torch_index_url="pip", pip_args=["--no-compile"])
+    assert env.status().state == renv.NEEDS_INSTALL
+    steps = []
+    started = time.perf_counter()
+    status = env.create(driver_version=None, progress=lambda message, fraction: steps.append((message, fraction)))
+    seconds = time.perf_counter() - started
+    print(f"\nRadSurv environment created in {seconds:.0f} s: {status.line()}")
+    return env, status, steps
+
+
+def test_environment_is_created_ready_and_pinned(environment):
+    env, status, steps = environment
+    assert status.state == renv.READY, status.reason
+    fractions = [f for _, f in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("torch" in m for m, _ in steps)
+    info = json.loads(env.marker.read_text())
+    assert info["torch_build"] == "cpu" and info["requirements"] == list(renv.PINNED_REQUIREMENTS)
+    assert env.python.exists() and not env.location.with_name(env.location.name + ".partial").exists()
+    # the pins are what got installed
+    import subprocess
+
+    frozen = subprocess.run([str(env.python), "-m", "pip", "freeze"], capture_output=True, text=True,
+                            env=renv.worker_environ(), check=True).stdout.lower().replace("_", "-").splitlines()
+    for requirement in renv.PINNED_REQUIREMENTS:
+        assert requirement.lower() in frozen, requirement
+    assert any(line.startswith("torch==2.13.0") for line in frozen)
+
+
+def make_pat1_scene():
+    scene = slicer.vtkMRMLScene()
+    logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    logic.SetMRMLScene(scene)
+    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
+
+    def read(path, name, labelmap=False):
+        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode", name)
+        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+        storage.SetFileName(str(path))
+        assert storage.ReadData(node)
+        return node
+
+    ct = read(REPO / "Testing" / "Data" / "PAT1" / "image.nii.gz", "PAT1 CT")
+    mask = read(REPO / "Testing" / "Data" / "PAT1" / "mask.nii.gz", "mask", labelmap=True)
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "PAT1 segmentation")
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
+    gtv_id = seg.GetSegmentation().GetNthSegmentID(0)
+    seg.GetSegmentation().GetSegment(gtv_id).SetName("GTV")
+    scene.RemoveNode(mask)
+    return scene, ct, seg, gtv_id
+
+
+def test_pat1_scored_by_the_worker_in_the_environment(environment, tmp_path):
+    env, status, _ = environment
+    assert status.ready
+    scene, ct, seg, gtv_id = make_pat1_scene()
+    events = []
+    task = sj.SceneScoringTask(ct, seg, gtv_id, [env.python], options=LIGHT_JOB, out_dir=tmp_path / "PAT1",
+                               work_dir=tmp_path, on_progress=lambda *e: events.append(e))
+    started = time.perf_counter()
+    task.start()
+    assert task.wait(timeout_s=900) == sj.SUCCEEDED, (task.error, getattr(task.error, "log", ""))
+    seconds = time.perf_counter() - started
+
+    result = json.loads((tmp_path / "PAT1" / "result.json").read_text())
+    print(f"\nPAT1 through the worker: {seconds:.0f} s, risk score {result['risk_score']:.4f} "
+          f"({result['risk_group']}), stage timings {result['timings_s']}")
+    # the worker really ran in the environment's interpreter
+    started_message = next(m for m in task.job.messages if m["type"] == "started")
+    assert Path(started_message["python"]).parent == env.python.parent
+    assert task.job.returncode == 0
+    # progress: every stage, in order, fraction never going back, 1.0 at the end
+    stages = [stage for stage, _, message in events if message.startswith("done in")]
+    from RadSurvLib.worker import STAGE_WEIGHTS
+
+    assert [s for s in stages if s in STAGE_WEIGHTS] == list(STAGE_WEIGHTS)  # every stage, in order
+    fractions = [fraction for _, fraction, _ in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # results: a real risk score from the demonstration model, the same in the scene
+    assert math.isfinite(result["risk_score"]) and -1 < result["risk_score"] < 1
+    assert result["model"]["demonstration"] is True
+    assert result["features"]["params_file"] == LIGHT_PARAMS.name
+    assert result["voxel_maps"]["names"] == ["firstorder_Mean"]
+    assert task.result["risk_score"] == result["risk_score"]
+    names = [seg.GetSegmentation().GetSegment(s).GetName() for s in task.created["ring_segment_ids"]]
+    assert names == ["GTV ring 0-3 mm"]
+    heatmap = scene.GetNodeByID(task.created["heatmap_volume"])
+    assert heatmap is not None and heatmap.GetImageData().GetDimensions() == ct.GetImageData().GetDimensions()
+    scores = scene.GetNodeByID(task.created["scores_table"]).GetTable()
+    rows = {scores.GetValue(r, 0).ToString(): scores.GetValue(r, 1).ToString() for r in range(scores.GetNumberOfRows())}
+    assert float(rows["risk score"]) == pytest.approx(result["risk_score"], abs=1e-6)
+    # the voxel map equals the worker's file, voxel for voxel
+    import numpy as np
+    import SimpleITK as sitk
+    from vtk.util import numpy_support
+
+    node = scene.GetNodeByID(task.created["voxel_map_volumes"]["firstorder_Mean"])
+    in_scene = numpy_support.vtk_to_numpy(node.GetImageData().GetPointData().GetScalars())
+    on_disk = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "PAT1" / "voxelmap_firstorder_Mean.nrrd")))
+    np.testing.assert_array_equal(in_scene, on_disk.ravel())
+    assert float(on_disk.max()) > 0
+
+
+def test_broken_environment_is_reported(environment):
+    """A package that no longer imports makes the status 'broken' with the import error."""
+    env, _, _ = environment
+    torch_dirs = list(env.location.glob("lib*/python*/site-packages/torch")) + list(
+        env.location.glob("Lib/site-packages/torch"))
+    assert torch_dirs
+    hidden = torch_dirs[0].with_name("torch-hidden")
+    torch_dirs[0].rename(hidden)
+    try:
+        status = env.status(check_imports=True)
+        assert status.state == renv.BROKEN and "torch" in status.reason and "repair" in status.reason
+    finally:
+        hidden.rename(torch_dirs[0])
+    assert env.status().state == renv.READY  # (the import check passed in the fixture; not repeated: CI time)
