@@ -201,6 +201,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
                 "voxel_maps": {"names": list(maps), "background_value": 0.0,
                                "kernel_radius": kernel_radius, "grid": "CT"},
                 "gradcam_layer": prediction.get("gradcam_layer"),
+                "gradcam_method": prediction.get("gradcam_method"),
                 "signature": _signature_result(signature_bundle, signature, table),
                 "outputs": outputs,
             }

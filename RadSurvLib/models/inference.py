@@ -45,7 +45,8 @@ def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel
         ``{"risk_score": float (tanh risk in (-1, 1), higher = worse prognosis; a logit for a binary
         endpoint), "heatmap": SimpleITK float32 image in the reference geometry with values in [0, 1]
         (0 outside the model crop; for 2D models only on the patch's slice), "device": "cpu" | "cuda",
-        "gradcam_layer": str, "input_kind": str, "endpoint": "survival" | "binary"}``, plus
+        "gradcam_layer": str, "gradcam_method": "hirescam" (see RadSurvLib.explain), "input_kind": str,
+        "endpoint": "survival" | "binary"}``, plus
         ``"probability"`` (sigmoid of the logit) for a binary endpoint.
 
     Raises:
@@ -68,7 +69,8 @@ def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel
         bundle.model.to("cpu")  # the Bundle promises a CPU model between calls
     heatmap = gradcam_to_reference(cam[0], model_input.geometry, reference)
     out = {"risk_score": float(risk[0]), "heatmap": heatmap, "device": device,
-           "gradcam_layer": bundle.gradcam_layer, "input_kind": kind, "endpoint": bundle.endpoint}
+           "gradcam_layer": bundle.gradcam_layer, "gradcam_method": "hirescam", "input_kind": kind,
+           "endpoint": bundle.endpoint}
     if bundle.endpoint == "binary":
         out["probability"] = 1.0 / (1.0 + math.exp(-out["risk_score"]))
     return out

@@ -123,7 +123,8 @@ def test_predict_case_with_shipped_bundle():
     reference = sitk.Resample(ct, [20, 20, 14], sitk.Transform(), sitk.sitkLinear, ct.GetOrigin(),
                               [2.0, 2.0, 3.0], ct.GetDirection(), -1000.0, sitk.sitkFloat32)
     result = predict_case(load_bundle(), ct, gtv, reference, device="cpu")
-    assert set(result) == {"risk_score", "heatmap", "device", "gradcam_layer", "input_kind", "endpoint"}
+    assert set(result) == {"risk_score", "heatmap", "device", "gradcam_layer", "gradcam_method",
+                           "input_kind", "endpoint"}
     assert -1 < result["risk_score"] < 1 and result["device"] == "cpu"
     heat = sitk.GetArrayFromImage(result["heatmap"])
     assert result["heatmap"].GetSize() == reference.GetSize() and 0 <= heat.min() and heat.max() <= 1
