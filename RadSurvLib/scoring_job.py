@@ -268,13 +268,19 @@ class WorkerJob:
 
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until the job ends (or ``timeout_s`` passes: then it is cancelled); returns the state."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.poll() == RUNNING:
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel()
-                break
-            time.sleep(interval_s)
-        return self.state
+        return _poll_until_done(self, timeout_s, interval_s)
+
+
+def _poll_until_done(task, timeout_s: float | None, interval_s: float) -> str:
+    """Call ``task.poll()`` every ``interval_s`` seconds while it is RUNNING; ``task.cancel()`` once
+    ``timeout_s`` seconds have passed (None: no limit). Returns ``task.state``."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while task.poll() == RUNNING:
+        if deadline is not None and time.monotonic() > deadline:
+            task.cancel()
+            break
+        time.sleep(interval_s)
+    return task.state
 
 
 def current_python_command() -> list[str]:
@@ -538,13 +544,7 @@ class SceneScoringTask:
 
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until done (cancel after ``timeout_s``); returns the state."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.poll() == RUNNING:
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel()
-                break
-            time.sleep(interval_s)
-        return self.state
+        return _poll_until_done(self, timeout_s, interval_s)
 
     # -- progress shortcuts for the GUI ----------------------------------------------------------
     @property
