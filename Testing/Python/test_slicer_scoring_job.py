@@ -27,34 +27,16 @@ slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip 
 
 from RadSurvLib import scoring_job as sj  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
+from test_scene import make_case_scene as make_pat1_scene  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "Data" / "PAT1"
 
 
 def make_case_scene():
-    """A scene with the PAT1 CT and a segmentation holding the segment 'GTV', as a user has it."""
-    scene = slicer.vtkMRMLScene()
-    logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    logic.SetMRMLScene(scene)
-    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)  # always there in Slicer
-
-    def read(path, name, labelmap=False):
-        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode", name)
-        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-        storage.SetFileName(str(path))
-        assert storage.ReadData(node)
-        return node
-
-    ct = read(DATA / "image.nii.gz", "CT")
-    ct.CreateDefaultDisplayNodes()
-    mask = read(DATA / "mask.nii.gz", "GTV mask", labelmap=True)
-    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
-    seg.CreateDefaultDisplayNodes()
-    seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
-    gtv_id = seg.GetSegmentation().GetNthSegmentID(0)
-    seg.GetSegmentation().GetSegment(gtv_id).SetName("GTV")
-    scene.RemoveNode(mask)
+    """A scene with the PAT1 CT and a segmentation holding the segment 'GTV', as a user has it, plus the
+    subject hierarchy node that Slicer always has (test_scene's scene, resolved)."""
+    scene, ct, seg, gtv_id, logic = make_pat1_scene()
+    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
     return scene, ct, seg, gtv_id, logic
 
 
