@@ -2,12 +2,12 @@
 
 The module is a thin front end over ``RadSurvLib`` (no Qt there):
 
-- ``RadSurvLib.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
+- ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
   the user's Slicer settings folder, created after the user confirms, with a status line and repair;
-- ``RadSurvLib.scoring_job``: exports the CT and the GTV segment to NRRD, runs the pipeline
+- ``RadSurvLib.slicer.task``: exports the CT and the GTV segment to NRRD, runs the pipeline
   (``RadSurvLib.pipeline.score_case``) in a worker process in that environment (JSON lines on
   stdout), and writes the results into the scene only when the worker succeeded;
-- ``RadSurvLib.cohort``: batch scoring with a results CSV that resumes.
+- ``RadSurvLib.batch``: batch scoring with a results CSV that resumes.
 
 Here: the GUI (parameter node wrapper, Apply / Cancel, progress bar polled by a ``QTimer``), the
 logic methods for the Python console (``process``, ``processCohort``) and PAT1 as sample data.
@@ -53,7 +53,7 @@ _make_radsurvlib_importable()
 
 DEFAULT_RINGS_MM = (3, 6, 9)
 DEVICES = ("auto", "cpu", "cuda")
-#: PyRadiomics settings offered in the GUI: label -> parameter file under Resources/Parameters.
+#: PyRadiomics settings offered in the GUI: label -> parameter file under RadSurvLib/resources/parameters.
 RADIOMICS_SETTINGS = {"Liu et al. 2025 (full)": "Liu2025_PyRadiomics.yaml",
                       "quick (original image only)": "Quick_PyRadiomics.yaml"}
 IF_EXISTS = ("skip", "add", "replace")
@@ -119,8 +119,8 @@ class RadSurv(ScriptedLoadableModule):
 #
 
 PAT1_SAMPLE = {
-    "ct": ("Testing", "Data", "PAT1", "image.nii.gz"),
-    "gtv": ("Testing", "Data", "PAT1", "mask.nii.gz"),
+    "ct": ("RadSurvLib", "resources", "PAT1", "image.nii.gz"),
+    "gtv": ("RadSurvLib", "resources", "PAT1", "mask.nii.gz"),
     "checksums": ("SHA256:909129fdf99d5f5fd17bc568b1834d31edce8663ea6746c6020720bfc1d7bbcb",
                   "SHA256:0e9243e473b1255c60e6460df465d0b07b65436d6e0c691fe3d17bca0594ae78"),
 }
@@ -144,7 +144,7 @@ def loadPAT1Sample(source=None):
 def registerSampleData():
     """Register PAT1 with the SampleData module (category "RadSurv").
 
-    The files ship with the extension (``Testing/Data/PAT1``, installed next to the module, 3.9 MB;
+    The files ship with the extension (``RadSurvLib/resources/PAT1``, installed next to the module, 3.9 MB;
     CC BY-NC 3.0, see its README), so no download is needed: a custom downloader loads them. The
     ``file://`` URIs and checksums describe the same files for SampleData's listing.
     """
@@ -606,7 +606,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
     ``Slicer --no-main-window --python-script`` and in tests.
 
     The heavy work runs in a worker process in RadSurv's own Python environment
-    (``RadSurvLib.environment``); ``$RADSURV_WORKER_PYTHON`` names another Python to use instead.
+    (``RadSurvLib.worker.environment``); ``$RADSURV_WORKER_PYTHON`` names another Python to use instead.
     """
 
     def getParameterNode(self):
@@ -615,14 +615,14 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
 
     # -- environment -------------------------------------------------------------------------------
     def environment(self):
-        """``RadSurvLib.environment.PythonEnvironment`` under the Slicer settings folder."""
-        from RadSurvLib.environment import PythonEnvironment
+        """``RadSurvLib.worker.environment.PythonEnvironment`` under the Slicer settings folder."""
+        from RadSurvLib.worker.environment import PythonEnvironment
 
         return PythonEnvironment()
 
     def environmentStatus(self, checkImports=False):
         """``EnvironmentStatus`` (ready / needs install / broken, with the reason)."""
-        from RadSurvLib.environment import READY, EnvironmentStatus
+        from RadSurvLib.worker.environment import READY, EnvironmentStatus
 
         if os.environ.get(WORKER_PYTHON_VARIABLE):
             return EnvironmentStatus(READY, f"${WORKER_PYTHON_VARIABLE} = {os.environ[WORKER_PYTHON_VARIABLE]}")
@@ -652,15 +652,15 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
 
     # -- one case ------------------------------------------------------------------------------------
     def defaultBundlePath(self):
-        """Folder of the shipped demonstration bundle (``Resources/Bundles/demo-seresnet3d``), as text."""
-        from RadSurvLib.bundle import default_bundle_path
+        """Folder of the shipped demonstration bundle (``RadSurvLib/resources/bundles/demo-seresnet3d``), as text."""
+        from RadSurvLib.models.bundle import default_bundle_path
 
         return str(default_bundle_path())
 
     @staticmethod
     def radiomicsParameterFile(setting):
         """Path of the PyRadiomics parameter file of a ``RADIOMICS_SETTINGS`` label (or a file path)."""
-        from RadSurvLib.features import LIU2025_PARAMS
+        from RadSurvLib.radiomics.roi import LIU2025_PARAMS
 
         name = RADIOMICS_SETTINGS.get(setting)
         if name is None:
@@ -670,13 +670,13 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
     def startScoring(self, volumeNode, segmentationNode, segmentId, bundlePath=None, rings=DEFAULT_RINGS_MM,
                      device="auto", paramsFile=None, outputDir=None, outputs=None, ifExists="skip",
                      signaturePath=None, onProgress=None, runner=None, pythonCommand=None):
-        """Start scoring in the worker; returns the started ``RadSurvLib.scoring_job.SceneScoringTask``.
+        """Start scoring in the worker; returns the started ``RadSurvLib.slicer.task.SceneScoringTask``.
 
         Poll it (``task.poll()``) until its state is not "running", or ``task.wait()``. State
         "skipped": the same inputs were scored before and ``ifExists`` is "skip".
         """
         from RadSurvLib.rings import parse_bands
-        from RadSurvLib.scoring_job import SceneScoringTask
+        from RadSurvLib.slicer.task import SceneScoringTask
 
         bands = parse_bands(rings)
         options = {"rings_mm": ",".join(f"{a:g}-{b:g}" for a, b in bands), "device": device,
@@ -713,7 +713,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
 
         Raises:
             RadSurvLib.errors.InputError: bad inputs or environment not ready;
-            RadSurvLib.scoring_job.WorkerFailed: the worker failed (``.log`` has its log).
+            RadSurvLib.worker.client.WorkerFailed: the worker failed (``.log`` has its log).
         """
         task = self.startScoring(volumeNode, segmentationNode, segmentId, bundlePath=bundlePath, rings=ringsMm,
                                  device=device, paramsFile=paramsFile, outputDir=outputDir, outputs=outputs,
@@ -724,7 +724,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
             return {"skipped": True, "existing": task.existing}
         state = task.wait(timeoutS)
         if state != "succeeded":
-            from RadSurvLib.scoring_job import WorkerFailed
+            from RadSurvLib.worker.client import WorkerFailed
 
             raise task.error or WorkerFailed(f"RadSurv scoring {state}.")
         return task.result
@@ -747,7 +747,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
         A failing case is recorded (status ``failed``, its error, ``cases/<id>/error.log``) and
         the cohort goes on. Works under ``Slicer --no-main-window --python-script``.
         """
-        from RadSurvLib.cohort import process_cohort, worker_scorer
+        from RadSurvLib.batch import process_cohort, worker_scorer
 
         options = {"rings_mm": ringsMm if isinstance(ringsMm, str) else [float(d) for d in ringsMm],
                    "device": device, "bundle": bundlePath, "params_file": paramsFile, "signature": signaturePath}

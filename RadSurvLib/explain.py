@@ -159,7 +159,7 @@ def gradcam_to_reference(cam_64, crop_geometry: dict, reference_image):
     Args:
         cam_64: numpy ``[z, y, x]`` heatmap on the 3D crop grid (e.g. 64^3), or ``[y, x]`` on a 2D
             patch (``crop_geometry["size"] = [P, P, 1]``), values in [0, 1].
-        crop_geometry: dict from ``RadSurvLib.models.preprocess.crop_geometry`` or
+        crop_geometry: dict from ``RadSurvLib.models.crop.crop_geometry`` or
             ``RadSurvLib.models.inputs.build_slice2d`` (size, spacing, origin, direction in mm).
         reference_image: SimpleITK image whose grid the output takes (the original CT).
 

@@ -40,7 +40,7 @@ def _load(source, what: str):
 
     import SimpleITK as sitk
 
-    from .io import read_image, sha256_file
+    from .io.images import read_image, sha256_file
 
     if isinstance(source, (str, os.PathLike)):
         return read_image(source, what), {"path": str(Path(source).resolve()),
@@ -119,10 +119,11 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
     Raises:
         InputError: bad CT / GTV / options (message names the input); BundleError: bad bundle.
     """
-    from . import features as feats
-    from . import preprocessing, rings, voxelmaps
-    from .bundle import default_bundle_path, load_bundle
-    from .io import geometry, write_image
+    from .radiomics import roi as feats
+    from . import preprocessing, rings
+    from .radiomics import voxelmaps
+    from .models.bundle import default_bundle_path, load_bundle
+    from .io.images import geometry, write_image
     from .models.inference import predict_case, resolve_device
     from .overview import write_overview
 
@@ -215,7 +216,7 @@ def score_case(ct, gtv, out_dir, bundle=None, rings_mm=DEFAULT_RINGS_MM, device:
 
     if scene_path:
         with stages.stage("scene", f"saving the Slicer scene {scene_path}"):
-            from .scene import save_scene_mrb
+            from .slicer.mrb import save_scene_mrb
 
             ct_path, gtv_path = _paths_for_scene(ct, gtv, ct_image, gtv_image, out_dir)
             result["outputs"]["scene"] = str(save_scene_mrb(ct_path, gtv_path, out_dir, scene_path))
@@ -266,7 +267,7 @@ def _model_voxel_maps(model_bundle, maps, ct_image, gtv_image, kernel_radius, de
     radius, bin_width = _map_settings(model_bundle, kernel_radius)
     if (radius, bin_width) == (int(kernel_radius), 25.0):
         return maps
-    from . import voxelmaps
+    from .radiomics import voxelmaps
 
     return voxelmaps.compute_voxel_maps(ct_image, sitk_binary(gtv_image),
                                         features=list(model_bundle.preprocessing["voxel_maps"]),
@@ -296,7 +297,7 @@ def _signature_result(signature_bundle, signature_path, table):
 
 def _load_lung_mask(lung_mask, ct_image):
     """The lung / body mask (SimpleITK, on the CT's grid) or None."""
-    from .io import check_same_geometry
+    from .io.images import check_same_geometry
 
     if lung_mask is None:
         return None
@@ -352,7 +353,7 @@ def _move_into(staging: Path, out_dir: Path) -> None:
 
 def _paths_for_scene(ct, gtv, ct_image, gtv_image, out_dir: Path):
     """File paths of the CT and GTV for the scene writer (in-memory inputs are saved as NRRD)."""
-    from .io import write_image
+    from .io.images import write_image
 
     paths = []
     for source, image, name in ((ct, ct_image, "input_ct.nrrd"), (gtv, gtv_image, "input_gtv.nrrd")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InputError
-from .io import check_same_geometry
+from .io.images import check_same_geometry
 
 #: CT intensities outside this range (HU) cannot come from a CT in Hounsfield units.
 HU_PLAUSIBLE_RANGE = (-3100.0, 40000.0)

@@ -240,7 +240,7 @@ def _surface_distance(inside_image):
 
 
 def _check_grid(reference, other, name: str) -> None:
-    from .io import check_same_geometry
+    from .io.images import check_same_geometry
 
     check_same_geometry(reference, other, "GTV", name)
 

@@ -31,7 +31,7 @@ def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel
     """Predict the risk score of one case and explain it with Grad-CAM, for any bundle architecture.
 
     Args:
-        bundle: ``RadSurvLib.bundle.Bundle`` (from ``load_bundle``).
+        bundle: ``RadSurvLib.models.bundle.Bundle`` (from ``load_bundle``).
         ct_1mm: SimpleITK CT on the 1 mm isotropic grid, HU float32.
         gtv_1mm: SimpleITK GTV mask (uint8 0/1) on the same grid.
         reference: SimpleITK image whose geometry the heatmap takes (the original CT).

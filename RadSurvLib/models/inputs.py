@@ -62,7 +62,7 @@ def build_ct3d(ct_1mm, gtv_1mm, preprocessing: dict) -> ModelInput:
     Raises:
         InputError: CT / GTV on different grids, empty GTV, ``norm_std <= 0``.
     """
-    from .preprocess import make_model_input
+    from .crop import make_model_input
 
     x, geometry = make_model_input(ct_1mm, gtv_1mm, **_crop_kwargs(preprocessing))
     return ModelInput(x, None, geometry)
@@ -76,7 +76,7 @@ def build_ct3d_maps(ct_1mm, gtv_1mm, preprocessing: dict, voxel_maps: dict) -> M
         preprocessing: the bundle's dict: crop keys, ``voxel_maps`` (list of M map names, e.g.
             ``"firstorder_Mean"``), optional ``map_norm`` {name: [mean, std]}.
         voxel_maps: dict map name -> SimpleITK image in any geometry covering the GTV (e.g. the CT's
-            own grid, as ``RadSurvLib.voxelmaps.compute_voxel_maps`` writes them; 0 outside the GTV).
+            own grid, as ``RadSurvLib.radiomics.voxelmaps.compute_voxel_maps`` writes them; 0 outside the GTV).
 
     Raises:
         InputError: a required map is missing, a map's std <= 0, or as ``build_ct3d``.
@@ -85,7 +85,7 @@ def build_ct3d_maps(ct_1mm, gtv_1mm, preprocessing: dict, voxel_maps: dict) -> M
     import SimpleITK as sitk
     import torch
 
-    from .preprocess import geometry_image
+    from .crop import geometry_image
 
     names = list((preprocessing or {}).get("voxel_maps") or [])
     if not names:
@@ -96,7 +96,7 @@ def build_ct3d_maps(ct_1mm, gtv_1mm, preprocessing: dict, voxel_maps: dict) -> M
     if missing:
         raise InputError(f"voxel maps: the model needs {', '.join(missing)} (has: "
                          f"{', '.join(sorted(voxel_maps)) or 'none'}); compute them with "
-                         "RadSurvLib.voxelmaps.compute_voxel_maps(features=...) / --voxel-maps.")
+                         "RadSurvLib.radiomics.voxelmaps.compute_voxel_maps(features=...) / --voxel-maps.")
     base = build_ct3d(ct_1mm, gtv_1mm, preprocessing)
     reference = geometry_image(base.geometry)
     norms = dict((preprocessing or {}).get("map_norm") or {})
@@ -178,7 +178,7 @@ def build_slice2d(ct_1mm, gtv_1mm, preprocessing: dict, radscores=None) -> Model
     import SimpleITK as sitk
     import torch
 
-    from ..io import check_same_geometry
+    from ..io.images import check_same_geometry
 
     pre = dict(preprocessing or {})
     check_same_geometry(ct_1mm, gtv_1mm, "CT (1 mm)", "GTV (1 mm)")

@@ -378,7 +378,7 @@ def case_feature_row(table: dict) -> dict:
     (``ring_3-6mm_original_firstorder_Mean``).
 
     Args:
-        table: ROI name -> feature name -> value (``RadSurvLib.features.extract_features``).
+        table: ROI name -> feature name -> value (``RadSurvLib.radiomics.roi.extract_features``).
 
     Returns:
         dict column name -> value.

@@ -4,7 +4,7 @@ Per case: read CT and GTV, resample to 1 mm isotropic (CT cubic B-spline, GTV vo
 ``RadSurvLib.pipeline`` does), then the model input of the architecture's ``input_kind``:
 
 - ``"ct3d"`` (SEResNet3D): the GTV bounding-box crop + margin resized to ``crop_size``^3, clipped HU
-  (``RadSurvLib.models.preprocess.make_model_input`` with ``norm_mean=0, norm_std=1``; the training-set
+  (``RadSurvLib.models.crop.make_model_input`` with ``norm_mean=0, norm_std=1``; the training-set
   z-score is applied later, in memory, so cached crops do not depend on the cohort);
 - other kinds: the builders of ``RadSurvLib.models.inputs`` (helper M), which also compute the voxel
   maps (``ct3d+maps``) or the largest-slice patch and radiomics scores (``slice2d+radscores``).
@@ -56,7 +56,7 @@ def resample_case(ct_path, gtv_path):
     Raises:
         InputError: unreadable file, grid mismatch, empty GTV.
     """
-    from ..io import read_image
+    from ..io.images import read_image
     from ..preprocessing import resample_image, resample_mask_preserving_volume, validate_inputs
 
     ct = read_image(ct_path, "CT")
@@ -71,7 +71,7 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
     ``map_norm`` 0 / 1), built with ``RadSurvLib.models.inputs.build_model_input`` as inference does.
 
     ``ct3d+maps``: the voxel maps ``settings["voxel_maps"]`` are computed on the CT's own grid inside the
-    GTV (``RadSurvLib.voxelmaps.compute_voxel_maps`` with ``kernel_radius`` / ``bin_width`` of
+    GTV (``RadSurvLib.radiomics.voxelmaps.compute_voxel_maps`` with ``kernel_radius`` / ``bin_width`` of
     ``settings``, as the pipeline does) and resampled onto the crop.
 
     Returns:
@@ -91,9 +91,9 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
     ct_1mm, gtv_1mm = resample_case(ct_path, gtv_path)
     voxel_maps = None
     if kind == "ct3d+maps":
-        from ..io import read_image
+        from ..io.images import read_image
         from ..pipeline import sitk_binary
-        from ..voxelmaps import compute_voxel_maps
+        from ..radiomics.voxelmaps import compute_voxel_maps
 
         ct, gtv = read_image(ct_path, "CT"), read_image(gtv_path, "GTV")
         voxel_maps = compute_voxel_maps(ct, sitk_binary(gtv), features=list(settings["voxel_maps"]),
@@ -106,7 +106,7 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
 
 def case_key(ct_path, gtv_path, kind: str, settings: dict) -> str:
     """Cache key: SHA-256 over the input files' SHA-256, the input kind, the settings and ``CACHE_VERSION``."""
-    from ..io import sha256_file
+    from ..io.images import sha256_file
 
     payload = json.dumps({"ct": sha256_file(ct_path), "gtv": sha256_file(gtv_path), "kind": kind,
                           "settings": settings, "version": CACHE_VERSION}, sort_keys=True)

@@ -9,7 +9,7 @@
   all layers or ``--head-only``, with a lower default learning rate (Wang et al.: pre-train on RTOG 0617,
   fine-tune on the immunotherapy cohort).
 - ``deep-features``: the deep-feature vector of every manifest case under a bundle, as CSV.
-- ``synth-cohort``: a synthetic cohort with a known hazard (``RadSurvLib.training.cohort``).
+- ``synth-cohort``: a synthetic cohort with a known hazard (``RadSurvLib.training.synthetic_cohort``).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def add_parsers(sub) -> None:
     sc.add_argument("--start", type=int, default=0, help="index of the first case")
     sc.add_argument("--shift", action="store_true",
                     help="TARGET cohort: shifted hazard weights and scanner-like intensity change (for finetune)")
-    sc.add_argument("--background", default=None, help="background CT (default Testing/Data/PAT1/image.nii.gz)")
+    sc.add_argument("--background", default=None, help="background CT (default RadSurvLib/resources/PAT1/image.nii.gz)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -277,8 +277,8 @@ def _run_training(args, mode: str) -> int:
     import torch
 
     from .. import __version__
-    from ..bundle import load_bundle, save_bundle
-    from ..io import sha256_file
+    from ..models.bundle import load_bundle, save_bundle
+    from ..io.images import sha256_file
     from ..models.inference import resolve_device
     from .cache import input_kind
     from .loop import evaluate, fit, predict
@@ -411,7 +411,7 @@ def run_deep_features(args) -> int:
     """``radsurv deep-features``: CSV with the id column and ``deep_0`` .. ``deep_{F-1}``."""
     import csv
 
-    from ..bundle import load_bundle
+    from ..models.bundle import load_bundle
     from .cache import input_kind
     from .loop import predict
 
@@ -436,7 +436,7 @@ def run_deep_features(args) -> int:
 
 def run_synth_cohort(args) -> int:
     """``radsurv synth-cohort``."""
-    from .cohort import write_cohort
+    from .synthetic_cohort import write_cohort
     from .synthetic import load_background
 
     background = load_background(args.background) if args.background else None

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m RadSurvLib.training.demo --out Resources/Bundles/demo-seresnet3d
+    python -m RadSurvLib.training.demo --out RadSurvLib/resources/bundles/demo-seresnet3d
 
 Recipe (Liu et al. 2025, scaled down for two CPU cores): ``SEResNet3D`` with a small width, Cox
 negative log partial likelihood (Breslow ties), Adam with weight decay 1e-4 (the paper's L2
@@ -40,7 +40,7 @@ def build_arrays(n_cases: int, seed: int, start: int, background, log=print):
     import numpy as np
     import torch
 
-    from ..models.preprocess import make_model_input
+    from ..models.crop import make_model_input
     from .synthetic import generate_cases
 
     inputs, times, events, hazards = [], [], [], []
@@ -158,7 +158,7 @@ def main(argv=None, args=None) -> dict:
     import torch
 
     from .. import __version__
-    from ..bundle import save_bundle
+    from ..models.bundle import save_bundle
     from ..models.seresnet import SEResNet3D
     from . import harrell_c_index, pairwise_concordance
     from .synthetic import (BETA_HET, BETA_NEC, CENSORED_FRACTION, MEDIAN_SURVIVAL_DAYS, load_background)
@@ -202,7 +202,7 @@ def main(argv=None, args=None) -> dict:
         "provenance": {
             "command": command, "seed": args.seed,
             "data": ("Synthetic cohort (RadSurvLib.training.synthetic): ellipsoidal tumours inserted into 80 mm "
-                     "lung blocks of one real CT (Testing/Data/PAT1, IBSI phantom, 1 mm B-spline). Ground truth: "
+                     "lung blocks of one real CT (RadSurvLib/resources/PAT1, IBSI phantom, 1 mm B-spline). Ground truth: "
                      f"log hazard = {BETA_HET} * z(heterogeneity) + {BETA_NEC} * z(necrotic fraction); exponential "
                      f"survival, median {MEDIAN_SURVIVAL_DAYS:.0f} days at log hazard 0; independent exponential "
                      f"censoring, {CENSORED_FRACTION:.0%} expected."),

@@ -61,8 +61,10 @@ class SyntheticCase:
 
 
 def default_background_path() -> Path:
-    """The real CT used as background: ``Testing/Data/PAT1/image.nii.gz`` in the repository."""
-    return Path(__file__).resolve().parents[2] / "Testing" / "Data" / "PAT1" / "image.nii.gz"
+    """The real CT used as background: the PAT1 sample CT (``resources/PAT1/image.nii.gz``)."""
+    from ..resources import pat1_path
+
+    return pat1_path("image.nii.gz")
 
 
 def load_background(path=None):
@@ -71,7 +73,7 @@ def load_background(path=None):
     Raises:
         InputError: the file is missing or unreadable.
     """
-    from ..io import read_image
+    from ..io.images import read_image
     from ..preprocessing import resample_image
 
     ct = read_image(path or default_background_path(), "synthetic background CT")

@@ -25,7 +25,7 @@ voxel. The last line is exactly::
 
 ``--memory`` instead measures the peak resident memory of one ``compute_voxel_maps`` call with all
 families in a fresh process (``resource.getrusage`` ru_maxrss, minus the RSS after loading the
-inputs); see ``RadSurvLib.voxelmaps.engine`` for the bound.
+inputs); see ``RadSurvLib.radiomics.voxelmaps.engine`` for the bound.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-PAT1 = REPO / "Testing" / "Data" / "PAT1"
+PAT1 = REPO / "RadSurvLib" / "resources" / "PAT1"
 
 
 def load_roi(ring_mm: float, slices: int | None = None):
@@ -71,7 +71,7 @@ def load_roi(ring_mm: float, slices: int | None = None):
 
 
 def family_names(family: str) -> list:
-    from RadSurvLib.voxelmaps.engine import FAMILY_DEFAULTS
+    from RadSurvLib.radiomics.voxelmaps.engine import FAMILY_DEFAULTS
 
     return list(FAMILY_DEFAULTS[family])
 
@@ -80,7 +80,7 @@ def crop_like_pyradiomics(ct, roi, r: int):
     """CT and ROI cropped to the ROI bounding box grown by r (what the extractor does)."""
     import SimpleITK as sitk
 
-    from RadSurvLib.voxelmaps.engine import grown_bbox
+    from RadSurvLib.radiomics.voxelmaps.engine import grown_bbox
 
     box = grown_bbox(sitk.GetArrayViewFromImage(roi) != 0, r)
     index = [box[2].start, box[1].start, box[0].start]
@@ -173,7 +173,7 @@ def run_memory(args) -> None:
     import SimpleITK as sitk
     import torch
 
-    from RadSurvLib.voxelmaps import compute_voxel_maps, features_of_families
+    from RadSurvLib.radiomics.voxelmaps import compute_voxel_maps, features_of_families
 
     torch.set_num_threads(args.threads)
     ct, roi = load_roi(args.ring, args.slices)
@@ -197,7 +197,7 @@ def _rss_now() -> int:
 
 
 def _families(spec: str):
-    from RadSurvLib.voxelmaps.engine import FAMILIES
+    from RadSurvLib.radiomics.voxelmaps.engine import FAMILIES
 
     return list(FAMILIES) if spec == "all" else [f for f in spec.split(",") if f]
 
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     import SimpleITK as sitk
     import torch
 
-    from RadSurvLib.voxelmaps import voxel_feature_values
+    from RadSurvLib.radiomics.voxelmaps import voxel_feature_values
 
     torch.set_num_threads(args.threads)
     r = args.kernel_radius

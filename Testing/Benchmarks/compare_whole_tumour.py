@@ -38,8 +38,8 @@ CASES = {
 def main(argv=None) -> int:
     import SimpleITK as sitk
 
-    from RadSurvLib.voxelmaps import voxel_feature_values
-    from RadSurvLib.voxelmaps.engine import FAMILIES
+    from RadSurvLib.radiomics.voxelmaps import voxel_feature_values
+    from RadSurvLib.radiomics.voxelmaps.engine import FAMILIES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", default="lung1", choices=sorted(CASES))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PAT1_DIR = REPO / "Testing" / "Data" / "PAT1"
+PAT1_DIR = REPO / "RadSurvLib" / "resources" / "PAT1"
 PAT1_CT = PAT1_DIR / "image.nii.gz"
 PAT1_GTV = PAT1_DIR / "mask.nii.gz"
 

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 sitk = pytest.importorskip("SimpleITK")
 
-from RadSurvLib.bundle import default_bundle_path, load_bundle, save_bundle  # noqa: E402
+from RadSurvLib.models.bundle import default_bundle_path, load_bundle, save_bundle  # noqa: E402
 from RadSurvLib.errors import BundleError, InputError  # noqa: E402
 
 PARAMS = {"base_width": 4, "head_units": [8], "dropout": 0.4}

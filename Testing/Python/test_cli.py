@@ -24,7 +24,7 @@ def test_bad_ring_distances_are_reported(tmp_path, capsys):
 
 
 def test_earlier_outputs_refused_without_overwrite(pat1_outputs):
-    completed = subprocess.run([sys.executable, "-m", "RadSurvLib.cli", "score", "--ct", str(PAT1_CT),
+    completed = subprocess.run([sys.executable, "-m", "RadSurvLib", "score", "--ct", str(PAT1_CT),
                                 "--gtv", str(PAT1_GTV), "--out", str(pat1_outputs)],
                                cwd=REPO, capture_output=True, text=True)
     assert completed.returncode == 2

@@ -137,7 +137,7 @@ def test_slice2d_input_builder():
 
 
 def save_tiny_bundle(folder, endpoint="survival"):
-    from RadSurvLib.bundle import save_bundle
+    from RadSurvLib.models.bundle import save_bundle
 
     params = {**TINY, "block_config": [2, 2], "endpoint": endpoint}
     torch.manual_seed(0)
@@ -149,7 +149,7 @@ def save_tiny_bundle(folder, endpoint="survival"):
 
 
 def test_bundle_round_trip_predict_case_and_2d_gradcam_on_one_slice(tmp_path):
-    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.bundle import load_bundle
     from RadSurvLib.models.inference import predict_case
 
     model, folder = save_tiny_bundle(tmp_path / "b", endpoint="binary")

@@ -12,15 +12,15 @@ from RadSurvLib.errors import InputError
 
 from conftest import PAT1_CT, PAT1_GTV
 
-#: PAT1's original DICOM files (copied unchanged from the IBSI data set, see Testing/Data/PAT1/README.md).
-DICOM = Path(__file__).resolve().parents[1] / "Data" / "PAT1" / "dicom"
+#: PAT1's original DICOM files (copied unchanged from the IBSI data set, see RadSurvLib/resources/PAT1/README.md).
+DICOM = Path(__file__).resolve().parents[2] / "RadSurvLib" / "resources" / "PAT1" / "dicom"
 SERIES = DICOM / "image"
 RTSTRUCT = DICOM / "mask" / "DCM_RS_00060.dcm"
 
 
 @pytest.fixture(scope="module")
 def pat1_dicom():
-    from RadSurvLib.dicom import load_dicom_case
+    from RadSurvLib.io.dicom import load_dicom_case
 
     return load_dicom_case(SERIES, rtstruct=RTSTRUCT, roi="GTV-1")
 
@@ -45,7 +45,7 @@ def test_pat1_dicom_matches_the_nifti_version(pat1_dicom):
 
 
 def test_roi_name_that_is_not_there_lists_the_names():
-    from RadSurvLib.dicom import load_dicom_case, rtstruct_roi_names
+    from RadSurvLib.io.dicom import load_dicom_case, rtstruct_roi_names
 
     assert rtstruct_roi_names(RTSTRUCT) == ["GTV-1"]
     with pytest.raises(InputError, match=r"'GTV-2' is not an ROI of DCM_RS_00060.dcm; its ROIs are: 'GTV-1'"):
@@ -55,7 +55,7 @@ def test_roi_name_that_is_not_there_lists_the_names():
 
 
 def test_missing_slice_is_reported(tmp_path):
-    from RadSurvLib.dicom import read_ct_series
+    from RadSurvLib.io.dicom import read_ct_series
 
     folder = tmp_path / "series"
     shutil.copytree(SERIES, folder)
@@ -75,7 +75,7 @@ def _edited_rtstruct(tmp_path, edit):
 
 
 def test_rtstruct_of_another_series_or_frame_is_rejected(tmp_path, pat1_dicom):
-    from RadSurvLib.dicom import rasterise_rtstruct
+    from RadSurvLib.io.dicom import rasterise_rtstruct
 
     series = pat1_dicom[2]
 
@@ -103,7 +103,7 @@ def test_rtstruct_of_another_series_or_frame_is_rejected(tmp_path, pat1_dicom):
 
 
 def test_not_an_rtstruct(tmp_path):
-    from RadSurvLib.dicom import rasterise_rtstruct, read_ct_series
+    from RadSurvLib.io.dicom import rasterise_rtstruct, read_ct_series
 
     series = read_ct_series(SERIES)
     with pytest.raises(InputError, match="is a CT object, not RTSTRUCT"):
@@ -117,7 +117,7 @@ def test_dicom_seg_round_trip(tmp_path, pat1_dicom):
     import pydicom
     from pydicom.sr.codedict import codes
 
-    from RadSurvLib.dicom import read_seg_segment
+    from RadSurvLib.io.dicom import read_seg_segment
 
     ct, gtv, series = pat1_dicom
     sources = [pydicom.dcmread(f) for f in series.files]

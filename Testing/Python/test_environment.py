@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from RadSurvLib import environment as renv
+from RadSurvLib.worker import environment as renv
 from RadSurvLib.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from RadSurvLib import ibsi
+from RadSurvLib.validation import ibsi
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "Testing" / "IBSI"
@@ -128,7 +128,7 @@ def test_pyradiomics_baseline_through_radsurv_extraction(case, tmp_path):
     import SimpleITK as sitk
     import yaml
 
-    from RadSurvLib.features import extract_roi_features, make_extractor
+    from RadSurvLib.radiomics.roi import extract_roi_features, make_extractor
 
     image = sitk.ReadImage(str(BASELINE_DIR / f"{case}_image.nrrd"))
     mask = sitk.ReadImage(str(BASELINE_DIR / f"{case}_label.nrrd"))

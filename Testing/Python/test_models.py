@@ -124,7 +124,7 @@ def test_training_steps_reduce_cox_loss():
 
 
 def test_make_model_input_on_pat1(pat1_1mm):
-    from RadSurvLib.models.preprocess import gtv_bounding_box, make_model_input
+    from RadSurvLib.models.crop import gtv_bounding_box, make_model_input
 
     ct_1mm, gtv_1mm, _, _ = pat1_1mm
     x, geometry = make_model_input(ct_1mm, gtv_1mm, norm_mean=-300.0, norm_std=400.0)
@@ -147,7 +147,7 @@ def test_make_model_input_on_pat1(pat1_1mm):
 
 def test_make_model_input_rejects_empty_gtv(pat1_1mm):
     from RadSurvLib.errors import InputError
-    from RadSurvLib.models.preprocess import make_model_input
+    from RadSurvLib.models.crop import make_model_input
 
     ct_1mm, gtv_1mm, _, _ = pat1_1mm
     with pytest.raises(InputError, match="empty"):
@@ -156,7 +156,7 @@ def test_make_model_input_rejects_empty_gtv(pat1_1mm):
 
 def test_gradcam_heatmap_in_original_geometry(pat1_1mm):
     from RadSurvLib.explain import gradcam, gradcam_to_reference
-    from RadSurvLib.models.preprocess import make_model_input
+    from RadSurvLib.models.crop import make_model_input
 
     ct_1mm, gtv_1mm, ct, gtv = pat1_1mm
     x, geometry = make_model_input(ct_1mm, gtv_1mm, norm_mean=-300.0, norm_std=400.0)
@@ -218,9 +218,9 @@ def test_centre_risk_keeps_ranking_and_centres_the_median():
 
 def test_gradcam_risk_is_the_eval_mode_risk_every_time(pat1_1mm):
     """Grad-CAM must not leave dropout or batch statistics on: the risk is the model's eval output."""
-    from RadSurvLib.bundle import default_bundle_path, load_bundle
+    from RadSurvLib.models.bundle import default_bundle_path, load_bundle
     from RadSurvLib.models.inference import predict_case
-    from RadSurvLib.models.preprocess import make_model_input
+    from RadSurvLib.models.crop import make_model_input
 
     ct_1mm, gtv_1mm, ct, _ = pat1_1mm
     bundle = load_bundle(default_bundle_path())
@@ -256,7 +256,7 @@ def test_registry_architectures_share_one_api(name):
     for prefix in model.head_prefixes:  # head-only fine-tuning trains exactly these, ending at the output
         assert any(n.startswith(prefix + ".") for n in names)
     assert names[-1].startswith(model.head_prefixes[-1] + ".")
-    from RadSurvLib.bundle import PREPROCESSING_KEYS_BY_KIND
+    from RadSurvLib.models.bundle import PREPROCESSING_KEYS_BY_KIND
     from RadSurvLib.models.inputs import default_preprocessing
 
     assert set(PREPROCESSING_KEYS_BY_KIND[model.input_kind]) <= set(default_preprocessing(model.input_kind))
@@ -286,7 +286,7 @@ def test_seresnet_full_width_size_and_seresnet_registry_alias():
 
 def test_demo_bundle_risk_on_pat1_is_unchanged(pat1_1mm):
     """The shipped bundle gives the risk it gave before the registry (recorded with the earlier code)."""
-    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.bundle import load_bundle
     from RadSurvLib.models.inference import predict_case
 
     ct_1mm, gtv_1mm, ct, _ = pat1_1mm

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import PAT1_CT, PAT1_GTV, PAT1_IBSI_VOLUME_MM3
 
-from RadSurvLib.bundle import default_bundle_path
+from RadSurvLib.models.bundle import default_bundle_path
 from RadSurvLib.errors import BundleError, InputError
 from RadSurvLib.pipeline import score_case
 

@@ -164,9 +164,9 @@ def test_files_the_module_reads_are_installed():
         digest = hashlib.sha256((REPO / relative).read_bytes()).hexdigest()
         assert checksum == f"SHA256:{digest}", f"checksum of {relative} in RadSurv.py is stale"
     for name in module_constant("RADIOMICS_SETTINGS").values():
-        assert f"Resources/Parameters/{name}" in resources
-        assert (REPO / "Resources" / "Parameters" / name).is_file()
-    assert {"Testing/Data/PAT1/LICENSE.md", "Testing/Data/PAT1/README.md"} <= resources  # licence travels
+        assert f"RadSurvLib/resources/parameters/{name}" in resources
+        assert (REPO / "RadSurvLib" / "resources" / "parameters" / name).is_file()
+    assert {"RadSurvLib/resources/PAT1/LICENSE.md", "RadSurvLib/resources/PAT1/README.md"} <= resources  # licence travels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,11 +186,11 @@ def radsurvlib_imports_of_the_module() -> list[str]:
 
 def test_module_imports_are_found():
     names = radsurvlib_imports_of_the_module()
-    assert {"RadSurvLib.environment", "RadSurvLib.scoring_job", "RadSurvLib.cohort"} <= set(names)
+    assert {"RadSurvLib.worker.environment", "RadSurvLib.slicer.task", "RadSurvLib.batch"} <= set(names)
 
 
 def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
-    modules = ["RadSurvLib", "RadSurvLib.worker", "RadSurvLib.errors", *radsurvlib_imports_of_the_module()]
+    modules = ["RadSurvLib", "RadSurvLib.worker.server", "RadSurvLib.errors", *radsurvlib_imports_of_the_module()]
     script = textwrap.dedent(f"""
         import importlib, importlib.abc, sys
         BLOCKED = {HEAVY!r}
@@ -206,11 +206,11 @@ def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
             importlib.import_module(name)
         # what the module's logic calls before any worker runs
         from RadSurvLib.rings import parse_bands
-        from RadSurvLib.bundle import default_bundle_path
-        from RadSurvLib.features import LIU2025_PARAMS
-        from RadSurvLib.environment import PythonEnvironment, choose_torch_build
-        from RadSurvLib.cohort import read_cases
-        from RadSurvLib.scoring_job import input_key
+        from RadSurvLib.models.bundle import default_bundle_path
+        from RadSurvLib.radiomics.roi import LIU2025_PARAMS
+        from RadSurvLib.worker.environment import PythonEnvironment, choose_torch_build
+        from RadSurvLib.batch import read_cases
+        from RadSurvLib.slicer.task import input_key
         assert parse_bands("3,6,9") == ((0.0, 3.0), (3.0, 6.0), (6.0, 9.0))
         assert default_bundle_path().is_dir() and LIU2025_PARAMS.is_file()
         assert PythonEnvironment({str(tmp_path / 'env')!r}).status().state == "needs install"

@@ -68,16 +68,16 @@ def test_listed_scripts_exist(lists):
 
 def test_runtime_resources_listed_and_present(lists):
     listed = set(lists["RADSURVLIB_RESOURCES"])
-    parameters = {p.relative_to(REPO).as_posix() for p in (REPO / "Resources" / "Parameters").glob("*") if p.is_file()}
-    assert parameters, "Resources/Parameters holds no PyRadiomics parameter file"
+    parameters = {p.relative_to(REPO).as_posix() for p in (REPO / "RadSurvLib" / "resources" / "parameters").glob("*") if p.is_file()}
+    assert parameters, "RadSurvLib/resources/parameters holds no PyRadiomics parameter file"
     assert not parameters - listed, f"add to RADSURVLIB_RESOURCES: {sorted(parameters - listed)}"
-    bundle = REPO / "Resources" / "Bundles" / "demo-seresnet3d"
+    bundle = REPO / "RadSurvLib" / "resources" / "bundles" / "demo-seresnet3d"
     shipped = {p.relative_to(REPO).as_posix() for p in bundle.glob("*") if p.is_file()}
     assert not shipped - listed, f"add to RADSURVLIB_RESOURCES: {sorted(shipped - listed)}"
     absent = sorted(r for r in listed if not (REPO / r).is_file())
-    if absent and all(r.startswith("Resources/Bundles/demo-seresnet3d/") for r in absent):
+    if absent and all(r.startswith("RadSurvLib/resources/bundles/demo-seresnet3d/") for r in absent):
         pytest.skip(f"demonstration bundle not built yet ({absent}); "
-                    "python -m RadSurvLib.training.demo --out Resources/Bundles/demo-seresnet3d")
+                    "python -m RadSurvLib.training.demo --out RadSurvLib/resources/bundles/demo-seresnet3d")
     assert not absent, f"listed in RADSURVLIB_RESOURCES but not on disk: {absent}"
 
 

@@ -38,7 +38,7 @@ def trained(cohort, tmp_path_factory):
 def test_train_writes_bundle_report_and_checkpoints(trained, cohort):
     import torch
 
-    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.bundle import load_bundle
     from RadSurvLib.training.cache import CaseCache, load_cohort
     from RadSurvLib.training.commands import apply_norm
     from RadSurvLib.training.loop import predict
@@ -104,7 +104,7 @@ def test_bad_rows_stop_or_skip_via_cli(trained, cohort, tmp_path, capsys):
     assert "line 3: event '2'" in printed and "line 5: time_days '-10'" in printed
     from safetensors.torch import load_file
 
-    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.bundle import load_bundle
 
     bundle = load_bundle(out)
     prov = bundle.config["provenance"]

@@ -81,7 +81,7 @@ def test_manifest_header_and_endpoint_checks(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_cohort(tmp_path_factory):
     """Three synthetic cases (real PAT1 CT background) written by the cohort generator."""
-    from RadSurvLib.training.cohort import write_cohort
+    from RadSurvLib.training.synthetic_cohort import write_cohort
 
     folder = tmp_path_factory.mktemp("cohort")
     info = write_cohort(folder, 3, seed=4)
@@ -92,7 +92,7 @@ def test_synthetic_cohort_files_and_truth(tiny_cohort):
     import pandas as pd
     import SimpleITK as sitk
 
-    from RadSurvLib.training.cohort import SOURCE, TARGET, log_hazard
+    from RadSurvLib.training.synthetic_cohort import SOURCE, TARGET, log_hazard
     from RadSurvLib.training.manifest import read_manifest
 
     folder, info = tiny_cohort

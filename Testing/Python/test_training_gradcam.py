@@ -77,9 +77,9 @@ def test_demo_bundle_heatmap_peaks_inside_the_synthetic_gtv():
     import SimpleITK as sitk
     from scipy.stats import binomtest
 
-    from RadSurvLib.bundle import load_bundle
+    from RadSurvLib.models.bundle import load_bundle
     from RadSurvLib.explain import gradcam
-    from RadSurvLib.models.preprocess import make_model_input
+    from RadSurvLib.models.crop import make_model_input
     from RadSurvLib.training.synthetic import generate_cases, load_background
 
     bundle, background = load_bundle(), load_background()

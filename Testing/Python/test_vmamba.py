@@ -186,7 +186,7 @@ def test_ct3d_maps_input_builder():
 
 
 def test_bundle_round_trip_and_predict_case(tmp_path):
-    from RadSurvLib.bundle import load_bundle, save_bundle
+    from RadSurvLib.models.bundle import load_bundle, save_bundle
     from RadSurvLib.models.inference import predict_case
 
     params = dict(in_channels=3, image_size=16, patch_size=4, embed_dim=16, depth=1, d_state=4, head_units=[8])
@@ -217,7 +217,7 @@ def test_bundle_round_trip_and_predict_case(tmp_path):
 
 def assert_heat_inside_crop(heat, preprocessing, gtv_1mm):
     """Every non-zero heatmap voxel lies in the model crop (GTV box + margin), give or take one voxel."""
-    from RadSurvLib.models.preprocess import crop_geometry
+    from RadSurvLib.models.crop import crop_geometry
 
     geometry = crop_geometry(gtv_1mm, gtv_1mm, preprocessing["crop_size"], preprocessing["margin_mm"])
     crop = sitk.Image(geometry["size"], sitk.sitkUInt8)
@@ -233,7 +233,7 @@ def assert_heat_inside_crop(heat, preprocessing, gtv_1mm):
 def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_path):
     import json
 
-    from RadSurvLib.bundle import load_bundle, save_bundle
+    from RadSurvLib.models.bundle import load_bundle, save_bundle
     from RadSurvLib.errors import BundleError
     from RadSurvLib.pipeline import _map_features, _model_voxel_maps
 

@@ -16,9 +16,11 @@ sitk = pytest.importorskip("SimpleITK")
 pytest.importorskip("torch")
 radiomics = pytest.importorskip("radiomics")
 
-from RadSurvLib import voxelmaps  # noqa: E402
+from RadSurvLib.radiomics import voxelmaps  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
-from RadSurvLib.voxelmaps import engine  # noqa: E402
+from RadSurvLib.radiomics.voxelmaps import engine  # noqa: E402
+
+from conftest import PAT1_CT, PAT1_GTV  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "Data"
 
@@ -29,7 +31,7 @@ NAMES = [n for n in voxelmaps.AVAILABLE_FEATURES if n.split("_", 1)[0] in FAMILI
 # Small real crops across the ROI boundary (x, y, z index ranges): inside and edge voxels.
 CASES = {
     # PAT1 (IBSI lung CT, 0.977 x 0.977 x 3 mm): 8 x 8 x 4 voxels, ~190 GTV voxels.
-    "PAT1": (DATA / "PAT1" / "image.nii.gz", DATA / "PAT1" / "mask.nii.gz",
+    "PAT1": (PAT1_CT, PAT1_GTV,
              (slice(110, 118), slice(50, 58), slice(27, 31))),
     # PyRadiomics lung1 (CT, 0.57 x 0.57 x 5 mm, a 3-slice nodule): 8 x 8 x 5 voxels, ~150 ROI voxels.
     "lung1": (DATA / "PyRadiomics_baseline" / "lung1_image.nrrd",

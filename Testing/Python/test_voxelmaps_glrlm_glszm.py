@@ -25,10 +25,12 @@ torch = pytest.importorskip("torch")
 radiomics = pytest.importorskip("radiomics")
 
 from RadSurvLib.errors import InputError  # noqa: E402
-from RadSurvLib.voxelmaps import glrlm, glszm  # noqa: E402
+from RadSurvLib.radiomics.voxelmaps import glrlm, glszm  # noqa: E402
 
 # PyRadiomics warns on its own NaN means (kernels of one voxel); they are expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+
+from conftest import PAT1_CT, PAT1_GTV  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "Data"
 FAMILIES = {"glrlm": glrlm, "glszm": glszm}
@@ -37,7 +39,7 @@ BIN_WIDTH = 25.0
 # Index ranges (x, y, z) in SimpleITK order.
 CASES = {
     # 12 x 12 x 6 voxels across the upper PAT1 GTV boundary: ~480 GTV voxels, inside and edge.
-    "pat1": (DATA / "PAT1" / "image.nii.gz", DATA / "PAT1" / "mask.nii.gz",
+    "pat1": (PAT1_CT, PAT1_GTV,
              (slice(108, 120), slice(48, 60), slice(26, 32))),
     # PyRadiomics' lung1 CT: its whole ROI (837 voxels on 3 slices) plus a margin.
     "lung1": (DATA / "PyRadiomics_baseline" / "lung1_image.nrrd",
@@ -229,7 +231,7 @@ def test_memory_estimates():
 
 def test_through_engine():
     """``compute_voxel_maps`` with GLRLM/GLSZM names: same values as PyRadiomics (float32 maps)."""
-    from RadSurvLib import voxelmaps
+    from RadSurvLib.radiomics import voxelmaps
 
     image, mask = case_images("pat1")
     names = [f"glrlm_{n}" for n in glrlm.FEATURES] + [f"glszm_{n}" for n in glszm.FEATURES]

@@ -10,7 +10,7 @@ Kept within CI time by:
   environment a user gets is byte-compiled at install);
 - a light job: rings 3 mm only, first-order PyRadiomics features
   (``Testing/Parameters/FirstOrder_PyRadiomics.yaml``) and one voxel map. The full setting
-  runs the same code (``RadSurvLib.worker`` -> ``pipeline.score_case``), only longer.
+  runs the same code (``RadSurvLib.worker.server`` -> ``pipeline.score_case``), only longer.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
 
-from RadSurvLib import environment as renv  # noqa: E402
-from RadSurvLib import scoring_job as sj  # noqa: E402
+from RadSurvLib.worker import environment as renv  # noqa: E402
+from RadSurvLib.slicer import task as sj  # noqa: E402
+from RadSurvLib.worker import client as wc  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LIGHT_PARAMS = REPO / "Testing" / "Parameters" / "FirstOrder_PyRadiomics.yaml"
@@ -80,8 +81,8 @@ def make_pat1_scene():
         assert storage.ReadData(node)
         return node
 
-    ct = read(REPO / "Testing" / "Data" / "PAT1" / "image.nii.gz", "PAT1 CT")
-    mask = read(REPO / "Testing" / "Data" / "PAT1" / "mask.nii.gz", "mask", labelmap=True)
+    ct = read(REPO / "RadSurvLib" / "resources" / "PAT1" / "image.nii.gz", "PAT1 CT")
+    mask = read(REPO / "RadSurvLib" / "resources" / "PAT1" / "mask.nii.gz", "mask", labelmap=True)
     seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "PAT1 segmentation")
     seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
     assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
@@ -112,7 +113,7 @@ def test_pat1_scored_by_the_worker_in_the_environment(environment, tmp_path):
     assert task.job.returncode == 0
     # progress: every stage, in order, fraction never going back, 1.0 at the end
     stages = [stage for stage, _, message in events if message.startswith("done in")]
-    from RadSurvLib.worker import STAGE_WEIGHTS
+    from RadSurvLib.worker.server import STAGE_WEIGHTS
 
     assert [s for s in stages if s in STAGE_WEIGHTS] == list(STAGE_WEIGHTS)  # every stage, in order
     fractions = [fraction for _, fraction, _ in events]

@@ -1,0 +1,317 @@
+"""``radsurv signature fit|apply``, ``radsurv evaluate`` and ``radsurv report``: parsers and runners.
+
+:func:`add_parsers` registers the sub-commands on the ``radsurv`` parser; :data:`RUNNERS` maps each
+command name to its run function (``args -> exit status``).
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+from ..errors import InputError
+
+
+def _common_table_args(p, survival_required=True):
+    p.add_argument("--features", required=True, help="feature table CSV (one row per patient)")
+    p.add_argument("--clinical", default=None,
+                   help="clinical CSV with survival time (days), event (0/1) and covariates; joined on --id-column")
+    p.add_argument("--id-column", default="PatientID", help="patient ID column in both tables (default PatientID)")
+    p.add_argument("--time-column", default="Survival.time", help="survival time column, days (default Survival.time)")
+    p.add_argument("--event-column", default="deadstatus.event",
+                   help="event column, 1 = death, 0 = censored (default deadstatus.event)")
+
+
+def add_parsers(sub) -> None:
+    """Add ``signature`` (with ``fit`` and ``apply``), ``evaluate`` and ``report`` to ``sub``."""
+    sig = sub.add_parser("signature", help="fit or apply a radiomics signature (Liu et al. 2025)")
+    sig_sub = sig.add_subparsers(dest="signature_command", required=True)
+    fit = sig_sub.add_parser("fit", help="z-score, univariate Cox, Lasso-Cox (10-fold CV), RadScore; "
+                                         "writes signature.json and predictions.csv into --out",
+                             description="Fit a radiomics signature; feature selection sees training data only.")
+    _common_table_args(fit)
+    fit.add_argument("--out", required=True, help="bundle folder (signature.json, predictions.csv)")
+    mode = fit.add_mutually_exclusive_group()
+    mode.add_argument("--split", type=float, default=None, help="training fraction of a random stratified split, e.g. 0.7")
+    mode.add_argument("--cv", type=int, default=None, help="outer K-fold cross-validation, e.g. 5")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the split and of the folds (default 0)")
+    fit.add_argument("--clinical-covariates", default="", help="comma-separated clinical columns joining the Cox model, e.g. age,Overall.Stage")
+    fit.add_argument("--lasso-folds", type=int, default=10, help="folds of the Lasso penalty CV (default 10)")
+    fit.add_argument("--n-lambdas", type=int, default=30, help="penalty grid length (default 30)")
+    fit.add_argument("--groups", default=None,
+                     help="combined model (Liu et al.): feature groups as name=prefix1|prefix2;name2=prefix3, one "
+                          "signature per group, PCA over their selected features, Cox on the components")
+    fit.add_argument("--pca-variance", type=float, default=0.95,
+                     help="explained-variance fraction the combined model's PCA keeps (default 0.95)")
+    app = sig_sub.add_parser("apply", help="apply a signature bundle to a feature table",
+                             description="Write predictions.csv (radscore, risk, risk group, survival at 1/2/3 y).")
+    _common_table_args(app)
+    app.add_argument("--bundle", required=True, help="signature bundle folder or signature.json")
+    app.add_argument("--out", required=True, help="output CSV")
+    app.add_argument("--set-name", default="external", help="value of the 'set' column (default external)")
+
+    ev = sub.add_parser("evaluate", help="C-index with CI, Uno's C, td-AUC, KM/log-rank/HR, calibration, "
+                                         "decision curves, subgroups",
+                        description="Evaluate one set of a predictions.csv; writes evaluation.json and PNGs.")
+    ev.add_argument("--predictions", required=True, help="predictions.csv from `signature fit` or `signature apply`")
+    ev.add_argument("--set", default=None, help="set to evaluate: test, cv, train, ... (default test > cv > train)")
+    ev.add_argument("--out", required=True, help="output folder")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--compare", default=None,
+                    help="second predictions CSV (PatientID + probability or risk): DeLong test of the two AUCs "
+                         "for --endpoint, or for death by --horizon years (patients censored before it excluded)")
+    ev.add_argument("--horizon", type=float, default=2.0, help="years of the --compare survival endpoint (default 2)")
+    ev.add_argument("--endpoint", default=None,
+                    help="binary 0/1 column (in the predictions or --clinical): accuracy, AUC with DeLong 95%% CI, "
+                         "sensitivity, specificity instead of the survival evaluation")
+    ev.add_argument("--clinical", default=None, help="table holding the --endpoint column, joined on --id-column")
+    ev.add_argument("--id-column", default="PatientID")
+    ev.add_argument("--score-column", default=None, help="score column (default probability, else risk)")
+    ev.add_argument("--threshold", type=float, default=None,
+                    help="positive when score >= threshold (default 0.5 for probability, else the training "
+                         "median risk_cutoff column, else the median of the evaluated scores)")
+
+    bl = sub.add_parser("baseline", help="logistic-regression / random-forest baseline of a binary endpoint, "
+                                         "stratified K-fold CV (Kothinti et al.)",
+                        description="Cross-validated P(endpoint = 1); z-scoring and feature selection are fitted "
+                                    "inside each training fold. Writes predictions.csv and metrics.json into --out.")
+    _common_table_args(bl)
+    bl.add_argument("--out", required=True, help="output folder")
+    target = bl.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", default=None, help="binary 0/1 column of the clinical/feature table")
+    target.add_argument("--death-by", type=float, default=None,
+                        help="endpoint = death within this many years (censored earlier: excluded)")
+    bl.add_argument("--model", choices=["logistic", "random-forest"], default="logistic")
+    bl.add_argument("--folds", type=int, default=5, help="stratified CV folds (default 5)")
+    bl.add_argument("--max-features", type=int, default=20, help="features kept per fold, ANOVA F (default 20)")
+    bl.add_argument("--seed", type=int, default=0)
+
+    rep = sub.add_parser("report", help="one HTML report of a signature and its evaluation")
+    rep.add_argument("--bundle", required=True, help="signature bundle folder")
+    rep.add_argument("--evaluation", required=True, help="folder written by `radsurv evaluate`")
+    rep.add_argument("--out", required=True, help="output HTML file")
+
+
+def _log(start):
+    return lambda message: print(f"[{_time.perf_counter() - start:7.1f} s] {message}", flush=True)
+
+
+def run_signature(args) -> int:
+    """Run ``radsurv signature fit`` or ``apply``."""
+    from ..survival.data import load_cohort
+
+    start = _time.perf_counter()
+    say = _log(start)
+    if args.signature_command == "fit":
+        from ..survival.signature import fit_and_predict
+
+        cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column)
+        for note in cohort.notes:
+            say(note)
+        say(f"{cohort.time.size} patients, {int(cohort.event.sum())} events, {cohort.features.shape[1]} features")
+        covariates = [c.strip() for c in args.clinical_covariates.split(",") if c.strip()]
+        inputs = {"features": args.features}
+        if args.clinical:
+            inputs["clinical"] = args.clinical
+        groups = None
+        if args.groups:
+            from ..survival.signature import parse_groups
+
+            groups = parse_groups(args.groups, cohort.features.columns)
+        sig = fit_and_predict(cohort, args.out, split=args.split, cv=args.cv, covariates=covariates,
+                              seed=args.seed, n_folds=args.lasso_folds, n_lambdas=args.n_lambdas,
+                              inputs=inputs, progress=say, groups=groups, variance=args.pca_variance)
+        if sig.get("combined"):
+            comb = sig["combined"]
+            print(f"combined model: {comb['n_components']} principal component(s) keep "
+                  f"{100 * comb['variance_kept']:.1f} % of the variance; per-feature weights below")
+        print(f"selected features ({len(sig['features'])}):")
+        for name, coef in zip(sig["features"], sig["coefficients"]):
+            print(f"  {coef:+.4f}  {name}")
+        for warning in sig["warnings"]:
+            print(f"WARNING: {warning}")
+        print(f"bundle: {args.out}/signature.json, predictions: {args.out}/predictions.csv")
+        return 0
+    from ..survival.signature import HORIZONS_YEARS, apply_signature, load_signature
+
+    import pandas as pd
+
+    sig = load_signature(args.bundle)
+    cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
+                         require_survival=False)
+    res = apply_signature(sig, cohort.features, cohort.clinical)
+    frame = pd.DataFrame({"PatientID": cohort.ids, "set": args.set_name, "fold": -1,
+                          "radscore": res["radscore"], "risk": res["risk"], "risk_cutoff": sig["risk_cutoff"],
+                          "risk_group": ["high" if h else "low" for h in res["high_risk"]]})
+    for years in HORIZONS_YEARS:
+        frame[f"survival_{years}y"] = res[f"survival_{years}y"]
+    if cohort.time is not None:
+        frame.insert(3, "time_days", cohort.time)
+        frame.insert(4, "event", cohort.event.astype(int))
+    from ..survival.signature import SUBGROUP_COLUMNS
+
+    for col in SUBGROUP_COLUMNS:
+        if col in cohort.clinical.columns:
+            frame[col] = cohort.clinical[col].to_numpy()
+    frame.to_csv(args.out, index=False)
+    say(f"{len(frame)} patients scored -> {args.out}")
+    return 0
+
+
+def _delong_line(d) -> str:
+    return (f"DeLong: AUC {d['auc_a']:.3f} vs {d['auc_b']:.3f} (comparison), difference {d['difference']:+.3f} "
+            f"(95% CI {d['difference_low']:+.3f} to {d['difference_high']:+.3f}), z {d['z']:.2f}, p {d['p_value']:.3g}; "
+            f"{d['n_pos']} positive, {d['n_neg']} negative, {d['n_excluded']} excluded")
+
+
+def _binary_metrics_line(m) -> str:
+    return (f"accuracy {m['accuracy']:.3f}, AUC {m['auc']:.3f} (95% CI {m['auc_low']:.3f}-{m['auc_high']:.3f}, DeLong), "
+            f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f} at threshold {m['threshold']:.4g}; "
+            f"{m['n_pos']} positive, {m['n_neg']} negative")
+
+
+def run_evaluate(args) -> int:
+    """Run ``radsurv evaluate``."""
+    if args.endpoint:
+        return _run_evaluate_binary(args)
+    import json
+    from pathlib import Path
+
+    from ..survival.report import evaluate_to_folder
+
+    ev = evaluate_to_folder(args.predictions, args.out, which=args.set, n_boot=args.bootstrap, seed=args.seed)
+    if args.compare:
+        from ..survival.binary import compare_tables, horizon_endpoint
+        from ..survival.data import read_table
+
+        frame = read_table(args.predictions, "predictions table")
+        frame = frame[frame["set"].astype(str) == ev["set"]].reset_index(drop=True)
+        y, known = horizon_endpoint(frame["time_days"], frame["event"], args.horizon)
+        d = compare_tables(frame, read_table(args.compare, "comparison predictions"), y, known,
+                           id_column=args.id_column, column=args.score_column, set_name=ev["set"])
+        d.update({"endpoint": f"death by {args.horizon:g} y", "compare": str(args.compare)})
+        ev["delong"] = d
+        Path(args.out, "evaluation.json").write_text(json.dumps(ev, indent=1))
+    c, km = ev["harrell_c"], ev["km"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"set {ev['set']}: {ev['n']} patients, {ev['events']} events")
+    print(f"Harrell's C {c['value']:.3f} (95% CI {fmt(c['low'])}-{fmt(c['high'])}, {c['n_boot']} bootstrap), "
+          f"Uno's C {fmt(ev['uno_c'])}")
+    print("td-AUC: " + ", ".join(f"{k} y {fmt(v)}" for k, v in ev["td_auc"].items()))
+    p = "n/a" if km["logrank_p"] is None else f"{km['logrank_p']:.3g}"
+    print(f"KM high ({km['n_high']}) vs low ({km['n_low']}): log-rank p {p}, HR {fmt(km['hr'])} "
+          f"(95% CI {fmt(km['hr_low'])}-{fmt(km['hr_high'])})")
+    for note in ev["notes"]:
+        print(f"note: {note}")
+    if "delong" in ev:
+        print(f"{ev['delong']['endpoint']}: " + _delong_line(ev["delong"]))
+    print(f"written: {args.out}/evaluation.json and figures")
+    return 0
+
+
+def _run_evaluate_binary(args) -> int:
+    """``radsurv evaluate --endpoint COLUMN``: binary metrics of one set (and DeLong with --compare)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..survival.binary import binary_metrics, compare_tables, default_threshold, score_column
+    from ..survival.data import read_table
+    from ..survival.report import choose_set
+
+    frame = read_table(args.predictions, "predictions table")
+    if "set" in frame.columns:
+        name = choose_set(frame, args.set)
+        frame = frame[frame["set"].astype(str) == name].reset_index(drop=True)
+    else:
+        name = "all"
+    if args.endpoint not in frame.columns:
+        if not args.clinical:
+            raise InputError(f"endpoint column {args.endpoint!r} is not in the predictions; give --clinical")
+        clin = read_table(args.clinical, "clinical table")
+        for col in (args.id_column, args.endpoint):
+            if col not in clin.columns:
+                raise InputError(f"clinical table {args.clinical} has no column {col!r}")
+        if args.id_column not in frame.columns:
+            raise InputError(f"predictions table has no ID column {args.id_column!r}")
+        lookup = dict(zip(clin[args.id_column].astype(str), clin[args.endpoint]))
+        frame[args.endpoint] = [lookup.get(i, float("nan")) for i in frame[args.id_column].astype(str)]
+    known = frame[args.endpoint].notna().to_numpy()
+    col = score_column(frame, args.score_column)
+    threshold, how = (args.threshold, "given") if args.threshold is not None else default_threshold(frame, col)
+    y = frame[args.endpoint].to_numpy()
+    m = binary_metrics(y[known], frame[col].to_numpy(float)[known], threshold)
+    ev = {"set": name, "endpoint": args.endpoint, "score": col, "threshold_rule": how,
+          "n_excluded": int((~known).sum()), "binary": m, "source": str(args.predictions)}
+    print(f"set {name}, endpoint {args.endpoint}, score {col} ({int((~known).sum())} without endpoint excluded)")
+    print(_binary_metrics_line(m) + f" [{how}]")
+    if args.compare:
+        yk = np.where(known, frame[args.endpoint].fillna(0).to_numpy(float), 0)
+        d = compare_tables(frame, read_table(args.compare, "comparison predictions"), yk, known,
+                           id_column=args.id_column, column=col, set_name=name)
+        d.update({"endpoint": args.endpoint, "compare": str(args.compare)})
+        ev["delong"] = d
+        print(_delong_line(d))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(ev, indent=1))
+    print(f"written: {out}/evaluation.json")
+    return 0
+
+
+def run_baseline(args) -> int:
+    """Run ``radsurv baseline``: cross-validated logistic regression or random forest."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from ..survival.binary import cross_validate_baseline, horizon_endpoint
+    from ..survival.data import load_cohort
+
+    say = _log(_time.perf_counter())
+    cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
+                         require_survival=args.death_by is not None)
+    if args.death_by is not None:
+        y, known = horizon_endpoint(cohort.time, cohort.event, args.death_by)
+        name = f"death_by_{args.death_by:g}y"
+    else:
+        table = cohort.clinical if args.endpoint in cohort.clinical.columns else cohort.features
+        if args.endpoint not in table.columns:
+            raise InputError(f"endpoint column {args.endpoint!r} is in neither table")
+        values = table[args.endpoint]
+        known = values.notna().to_numpy()
+        y = values.fillna(0).to_numpy()
+        name = args.endpoint
+    features = cohort.features.drop(columns=[args.endpoint], errors="ignore") if args.endpoint else cohort.features
+    features = features.loc[known].reset_index(drop=True)
+    say(f"{int(known.sum())} patients with a known endpoint ({int((~known).sum())} excluded), "
+        f"{features.shape[1]} feature columns; {args.model}, {args.folds}-fold stratified CV")
+    res = cross_validate_baseline(features, y[known], model=args.model, folds=args.folds, seed=args.seed,
+                                  max_features=args.max_features)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame({"PatientID": np.asarray(cohort.ids)[known], "set": "cv", "fold": res["fold"],
+                          name: np.asarray(y[known], dtype=float).astype(int), "probability": res["probability"]})
+    frame.rename(columns={"PatientID": args.id_column}).to_csv(out / "predictions.csv", index=False)
+    info = {"endpoint": name, "model": args.model, "folds": args.folds, "seed": args.seed,
+            "max_features": args.max_features, "n_excluded": int((~known).sum()), "metrics": res["metrics"],
+            "selected_per_fold": res["selected"]}
+    (out / "metrics.json").write_text(json.dumps(info, indent=1))
+    print(f"{args.model}, {args.folds}-fold CV, endpoint {name}: " + _binary_metrics_line(res["metrics"]))
+    print(f"written: {out}/predictions.csv, {out}/metrics.json")
+    return 0
+
+
+def run_report(args) -> int:
+    """Run ``radsurv report``."""
+    from ..survival.report import write_report
+
+    path = write_report(args.bundle, args.evaluation, args.out)
+    print(f"report: {path}")
+    return 0
+
+
+RUNNERS = {"signature": run_signature, "evaluate": run_evaluate, "report": run_report, "baseline": run_baseline}

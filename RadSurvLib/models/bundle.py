@@ -1,0 +1,251 @@
+"""Model bundles: a folder with ``bundle.json`` (configuration, provenance) and ``model.safetensors``.
+
+A bundle is loaded without running any code from it: weights are read with ``safetensors`` (never
+pickle), their SHA-256 is checked against ``bundle.json``, and the architecture is looked up by name
+in ``RadSurvLib.models.registry.ARCHITECTURES`` (SEResNet3D, VisionMamba3D, DeepRadScore2D).
+
+``bundle.json`` keys: ``format`` ("radsurv-bundle"), ``format_version`` (1), ``name``, ``version``,
+``demonstration`` (bool), ``disclaimer``, ``architecture`` {``name``, ``params``},
+``preprocessing`` (see ``RadSurvLib.models.inputs``; the keys required depend on the architecture's
+input kind: ``ct3d`` {``crop_size``, ``margin_mm``, ``hu_clip``, ``norm_mean``, ``norm_std``,
+``spacing_mm``}; ``ct3d+maps`` the same plus ``voxel_maps`` [names] and optional ``map_norm``
+{name: [mean, std]}; ``slice2d+radscores`` {``patch_size``, ``hu_clip``, ``norm_mean``, ``norm_std``,
+``radscore_names``}), ``gradcam_layer``, ``risk_cutoff`` (median training risk), optional ``endpoint``
+("survival" | "binary"), ``weights`` {``file``, ``sha256``}, ``provenance`` {command, seed, data,
+sizes, held-out C-index, date, radsurv version}.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BundleError
+
+BUNDLE_FORMAT = "radsurv-bundle"
+BUNDLE_FORMAT_VERSION = 1
+CONFIG_FILE = "bundle.json"
+WEIGHTS_FILE = "model.safetensors"
+#: Suffixes of pickle-based weight files; loading them could run arbitrary code, so they are refused.
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
+REQUIRED_KEYS = ("name", "version", "demonstration", "architecture", "preprocessing",
+                 "gradcam_layer", "risk_cutoff", "weights")
+PREPROCESSING_KEYS = ("crop_size", "margin_mm", "hu_clip", "norm_mean", "norm_std")
+#: Preprocessing keys required per model input kind (``RadSurvLib.models.inputs``).
+PREPROCESSING_KEYS_BY_KIND = {
+    "ct3d": PREPROCESSING_KEYS,
+    "ct3d+maps": PREPROCESSING_KEYS + ("voxel_maps",),
+    "slice2d+radscores": ("hu_clip", "norm_mean", "norm_std", "radscore_names"),
+}
+
+
+@dataclass
+class Bundle:
+    """A loaded model bundle.
+
+    Attributes:
+        path: the bundle folder.
+        config: the parsed ``bundle.json``.
+        model: the ``torch.nn.Module`` in eval mode on the CPU.
+        name, version: from ``bundle.json``.
+        demonstration: True for demonstration (non-clinical) models.
+        cutoff: risk cutoff between the "low" and "high" risk groups (median training risk).
+    """
+
+    path: Path
+    config: dict
+    model: object
+    name: str
+    version: str
+    demonstration: bool
+    cutoff: float
+
+    @property
+    def disclaimer(self) -> str:
+        """Free-text disclaimer of the bundle ("" if none)."""
+        return str(self.config.get("disclaimer", ""))
+
+    @property
+    def input_kind(self) -> str:
+        """The model's input kind: ``"ct3d"``, ``"ct3d+maps"`` or ``"slice2d+radscores"``."""
+        return str(getattr(self.model, "input_kind", "ct3d"))
+
+    @property
+    def endpoint(self) -> str:
+        """``"survival"`` (tanh risk) or ``"binary"`` (logit; probability = sigmoid)."""
+        return str(getattr(self.model, "endpoint", self.config.get("endpoint", "survival")))
+
+    @property
+    def preprocessing(self) -> dict:
+        """The preprocessing settings of ``RadSurvLib.models.inputs`` for this bundle's input kind.
+
+        For ``"ct3d"`` exactly the keyword arguments of ``make_model_input`` (crop_size, margin_mm,
+        hu_clip, norm_mean, norm_std); for the other kinds the whole dict. ``hu_clip`` is a tuple.
+        """
+        pre = self.config["preprocessing"]
+        if self.input_kind == "ct3d":
+            return {key: (tuple(pre[key]) if key == "hu_clip" else pre[key]) for key in PREPROCESSING_KEYS}
+        return {key: (tuple(value) if key == "hu_clip" else value) for key, value in pre.items()}
+
+    @property
+    def gradcam_layer(self) -> str:
+        """Name of the layer that Grad-CAM explains (e.g. ``"layer2"``)."""
+        return str(self.config["gradcam_layer"])
+
+
+def default_bundle_path() -> Path:
+    """Folder of the demonstration bundle shipped with RadSurv (``resources/bundles/demo-seresnet3d``)."""
+    from ..resources import demo_bundle_path
+
+    return demo_bundle_path()
+
+
+def _fail(path, problem: str, fix: str) -> BundleError:
+    return BundleError(f"model bundle {path}: {problem}. {fix}")
+
+
+def _read_config(folder: Path) -> dict:
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise _fail(folder, f"{CONFIG_FILE} is missing", "A bundle folder needs bundle.json and model.safetensors.")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(folder, f"{CONFIG_FILE} is not valid JSON ({exc})", "Restore the file from the bundle's source.") from None
+    if not isinstance(config, dict):
+        raise _fail(folder, f"{CONFIG_FILE} is not a JSON object", "Restore the file from the bundle's source.")
+    if config.get("format") != BUNDLE_FORMAT or config.get("format_version") != BUNDLE_FORMAT_VERSION:
+        raise _fail(folder, f"unknown format {config.get('format')!r} version {config.get('format_version')!r} "
+                    f"(expected {BUNDLE_FORMAT!r} version {BUNDLE_FORMAT_VERSION})",
+                    "Use a bundle written by this RadSurv version (RadSurvLib.models.bundle.save_bundle).")
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    missing += [f"preprocessing.{key}" for key in PREPROCESSING_KEYS_BY_KIND.get(_input_kind(config), ())
+                if key not in (config.get("preprocessing") or {})]
+    if missing:
+        raise _fail(folder, f"{CONFIG_FILE} lacks {', '.join(missing)}", "Re-create the bundle with save_bundle.")
+    return config
+
+
+def _input_kind(config: dict) -> str:
+    """Input kind of the architecture a config names (``"ct3d"`` when unknown: checked later)."""
+    from .registry import ARCHITECTURES
+
+    arch = config.get("architecture")
+    name = arch.get("name") if isinstance(arch, dict) else None
+    return ARCHITECTURES[name].input_kind if name in ARCHITECTURES else "ct3d"
+
+
+def _weights_path(folder: Path, config: dict) -> Path:
+    weights = config["weights"]
+    name = str(weights.get("file", "")) if isinstance(weights, dict) else ""
+    if name.lower().endswith(PICKLE_SUFFIXES):
+        raise _fail(folder, f"weights file {name!r} is a pickle file, which RadSurv never loads (it can run code)",
+                    "Convert the weights to safetensors (safetensors.torch.save_file(model.state_dict(), ...)).")
+    if not name.endswith(".safetensors") or Path(name).name != name:
+        raise _fail(folder, f"weights.file {name!r} must be a .safetensors file inside the bundle folder",
+                    "Re-create the bundle with save_bundle.")
+    path = folder / name
+    if not path.is_file():
+        raise _fail(folder, f"weights file {name} is missing", "Copy the complete bundle folder.")
+    return path
+
+
+def _build_model(folder: Path, config: dict):
+    from .registry import ARCHITECTURES
+
+    arch = config["architecture"]
+    name = arch.get("name") if isinstance(arch, dict) else None
+    if name not in ARCHITECTURES:
+        raise _fail(folder, f"unknown architecture {name!r} (known: {', '.join(sorted(ARCHITECTURES))})",
+                    "Use a bundle made for this RadSurv version.")
+    try:
+        return ARCHITECTURES[name](**dict(arch.get("params") or {}))
+    except (TypeError, ValueError) as exc:
+        raise _fail(folder, f"bad architecture.params for {name}: {exc}", "Re-create the bundle with save_bundle.") from None
+
+
+def load_bundle(path=None) -> Bundle:
+    """Load and verify a model bundle folder.
+
+    Args:
+        path: bundle folder (``None``: ``default_bundle_path()``).
+
+    Returns:
+        ``Bundle`` with the model in eval mode on the CPU.
+
+    Raises:
+        BundleError: missing folder or file, pickle weights (``.pt``/``.pth``/``.ckpt``/``.bin``), malformed or
+            incomplete ``bundle.json``, unknown format or architecture, SHA-256 mismatch, unreadable
+            weights, or weights that do not match the architecture (missing / unexpected / mis-shaped keys).
+    """
+    from ..io.images import sha256_file
+
+    folder = Path(path) if path is not None else default_bundle_path()
+    if folder.is_file() and folder.name.lower().endswith(PICKLE_SUFFIXES):
+        raise _fail(folder, "is a pickle weights file; RadSurv loads only bundle folders with safetensors weights",
+                    "Convert it into a bundle folder with RadSurvLib.models.bundle.save_bundle.")
+    if not folder.is_dir():
+        raise _fail(folder, "folder not found", "Give the path of a bundle folder (bundle.json + model.safetensors).")
+    config = _read_config(folder)
+    weights_path = _weights_path(folder, config)
+    expected = str(config["weights"].get("sha256", "")).lower()
+    actual = sha256_file(weights_path)
+    if actual != expected:
+        raise _fail(folder, f"checksum mismatch for {weights_path.name} (sha256 {actual}, bundle.json says "
+                    f"{expected or 'nothing'})", "The weights are damaged or were changed; restore the bundle.")
+    model = _build_model(folder, config)
+    _load_weights(folder, model, weights_path)
+    return Bundle(path=folder, config=config, model=model, name=str(config["name"]),
+                  version=str(config["version"]), demonstration=bool(config["demonstration"]),
+                  cutoff=float(config["risk_cutoff"]))
+
+
+def _load_weights(folder: Path, model, weights_path: Path) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _fail(folder, f"cannot read {weights_path.name} as safetensors ({exc})", "Restore the bundle.") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        details = "; ".join(part for part in (
+            f"missing keys {missing[:5]}" if missing else "",
+            f"unexpected keys {unexpected[:5]}" if unexpected else "",
+            f"mis-shaped keys {sorted(shapes)[:5]}" if shapes else "") if part)
+        raise _fail(folder, f"weights do not match architecture.params ({details})",
+                    "bundle.json and model.safetensors must come from the same save_bundle call.")
+    model.load_state_dict(state, strict=True)
+    model.eval()
+
+
+def save_bundle(model, config: dict, folder) -> Path:
+    """Write a bundle folder: ``model.safetensors`` (the model's state dict) and ``bundle.json``.
+
+    Args:
+        model: the ``torch.nn.Module`` (its state dict is saved from the CPU).
+        config: ``bundle.json`` content without ``format``, ``format_version`` and ``weights``
+            (they are filled in here, the latter with the SHA-256 of the written weights).
+        folder: output folder (created; existing bundle files are overwritten).
+
+    Returns:
+        The folder path.
+    """
+    from safetensors.torch import save_file
+
+    from ..io.images import sha256_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": BUNDLE_FORMAT})
+    full = {"format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION,
+            **{k: v for k, v in config.items() if k not in ("format", "format_version", "weights")},
+            "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(folder / WEIGHTS_FILE)}}
+    (folder / CONFIG_FILE).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return folder

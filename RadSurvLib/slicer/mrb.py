@@ -1,0 +1,129 @@
+"""Saving the results of a run as a 3D Slicer scene bundle (``.mrb``) and loading one back.
+
+Outside Slicer this runs on the ``slicer-core`` wheel (pure-Python MRML); the scene is built with
+``slicer.write.write_results_to_scene``, the same code the Slicer module uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .write import _mark_chosen, _read_volume, _threshold, same_grid, write_results_to_scene
+
+
+def _slicer_core_version() -> str:
+    """MRML version string of the slicer-core wheel in Slicer's "Slicer X.Y.Z revision" form."""
+    try:
+        from importlib.metadata import version
+
+        parts = version("slicer-core").split(".")
+        return f"Slicer {parts[0]}.{parts[1]}.0 {parts[2] if len(parts) > 2 else 0}"
+    except Exception:  # noqa: BLE001  (not installed as a distribution: keep the library default)
+        return ""
+
+
+def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
+    """Build a scene from files with slicer-core, add the results and save a Slicer ``.mrb``.
+
+    The scene holds the CT (``vtkMRMLScalarVolumeNode`` "CT"), a segmentation "Segmentation" whose
+    reference geometry is the CT, with the segment "GTV" (every non-zero voxel of the mask), and
+    everything :func:`write_results_to_scene` adds. 3D Slicer opens the bundle with File > Load
+    or drag and drop.
+
+    Args:
+        ct_path: CT image (NRRD / NIfTI, HU).
+        gtv_path: GTV mask on the CT grid (NRRD / NIfTI, non-zero = GTV).
+        out_dir: RadSurv output folder of this case.
+        mrb_path: bundle to write (``.mrb``); its folder is created; an existing file is replaced.
+
+    Returns:
+        ``Path`` of the bundle.
+
+    Raises:
+        InputError: a file is missing or unreadable, the mask is empty or not on the CT grid, or
+            the bundle cannot be written.
+    """
+    import slicer
+
+    # vtkMRMLScene.WriteToMRB refuses relative paths.
+    ct_path, gtv_path, mrb_path = Path(ct_path), Path(gtv_path), Path(mrb_path).resolve()
+    for what, path in (("CT", ct_path), ("GTV mask", gtv_path)):
+        if not path.is_file():
+            raise InputError(f"{what} file not found: {path}. Check the path.")
+    if mrb_path.suffix.lower() != ".mrb":
+        raise InputError(f"Scene file {mrb_path} must end in .mrb (a Slicer scene bundle).")
+
+    scene = slicer.vtkMRMLScene()
+    version = _slicer_core_version()
+    if version:
+        scene.SetVersion(version)
+    # Segment handling in slicer-core needs the segmentations logic attached to the scene.
+    segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    segmentations_logic.SetMRMLScene(scene)
+
+    ct_node = _read_volume(ct_path)
+    ct_node.SetName("CT")
+    scene.AddNode(ct_node)
+    ct_node.CreateDefaultDisplayNodes()
+
+    mask_node = _read_volume(gtv_path, labelmap=True)
+    if not same_grid(mask_node, ct_node):
+        raise InputError(f"GTV mask {gtv_path.name} is not on the grid of CT {ct_path.name}; resample it onto the CT.")
+    binary = _binary_nonzero(mask_node)
+    segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
+    segmentation_node.CreateDefaultDisplayNodes()
+    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
+    gtv_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, "GTV", (0.1, 0.8, 0.2))
+    _mark_chosen(segmentation_node, gtv_id)
+
+    write_results_to_scene(ct_node, segmentation_node, gtv_id, out_dir, scene=scene)
+
+    mrb_path.parent.mkdir(parents=True, exist_ok=True)
+    if mrb_path.exists():
+        mrb_path.unlink()
+    if not scene.WriteToMRB(str(mrb_path)) or not mrb_path.is_file():
+        raise InputError(f"Could not write the scene bundle {mrb_path}; check that the folder is writable.")
+    scene.Clear(True)
+    return mrb_path
+
+
+def _binary_nonzero(label_node):
+    """``vtkOrientedImageData`` (uint8) that is 1 where a labelmap node is non-zero; InputError if none."""
+    import slicer
+
+    image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
+    low, high = image.GetScalarRange()
+    if low == 0 and high == 0:
+        raise InputError(f"GTV mask '{label_node.GetName()}' is empty (no non-zero voxel).")
+    return _threshold(image, 0, 0, 0, 1)
+
+
+def load_scene_mrb(mrb_path):
+    """Read a ``.mrb`` bundle into a new ``vtkMRMLScene`` with slicer-core (for tests and checks).
+
+    The bundle is unpacked into a temporary folder (the scene's cache), which stays until the
+    process ends because the scene's storage nodes point into it.
+
+    Raises:
+        InputError: the file is missing or MRML cannot read it.
+    """
+    import tempfile
+
+    import slicer
+
+    mrb_path = Path(mrb_path)
+    if not mrb_path.is_file():
+        raise InputError(f"Scene bundle not found: {mrb_path}.")
+    scene = slicer.vtkMRMLScene()
+    # Reading an .mrb unpacks it through the scene's cache manager, which slicer-core does not
+    # set up by itself (3D Slicer's application logic does).
+    cache = slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(tempfile.mkdtemp(prefix="radsurv-mrb-"))
+    io_manager = slicer.vtkDataIOManager()
+    io_manager.SetCacheManager(cache)
+    scene.SetCacheManager(cache)
+    scene.SetDataIOManager(io_manager)
+    if not scene.ReadFromMRB(str(mrb_path)):
+        raise InputError(f"Cannot read the scene bundle {mrb_path}; it is damaged or not a Slicer .mrb.")
+    return scene

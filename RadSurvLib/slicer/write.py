@@ -1,0 +1,579 @@
+"""Putting RadSurv results into a Slicer (MRML) scene, and saving / loading ``.mrb`` bundles.
+
+This module needs only the ``slicer`` MRML classes: it runs in 3D Slicer and, for tests and the
+``radsurv --scene`` option, on the ``slicer-core`` wheel (pure-Python MRML, no Qt). ``slicer``,
+``vtk`` and ``numpy`` are imported inside the functions, so importing ``RadSurvLib`` stays cheap.
+
+What :func:`write_results_to_scene` reads is the output directory written by
+``RadSurvLib.pipeline.score_case`` (file names as in ``result.json["outputs"]``):
+
+- ``rings.nrrd``: uint8 labelmap on the CT grid, 1 = GTV, k + 2 = k-th peritumoral ring;
+- ``voxelmap_<family>_<Feature>.nrrd``: float32 voxel radiomics maps on the CT grid;
+- ``heatmap.nrrd``: float32 Grad-CAM map on the CT grid, values in [0, 1];
+- ``features.csv``: one row per ROI (column ``roi``), one column per PyRadiomics feature;
+- ``result.json``: risk score, risk group, cut-off, model description, ring sizes.
+
+What it adds to the scene (it never renames, modifies or removes anything that was there):
+
+- one segment per ring in the GTV's segmentation node, named ``"<GTV name> ring 0-3 mm"``;
+- one ``vtkMRMLScalarVolumeNode`` per voxel map, named ``"RadSurv <family>_<Feature>"``;
+- the ``vtkMRMLScalarVolumeNode`` ``"RadSurv Grad-CAM heatmap"`` shown with a colour table,
+  window 0-1 and a threshold that makes 0 transparent, so that it overlays the CT;
+- ``vtkMRMLTableNode`` ``"RadSurv scores"`` (rows: quantities; columns Quantity, Value, Unit);
+- ``vtkMRMLTableNode`` ``"RadSurv features"`` (rows: features; columns: Feature, then one
+  numeric column per ROI in ``features.csv`` order, e.g. GTV, ring_0-3mm, ...).
+
+When a name is taken (a second run, or a user's segment that happens to share a ring's name),
+the whole set of the run gets the first free suffix `` (2)``, `` (3)``, ... so that the nodes and
+segments of one run keep matching names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+#: Prefix of every node name that RadSurv creates.
+NODE_PREFIX = "RadSurv"
+
+#: Name of the heatmap volume node (before any run suffix).
+HEATMAP_NODE_NAME = f"{NODE_PREFIX} Grad-CAM heatmap"
+SCORES_TABLE_NAME = f"{NODE_PREFIX} scores"
+FEATURES_TABLE_NAME = f"{NODE_PREFIX} features"
+
+#: Name of the colour table RadSurv creates when Slicer's own "Inferno" table is not in the scene.
+HEATMAP_COLOR_NODE_NAME = f"{NODE_PREFIX} Grad-CAM (inferno)"
+
+#: IDs of Slicer's built-in colour tables preferred for the heatmap, best first. They exist in
+#: the 3D Slicer application; the slicer-core wheel has neither, so RadSurv then makes its own.
+BUILTIN_HEATMAP_COLOR_NODE_IDS = (
+    "vtkMRMLColorTableNodeFileInferno.txt",
+    "vtkMRMLColorTableNodeFileColdToHotRainbow.txt",
+)
+
+#: Matplotlib's "inferno" colour map (CC0) sampled at 0, 1/8, ..., 1 (RGB in [0, 1]); the
+#: 256-entry table is interpolated linearly between these anchors.
+INFERNO_ANCHORS = (
+    (0.001, 0.000, 0.014), (0.129, 0.047, 0.291), (0.342, 0.062, 0.429),
+    (0.541, 0.135, 0.415), (0.736, 0.216, 0.330), (0.894, 0.353, 0.194),
+    (0.978, 0.558, 0.035), (0.975, 0.798, 0.206), (0.988, 0.998, 0.645),
+)
+
+#: Heatmap values at or below this are transparent (Grad-CAM is exactly 0 outside the model crop).
+HEATMAP_LOWER_THRESHOLD = 1e-4
+
+#: Opacity of the heatmap as the foreground layer of the slice views (3D Slicer GUI only).
+HEATMAP_OPACITY = 0.4
+
+#: Ring segment colours (RGB in [0, 1]), used in turn; chosen to differ from each other and from
+#: the usual green/yellow of a GTV segment.
+RING_COLORS = (
+    (0.95, 0.55, 0.10), (0.20, 0.60, 0.95), (0.75, 0.30, 0.85),
+    (0.95, 0.30, 0.45), (0.30, 0.85, 0.80), (0.60, 0.45, 0.25),
+)
+
+#: Attribute set on every node RadSurv creates: its role, so scripts can find the nodes.
+ROLE_ATTRIBUTE = "RadSurv.Role"
+
+#: Tolerance (mm, and unitless for the direction part) when comparing IJK-to-RAS matrices.
+GEOMETRY_TOLERANCE_MM = 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the output directory (plain Python)
+# --------------------------------------------------------------------------------------------
+
+def read_output_dir(out_dir) -> dict:
+    """Check a RadSurv output directory and list what :func:`write_results_to_scene` needs.
+
+    Args:
+        out_dir: folder written by ``RadSurvLib.pipeline.score_case``.
+
+    Returns:
+        dict with ``result`` (parsed ``result.json``), ``rings`` / ``heatmap`` / ``features``
+        (paths), ``voxel_maps`` (dict feature name -> path, in ``result.json`` order, else sorted
+        by file name) and ``rings_info`` (list of ``{"label", "inner_mm", "outer_mm", ...}``).
+
+    Raises:
+        InputError: the folder or one of its files is missing, or ``result.json`` is not valid
+            JSON / lacks ``risk_score``.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InputError(f"RadSurv output folder not found: {out_dir}. Run the RadSurv pipeline "
+                         "(radsurv score or RadSurvLib.pipeline.score_case) to create it.")
+    result_path = out_dir / "result.json"
+    if not result_path.is_file():
+        raise InputError(f"RadSurv output folder {out_dir} has no result.json: the pipeline did "
+                         "not finish there. Run it again into this folder.")
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{result_path}: cannot read it as JSON ({exc}). Run the pipeline again.") from None
+    if not isinstance(result, dict) or "risk_score" not in result:
+        raise InputError(f"{result_path}: no 'risk_score' entry; it was not written by RadSurv's pipeline.")
+
+    outputs = result.get("outputs") or {}
+
+    def need(relative, what):
+        path = out_dir / relative
+        if not path.is_file():
+            raise InputError(f"RadSurv output folder {out_dir}: {what} file {relative} is missing. "
+                             "Run the pipeline again into this folder.")
+        return path
+
+    listed_maps = outputs.get("voxel_maps")
+    if isinstance(listed_maps, dict) and listed_maps:
+        voxel_maps = {name: need(rel, f"voxel map {name}") for name, rel in listed_maps.items()}
+    else:  # older result.json without the list: take the files by their contract name
+        voxel_maps = {p.name[len("voxelmap_"):-len(".nrrd")]: p
+                      for p in sorted(out_dir.glob("voxelmap_*.nrrd"))}
+    rings_info = result.get("rings")
+    if not isinstance(rings_info, list):
+        rings_info = []
+    return {
+        "out_dir": out_dir,
+        "result": result,
+        "rings": need(outputs.get("rings", "rings.nrrd"), "ring labelmap"),
+        "heatmap": need(outputs.get("heatmap", "heatmap.nrrd"), "Grad-CAM heatmap"),
+        "features": need(outputs.get("features", "features.csv"), "features table"),
+        "voxel_maps": voxel_maps,
+        "rings_info": rings_info,
+    }
+
+
+def read_features_csv(path) -> tuple[list[str], list[str], dict[str, list[float]]]:
+    """Read ``features.csv`` (one row per ROI, column ``roi``, then one column per feature).
+
+    Returns:
+        ``(roi_names, feature_names, values)`` where ``values[feature]`` lists one float per ROI
+        in ``roi_names`` order. Columns with a non-numeric value (PyRadiomics ``diagnostics_*``
+        strings, for example) are left out; they stay in the CSV file.
+
+    Raises:
+        InputError: the file has no ``roi`` column or no rows.
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "roi" not in rows[0]:
+        raise InputError(f"{path}: expected a header with a 'roi' column and one row per ROI.")
+    roi_names = [row["roi"] for row in rows]
+    feature_names, values = [], {}
+    for name in rows[0]:
+        if name == "roi":
+            continue
+        try:
+            column = [float(row[name]) for row in rows]
+        except (TypeError, ValueError):
+            continue
+        feature_names.append(name)
+        values[name] = column
+    return roi_names, feature_names, values
+
+
+def ring_segment_names(gtv_name: str, rings_info: list, labels_present) -> list[tuple[int, str]]:
+    """Labels and segment names of the rings: ``"<GTV name> ring <inner>-<outer> mm"``.
+
+    Args:
+        gtv_name: name of the GTV segment.
+        rings_info: ``result.json["rings"]`` (label, inner_mm, outer_mm per ring).
+        labels_present: labels found in ``rings.nrrd``; used when ``rings_info`` is empty, then
+            every label >= 2 is a ring named ``"<GTV name> ring <label - 1>"``.
+
+    Returns:
+        list of ``(label, name)`` in label order.
+    """
+    named = []
+    for ring in rings_info:
+        try:
+            label = int(ring["label"])
+            inner, outer = float(ring["inner_mm"]), float(ring["outer_mm"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        named.append((label, f"{gtv_name} ring {inner:g}-{outer:g} mm"))
+    if not named:
+        named = [(int(k), f"{gtv_name} ring {int(k) - 1}") for k in sorted(labels_present) if int(k) >= 2]
+    return sorted(named)
+
+
+def heatmap_color_table(n_colors: int = 256) -> list[tuple[float, float, float]]:
+    """The heatmap colour table: ``n_colors`` RGB triples in [0, 1] interpolated from ``INFERNO_ANCHORS``."""
+    anchors = INFERNO_ANCHORS
+    table = []
+    for i in range(n_colors):
+        position = i / (n_colors - 1) * (len(anchors) - 1)
+        k = min(int(position), len(anchors) - 2)
+        t = position - k
+        table.append(tuple((1 - t) * a + t * b for a, b in zip(anchors[k], anchors[k + 1])))
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# MRML helpers
+# --------------------------------------------------------------------------------------------
+
+def _read_volume(path, labelmap: bool = False):
+    """Read an NRRD / NIfTI file into a new volume node that is not yet in any scene.
+
+    ``vtkMRMLVolumeArchetypeStorageNode`` converts the file's LPS geometry to Slicer's RAS, as
+    Slicer's "Add data" does; the storage node is dropped afterwards so that saving the scene
+    later never writes into RadSurv's output folder.
+    """
+    import slicer
+
+    node = slicer.vtkMRMLLabelMapVolumeNode() if labelmap else slicer.vtkMRMLScalarVolumeNode()
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    if labelmap:
+        storage.SetCenterImage(False)
+    if not storage.ReadData(node) or node.GetImageData() is None:
+        raise InputError(f"Cannot read {path} as a volume; the file is damaged. Run the pipeline again.")
+    return node
+
+
+def _ijk_to_ras(node):
+    import numpy as np
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def same_grid(node_a, node_b, tolerance_mm: float = GEOMETRY_TOLERANCE_MM) -> bool:
+    """True when two volume nodes have the same voxel grid (dimensions and IJK-to-RAS matrix)."""
+    import numpy as np
+
+    dims_a = node_a.GetImageData().GetDimensions()
+    dims_b = node_b.GetImageData().GetDimensions()
+    return tuple(dims_a) == tuple(dims_b) and bool(
+        np.allclose(_ijk_to_ras(node_a), _ijk_to_ras(node_b), atol=tolerance_mm, rtol=0))
+
+
+def segment_names(segmentation_node) -> list[str]:
+    """Names of the segments of a ``vtkMRMLSegmentationNode``, in segment order."""
+    segmentation = segmentation_node.GetSegmentation()
+    return [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+
+
+def check_segment(segmentation_node, segment_id: str) -> str:
+    """Check that a segmentation can receive ring segments next to the given segment.
+
+    Args:
+        segmentation_node: ``vtkMRMLSegmentationNode`` holding the GTV.
+        segment_id: ID of the GTV segment (not its name).
+
+    Returns:
+        the segment's name.
+
+    Raises:
+        InputError: no segmentation node, the segment ID is not in it, or the segmentation is
+            stored as closed surfaces (adding labelmap rings would convert every segment).
+    """
+    import slicer
+
+    if segmentation_node is None or not segmentation_node.IsA("vtkMRMLSegmentationNode"):
+        raise InputError("No segmentation selected: choose the segmentation node that holds the GTV.")
+    segmentation = segmentation_node.GetSegmentation()
+    segment = segmentation.GetSegment(segment_id) if segment_id else None
+    if segment is None:
+        ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+        raise InputError(f"Segment ID {segment_id!r} is not in segmentation "
+                         f"'{segmentation_node.GetName()}' (its segment IDs: {', '.join(ids) or 'none'}). "
+                         "Pick the GTV segment in that segmentation.")
+    source = (segmentation.GetSourceRepresentationName() if hasattr(segmentation, "GetSourceRepresentationName")
+              else segmentation.GetMasterRepresentationName())
+    if source != slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName():
+        raise InputError(f"Segmentation '{segmentation_node.GetName()}' is stored as '{source}', not as a "
+                         "binary labelmap; adding ring segments would convert all its segments. In the "
+                         "Segmentations module, make 'Binary labelmap' the source representation first.")
+    return segment.GetName()
+
+
+def _name_taken(scene, segmentation_node, node_names, seg_names) -> bool:
+    existing_segments = set(segment_names(segmentation_node))
+    if any(name in existing_segments for name in seg_names):
+        return True
+    return any(scene.GetNodesByName(name).GetNumberOfItems() > 0 for name in node_names)
+
+
+def _run_suffix(scene, segmentation_node, node_names, seg_names) -> str:
+    """First suffix ("", " (2)", " (3)", ...) that makes every planned name of this run free."""
+    run = 1
+    while True:
+        suffix = "" if run == 1 else f" ({run})"
+        if not _name_taken(scene, segmentation_node, [n + suffix for n in node_names],
+                           [n + suffix for n in seg_names]):
+            return suffix
+        run += 1
+
+
+def _threshold(image, low: float, high: float, inside: int, outside: int):
+    """``vtkOrientedImageData`` (uint8): ``inside`` where ``low <= image <= high``, else ``outside``;
+    keeps the image-to-world geometry of ``image``."""
+    import slicer
+    import vtk
+
+    threshold = vtk.vtkImageThreshold()
+    threshold.SetInputData(image)
+    threshold.ThresholdBetween(low, high)
+    threshold.SetInValue(inside)
+    threshold.SetOutValue(outside)
+    threshold.SetOutputScalarTypeToUnsignedChar()
+    threshold.Update()
+    binary = slicer.vtkOrientedImageData()
+    binary.ShallowCopy(threshold.GetOutput())
+    matrix = vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(matrix)
+    binary.SetImageToWorldMatrix(matrix)
+    return binary
+
+
+def _binary_labelmap(label_node, label: int):
+    """``vtkOrientedImageData`` (uint8, 1 inside) of one label of a labelmap node, with its geometry."""
+    import slicer
+
+    image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
+    return _threshold(image, label, label, 1, 0)
+
+
+def _mark_chosen(segmentation_node, segment_id) -> None:
+    """Flag a new segment's name and colour as chosen, so Slicer's terminology never replaces them."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    segment.SetNameAutoGenerated(False)
+    segment.SetColorAutoGenerated(False)
+
+
+def _heatmap_color_node(scene):
+    """Slicer's Inferno table when the scene has it, else RadSurv's own table (made once per scene)."""
+    import slicer
+
+    for node_id in BUILTIN_HEATMAP_COLOR_NODE_IDS:
+        node = scene.GetNodeByID(node_id)
+        if node is not None:
+            return node
+    nodes = scene.GetNodesByName(HEATMAP_COLOR_NODE_NAME)
+    for i in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(i)
+        if node.GetAttribute(ROLE_ATTRIBUTE) == "heatmap colors":
+            return node  # made by an earlier run; shared because it is never changed
+    colors = heatmap_color_table()
+    node = slicer.vtkMRMLColorTableNode()
+    node.SetName(HEATMAP_COLOR_NODE_NAME)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(len(colors))
+    for i, (r, g, b) in enumerate(colors):
+        node.SetColor(i, f"{i / (len(colors) - 1):.3f}", r, g, b, 1.0)
+    node.SetAttribute(ROLE_ATTRIBUTE, "heatmap colors")
+    scene.AddNode(node)
+    return node
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly
+    return "" if value is None else str(value)
+
+
+def _scores_rows(result: dict) -> list[tuple[str, str, str]]:
+    """Rows (quantity, value, unit) of the scores table, from ``result.json``."""
+    model = result.get("model") or {}
+    gtv = result.get("gtv") or {}
+    rows = [
+        ("risk score", _fmt(float(result["risk_score"])), "model output (higher = higher risk)"),
+        ("risk group", _fmt(result.get("risk_group")), "high / low versus the cut-off"),
+        ("risk cut-off", _fmt(result.get("risk_cutoff")), "model output"),
+        ("model name", _fmt(model.get("name")), ""),
+        ("model version", _fmt(model.get("version")), ""),
+        ("demonstration model", _fmt(bool(model.get("demonstration", True))), "not for clinical use if yes"),
+        ("disclaimer", _fmt(model.get("disclaimer")), ""),
+        ("RadSurv version", _fmt(result.get("radsurv_version")), ""),
+        ("device", _fmt(result.get("device")), ""),
+        ("GTV volume", _fmt(gtv.get("volume_mm3_input")), "mm3"),
+    ]
+    signature = result.get("signature") or {}
+    if signature:
+        rows += [("signature RadScore", _fmt(signature["radscore"]), "linear combination of z-scored features"),
+                 ("signature risk group", _fmt(signature["risk_group"]), "high / low versus the training median"),
+                 ("signature bundle", _fmt(signature.get("bundle")), "")]
+        rows += [(f"signature survival at {k.split('_')[1]}", _fmt(v), "probability")
+                 for k, v in signature.items() if k.startswith("survival_")]
+    for ring in result.get("rings") or []:
+        if isinstance(ring, dict) and "volume_mm3" in ring:
+            rows.append((f"{ring.get('name', 'ring')} volume", _fmt(ring["volume_mm3"]), "mm3"))
+    return rows
+
+
+def _column(array_class: str, name, values):
+    """A named VTK array (``vtkStringArray`` / ``vtkDoubleArray``) holding ``values``, for a table column."""
+    import vtk
+
+    array = getattr(vtk, array_class)()
+    array.SetName(name)
+    for value in values:
+        array.InsertNextValue(value)
+    return array
+
+
+def _string_column(name, values):
+    return _column("vtkStringArray", name, values)
+
+
+def _double_column(name, values):
+    return _column("vtkDoubleArray", name, values)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_dir, scene=None) -> dict:
+    """Add RadSurv's results (rings, voxel maps, heatmap, tables) to the scene of the CT.
+
+    Every file is read and checked before the scene is touched, so an error leaves the scene as
+    it was. Existing nodes and segments are never renamed, changed or removed.
+
+    Args:
+        volume_node: ``vtkMRMLScalarVolumeNode`` of the CT the pipeline scored; all output volumes
+            must be on its voxel grid, and the new volumes get its parent transform.
+        segmentation_node: ``vtkMRMLSegmentationNode`` holding the GTV segment; the ring segments
+            are added to it (binary labelmaps on the CT grid, one layer each).
+        segment_id: ID of the GTV segment (names the rings, e.g. ``"GTV ring 0-3 mm"``).
+        out_dir: output folder of ``RadSurvLib.pipeline.score_case`` (see the module docstring).
+        scene: ``vtkMRMLScene``; defaults to the volume node's scene.
+
+    Returns:
+        dict of what was created: ``segmentation`` (node ID), ``ring_segment_ids`` and
+        ``ring_segment_names`` (lists, label order), ``voxel_map_volumes`` (feature name -> node
+        ID), ``heatmap_volume``, ``heatmap_color`` (colour node ID, possibly shared),
+        ``scores_table``, ``features_table`` (node IDs) and ``suffix`` (name suffix of this run).
+
+    Raises:
+        InputError: a file of ``out_dir`` is missing or unreadable; the segment ID is not in the
+            segmentation; a node is not in the scene; an output volume is not on the CT's grid;
+            the segmentation and the CT sit under different parent transforms.
+    """
+    import numpy as np
+    from vtk.util import numpy_support
+
+    # -- check the inputs -------------------------------------------------------------------
+    if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode") or volume_node.GetImageData() is None:
+        raise InputError("No CT volume: pass the scalar volume node (with image data) that was scored.")
+    scene = scene if scene is not None else volume_node.GetScene()
+    if scene is None or volume_node.GetScene() is not scene:
+        raise InputError(f"Volume '{volume_node.GetName()}' is not in the given scene; add it to the scene first.")
+    gtv_name = check_segment(segmentation_node, segment_id)
+    if segmentation_node.GetScene() is not scene:
+        raise InputError(f"Segmentation '{segmentation_node.GetName()}' is not in the CT's scene.")
+    if (segmentation_node.GetTransformNodeID() or "") != (volume_node.GetTransformNodeID() or ""):
+        raise InputError(f"Segmentation '{segmentation_node.GetName()}' and volume '{volume_node.GetName()}' "
+                         "are under different parent transforms; harden the transforms (Data module) "
+                         "so that the ring segments land where the rings were computed.")
+
+    # -- read every file first --------------------------------------------------------------
+    files = read_output_dir(out_dir)
+    result = files["result"]
+    rings_node = _read_volume(files["rings"], labelmap=True)
+    heatmap_node = _read_volume(files["heatmap"])
+    map_nodes = {name: _read_volume(path) for name, path in files["voxel_maps"].items()}
+    for what, node in [("rings.nrrd", rings_node), ("heatmap.nrrd", heatmap_node)] + [
+            (Path(files["voxel_maps"][n]).name, node) for n, node in map_nodes.items()]:
+        if not same_grid(node, volume_node):
+            raise InputError(f"{what} in {files['out_dir']} is not on the voxel grid of volume "
+                             f"'{volume_node.GetName()}': the results were computed for another CT. "
+                             "Select the CT that was scored, or score this one.")
+    roi_names, feature_names, feature_values = read_features_csv(files["features"])
+
+    ring_array = numpy_support.vtk_to_numpy(rings_node.GetImageData().GetPointData().GetScalars())
+    rings = ring_segment_names(gtv_name, files["rings_info"], np.unique(ring_array))
+
+    map_names = {name: f"{NODE_PREFIX} {name}" for name in map_nodes}
+    planned_nodes = [HEATMAP_NODE_NAME, SCORES_TABLE_NAME, FEATURES_TABLE_NAME, *map_names.values()]
+    suffix = _run_suffix(scene, segmentation_node, planned_nodes, [name for _, name in rings])
+
+    model = result.get("model") or {}
+    demonstration = "yes" if model.get("demonstration", True) else "no"
+    transform_id = volume_node.GetTransformNodeID()
+    created = {"segmentation": segmentation_node.GetID(), "suffix": suffix}
+
+    # -- ring segments ------------------------------------------------------------------------
+    ring_ids, ring_names = [], []
+    for index, (label, name) in enumerate(rings):
+        binary = _binary_labelmap(rings_node, label)
+        color = RING_COLORS[index % len(RING_COLORS)]
+        ring_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, name + suffix, color)
+        _mark_chosen(segmentation_node, ring_id)
+        ring_ids.append(ring_id)
+        ring_names.append(name + suffix)
+    created["ring_segment_ids"] = ring_ids
+    created["ring_segment_names"] = ring_names
+
+    def add_volume(node, name, role):
+        node.SetName(name)
+        node.SetAttribute(ROLE_ATTRIBUTE, role)
+        node.SetAttribute("RadSurv.Demonstration", demonstration)
+        scene.AddNode(node)
+        node.CreateDefaultDisplayNodes()
+        if transform_id:
+            node.SetAndObserveTransformNodeID(transform_id)
+        return node
+
+    # -- voxel maps ----------------------------------------------------------------------------
+    created["voxel_map_volumes"] = {}
+    for name, node in map_nodes.items():
+        add_volume(node, map_names[name] + suffix, "voxel map")
+        node.SetDescription(f"Voxel-based radiomics map {name} (PyRadiomics definition) inside the GTV; "
+                            "0 outside the GTV.")
+        created["voxel_map_volumes"][name] = node.GetID()
+
+    # -- heatmap -------------------------------------------------------------------------------
+    add_volume(heatmap_node, HEATMAP_NODE_NAME + suffix, "heatmap")
+    heatmap_node.SetDescription("Grad-CAM of the survival model, in [0, 1]; shows where the model looked, "
+                                "not where the tumour is. " + str(model.get("disclaimer") or ""))
+    color_node = _heatmap_color_node(scene)
+    display = heatmap_node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(color_node.GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(0.0, 1.0)
+    display.AutoThresholdOff()
+    display.SetThreshold(HEATMAP_LOWER_THRESHOLD, 1.0)
+    display.ApplyThresholdOn()  # 0 (outside the model crop) becomes transparent over the CT
+    created["heatmap_volume"] = heatmap_node.GetID()
+    created["heatmap_color"] = color_node.GetID()
+
+    # -- tables --------------------------------------------------------------------------------
+    rows = _scores_rows(result)
+    scores = scene.AddNewNodeByClass("vtkMRMLTableNode", SCORES_TABLE_NAME + suffix)
+    scores.SetAttribute(ROLE_ATTRIBUTE, "scores")
+    scores.SetAttribute("RadSurv.Demonstration", demonstration)
+    scores.AddColumn(_string_column("Quantity", [r[0] for r in rows]))
+    scores.AddColumn(_string_column("Value", [r[1] for r in rows]))
+    scores.AddColumn(_string_column("Unit", [r[2] for r in rows]))
+    created["scores_table"] = scores.GetID()
+
+    features = scene.AddNewNodeByClass("vtkMRMLTableNode", FEATURES_TABLE_NAME + suffix)
+    features.SetAttribute(ROLE_ATTRIBUTE, "features")
+    features.AddColumn(_string_column("Feature", feature_names))
+    for column, roi in enumerate(roi_names):
+        features.AddColumn(_double_column(roi, [feature_values[f][column] for f in feature_names]))
+        features.SetColumnDescription(roi, f"PyRadiomics feature values in ROI {roi}")
+    features.SetUseFirstColumnAsRowHeader(True)
+    created["features_table"] = features.GetID()
+
+    _show_heatmap_in_gui(scene, volume_node, heatmap_node)
+    return created
+
+
+def _show_heatmap_in_gui(scene, volume_node, heatmap_node) -> None:
+    """In the 3D Slicer application, show CT + heatmap overlay in the slice views (no-op elsewhere)."""
+    import slicer
+
+    if getattr(slicer, "app", None) is None or getattr(slicer, "mrmlScene", None) is not scene:
+        return  # slicer-core (no GUI) or another scene: display settings on the nodes are enough
+    slicer.util.setSliceViewerLayers(background=volume_node, foreground=heatmap_node,
+                                     foregroundOpacity=HEATMAP_OPACITY)

@@ -1,0 +1,1 @@
+"""Validation against published references: IBSI 1 compliance tables (``validation.ibsi``)."""
