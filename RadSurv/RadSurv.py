@@ -2,6 +2,11 @@
 
 The module is a thin front end over ``RadSurvLib`` (no Qt there):
 
+- ``RadSurvLib.slicer.logic``: the logic itself (``ScoringLogic``: worker environment, including
+  ``$RADSURV_WORKER_PYTHON``, ``startScoring`` / ``process`` / ``processCohort``), which
+  ``RadSurvLogic`` below delegates to, so pytest runs it on slicer-core;
+- ``RadSurvLib.options``: every scoring option (``ScoreOptions``), the same as ``radsurv score``'s;
+
 - ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
   the user's Slicer settings folder, created after the user confirms, with a status line and repair;
 - ``RadSurvLib.slicer.task``: exports the CT and the GTV segment to NRRD, runs the pipeline
@@ -13,7 +18,6 @@ Here: the GUI (parameter node wrapper, Apply / Cancel, progress bar polled by a 
 logic methods for the Python console (``process``, ``processCohort``) and PAT1 as sample data.
 """
 
-import logging
 import os
 import sys
 from typing import Annotated
@@ -51,15 +55,12 @@ def _make_radsurvlib_importable():
 
 _make_radsurvlib_importable()
 
-DEFAULT_RINGS_MM = (3, 6, 9)
-DEVICES = ("auto", "cpu", "cuda")
-#: PyRadiomics settings offered in the GUI: label -> parameter file under RadSurvLib/resources/parameters.
-RADIOMICS_SETTINGS = {"Liu et al. 2025 (full)": "Liu2025_PyRadiomics.yaml",
-                      "quick (original image only)": "Quick_PyRadiomics.yaml"}
-IF_EXISTS = ("skip", "add", "replace")
-#: Set this variable to a Python that has RadSurv's dependencies to skip the bundled environment
-#: (developers, or a shared environment on a cluster).
-WORKER_PYTHON_VARIABLE = "RADSURV_WORKER_PYTHON"
+from RadSurvLib.options import DEFAULT_RINGS_MM, DEVICES  # noqa: E402
+from RadSurvLib.slicer.logic import RADIOMICS_SETTING_LABELS, WORKER_PYTHON_VARIABLE, ScoringLogic  # noqa: E402,F401
+from RadSurvLib.slicer.task import IF_EXISTS_CHOICES as IF_EXISTS  # noqa: E402
+
+#: The rings field's default text (outer distances in mm, comma-separated), from RadSurvLib.options.
+DEFAULT_RINGS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_RINGS_MM)
 
 
 def _dataFolder(*parts):
@@ -98,7 +99,8 @@ class RadSurv(ScriptedLoadableModule):
             "process: Cancel stops it and the scene stays as it was.<br><br>"
             "Python console: <code>RadSurv.RadSurvLogic().process(ctNode, segmentationNode, segmentId)</code>; "
             "a cohort: <code>RadSurv.RadSurvLogic().processCohort('cases.csv', 'out')</code>. "
-            "Sample data: Sample Data module, category RadSurv, 'RadSurvPAT1'."
+            "Sample data (PAT1, CC BY-NC 3.0): <code>RadSurv.loadPAT1Sample()</code>, or the Sample Data module "
+            "(category RadSurv) once opted in with the setting RadSurv/RegisterPAT1SampleData = true."
         )
         self.parent.acknowledgementText = (
             "RadSurv follows the peritumoral radiomics and deep-learning survival approach of Liu et al. "
@@ -141,13 +143,24 @@ def loadPAT1Sample(source=None):
     return ct, segmentation
 
 
+#: Application setting that opts in to PAT1 in the Sample Data module (PAT1 is CC BY-NC 3.0:
+#: non-commercial use only): ``slicer.app.settings().setValue(SAMPLE_DATA_SETTING, True)``.
+SAMPLE_DATA_SETTING = "RadSurv/RegisterPAT1SampleData"
+
+
 def registerSampleData():
-    """Register PAT1 with the SampleData module (category "RadSurv").
+    """Register PAT1 with the SampleData module (category "RadSurv"), only when the user opted in
+    (``SAMPLE_DATA_SETTING``); ``loadPAT1Sample()`` loads it either way.
 
     The files ship with the extension (``RadSurvLib/resources/PAT1``, installed next to the module, 3.9 MB;
     CC BY-NC 3.0, see its README), so no download is needed: a custom downloader loads them. The
-    ``file://`` URIs and checksums describe the same files for SampleData's listing.
+    ``file://`` URIs (``Path.as_uri()``: ``file:///C:/...`` on Windows) and checksums describe the
+    same files for SampleData's listing.
     """
+    from pathlib import Path
+
+    if str(slicer.app.settings().value(SAMPLE_DATA_SETTING, False)).lower() not in ("true", "1"):
+        return
     try:
         import SampleData
     except ImportError:
@@ -156,7 +169,7 @@ def registerSampleData():
     SampleData.SampleDataLogic.registerCustomSampleDataSource(
         category="RadSurv",
         sampleName="RadSurvPAT1",
-        uris=["file://" + path.replace("\\", "/") for path in files],
+        uris=[Path(path).resolve().as_uri() for path in files],
         fileNames=["RadSurvPAT1-CT.nii.gz", "RadSurvPAT1-GTV.seg.nii.gz"],
         nodeNames=["RadSurvPAT1 CT", "RadSurvPAT1 GTV"],
         checksums=list(PAT1_SAMPLE["checksums"]),
@@ -186,8 +199,8 @@ def _makeParameterNodeClass():
         """The module's settings, saved with the scene.
 
         ctVolume: planning CT (HU). segmentation / segmentId: the GTV. rings: outer ring distances
-        in mm ("3,6,9") or bands ("3-6,6-9"). modelBundle: bundle folder, empty = demonstration
-        bundle. device: auto / cpu / cuda (GPU). radiomicsSetting: a key of RADIOMICS_SETTINGS.
+        in mm ("5,10") or bands ("3-6,6-9"). modelBundle: bundle folder, empty = demonstration
+        bundle. device: auto / cpu / cuda (GPU). radiomicsSetting: a key of RADIOMICS_SETTING_LABELS.
         output*: which results go into the scene. outputDirectory: empty = temporary folder.
         ifResultsExist: skip / add / replace (a second run on the same inputs).
         """
@@ -195,10 +208,10 @@ def _makeParameterNodeClass():
         ctVolume: vtkMRMLScalarVolumeNode
         segmentation: vtkMRMLSegmentationNode
         segmentId: str = ""
-        rings: str = "3,6,9"
+        rings: str = DEFAULT_RINGS_TEXT
         modelBundle: str = ""
         device: Annotated[str, Choice(list(DEVICES))] = "auto"
-        radiomicsSetting: Annotated[str, Choice(list(RADIOMICS_SETTINGS))] = next(iter(RADIOMICS_SETTINGS))
+        radiomicsSetting: Annotated[str, Choice(list(RADIOMICS_SETTING_LABELS))] = next(iter(RADIOMICS_SETTING_LABELS))
         outputRings: bool = True
         outputVoxelMaps: bool = True
         outputHeatmap: bool = True
@@ -293,7 +306,8 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         bundleRow.addWidget(bundleBrowse)
         optionsForm.addRow("Model bundle:", bundleRow)
         self.ringsEdit = qt.QLineEdit()
-        self.ringsEdit.setToolTip("Outer ring distances from the GTV surface in mm (3,6,9) or bands (3-6,6-9).")
+        self.ringsEdit.setToolTip(f"Outer ring distances from the GTV surface in mm ({DEFAULT_RINGS_TEXT}) or bands "
+                                  "(3-6,6-9).")
         optionsForm.addRow("Rings (mm):", self.ringsEdit)
         self.deviceCombo = qt.QComboBox()
         self.deviceCombo.setToolTip("auto: the GPU (CUDA) when RadSurv's environment has a CUDA build of PyTorch "
@@ -311,7 +325,7 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         outputsForm = qt.QFormLayout(outputs)
         self.ringsCheck = qt.QCheckBox("ring segments")
         self.mapsCheck = qt.QCheckBox("voxel radiomics maps")
-        self.heatmapCheck = qt.QCheckBox("Grad-CAM heatmap")
+        self.heatmapCheck = qt.QCheckBox("heatmap (HiResCAM / Grad-CAM)")
         self.tablesCheck = qt.QCheckBox("scores and features tables")
         for check in (self.ringsCheck, self.mapsCheck, self.heatmapCheck, self.tablesCheck):
             outputsForm.addRow(check)
@@ -448,6 +462,8 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Status line of the environment (file check only, instant) and the Install / Repair button."""
         status = self.logic.environmentStatus()
         self.environmentLabel.text = status.line()
+        self.environmentLabel.toolTip = ("PythonSlicer -m RadSurvLib environment status|repair"
+                                         + (f" --location {status.location}" if getattr(status, "location", None) else ""))
         self.environmentButton.text = "Install" if status.state == "needs install" else "Repair"
         self.environmentButton.enabled = self._envThread is None and self._task is None
 
@@ -529,15 +545,21 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Start the worker for the parameter node's inputs; the QTimer follows it."""
         node = self._parameterNode
         self.statusLabel.text = ""
+        from RadSurvLib.errors import RadSurvError
+        from RadSurvLib.slicer.logic import guiMessage
+
         with slicer.util.tryWithErrorDisplay("RadSurv could not start.", waitCursor=True):
-            task = self.logic.startScoring(
-                node.ctVolume, node.segmentation, node.segmentId, bundlePath=node.modelBundle or None,
-                rings=node.rings, device=node.device,
-                paramsFile=self.logic.radiomicsParameterFile(node.radiomicsSetting),
-                outputDir=node.outputDirectory or None,
-                outputs={"rings": node.outputRings, "voxel_maps": node.outputVoxelMaps,
-                         "heatmap": node.outputHeatmap, "tables": node.outputTables},
-                ifExists=node.ifResultsExist)
+            try:
+                options = self.logic.optionsFromGui(node.rings, node.modelBundle, node.device, node.radiomicsSetting)
+                task = self.logic.startScoring(
+                    node.ctVolume, node.segmentation, node.segmentId, options=options,
+                    outputDir=node.outputDirectory or None,
+                    outputs={"rings": node.outputRings, "voxel_maps": node.outputVoxelMaps,
+                             "heatmap": node.outputHeatmap, "tables": node.outputTables},
+                    ifExists=node.ifResultsExist)
+            except RadSurvError as exc:
+                self.statusLabel.text = guiMessage(exc)
+                raise RadSurvError(guiMessage(exc)) from None
             if task.state == "skipped":
                 self.statusLabel.text = ("This CT and GTV were already scored with these options; the earlier "
                                          "results are kept. Choose 'add' or 'replace' under 'If results exist' "
@@ -605,159 +627,58 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
     """Scores cases from scene nodes or files; no Qt, so it runs from the Python console, in
     ``Slicer --no-main-window --python-script`` and in tests.
 
-    The heavy work runs in a worker process in RadSurv's own Python environment
-    (``RadSurvLib.worker.environment``); ``$RADSURV_WORKER_PYTHON`` names another Python to use instead.
+    A thin shell over ``RadSurvLib.slicer.logic.ScoringLogic`` (same methods and arguments; every
+    scoring option is a ``RadSurvLib.options.ScoreOptions`` field), for example:
+    ``RadSurvLogic().process(ct, segmentation, segmentId, rings_mm="0-3", device="cpu")``.
     """
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.scoring = ScoringLogic()
 
     def getParameterNode(self):
         """The module's parameter node, wrapped (``RadSurvParameterNode``)."""
         return RadSurvParameterNode(super().getParameterNode())
 
-    # -- environment -------------------------------------------------------------------------------
     def environment(self):
-        """``RadSurvLib.worker.environment.PythonEnvironment`` under the Slicer settings folder."""
-        from RadSurvLib.worker.environment import PythonEnvironment
-
-        return PythonEnvironment()
+        """See ``ScoringLogic.environment``."""
+        return self.scoring.environment()
 
     def environmentStatus(self, checkImports=False):
-        """``EnvironmentStatus`` (ready / needs install / broken, with the reason)."""
-        from RadSurvLib.worker.environment import READY, EnvironmentStatus
-
-        if os.environ.get(WORKER_PYTHON_VARIABLE):
-            return EnvironmentStatus(READY, f"${WORKER_PYTHON_VARIABLE} = {os.environ[WORKER_PYTHON_VARIABLE]}")
-        return self.environment().status(check_imports=checkImports)
+        """See ``ScoringLogic.environmentStatus``."""
+        return self.scoring.environmentStatus(checkImports)
 
     def createEnvironment(self, repair=False):
-        """Create (or with ``repair`` re-create) the environment, blocking; for the Python console."""
-        env = self.environment()
-        log = lambda message, fraction: logging.info(f"RadSurv environment: {message} ({fraction:.0%})")  # noqa: E731
-        return env.repair(progress=log) if repair or env.location.exists() else env.create(progress=log)
+        """See ``ScoringLogic.createEnvironment``."""
+        return self.scoring.createEnvironment(repair)
 
     def workerPythonCommand(self):
-        """Command prefix that starts the worker's Python.
+        """See ``ScoringLogic.workerPythonCommand``."""
+        return self.scoring.workerPythonCommand()
 
-        Raises:
-            RadSurvLib.errors.InputError: the environment is not ready (message says how to fix it).
-        """
-        from RadSurvLib.errors import InputError
-
-        if os.environ.get(WORKER_PYTHON_VARIABLE):
-            return [os.environ[WORKER_PYTHON_VARIABLE]]
-        status = self.environmentStatus()
-        if not status.ready:
-            raise InputError(f"{status.line()}. Create it with the Install button of the RadSurv module, or "
-                             "RadSurv.RadSurvLogic().createEnvironment() in the Python console.")
-        return [str(self.environment().python)]
-
-    # -- one case ------------------------------------------------------------------------------------
     def defaultBundlePath(self):
-        """Folder of the shipped demonstration bundle (``RadSurvLib/resources/bundles/demo-seresnet3d``), as text."""
-        from RadSurvLib.models.bundle import default_bundle_path
+        """See ``ScoringLogic.defaultBundlePath``."""
+        return self.scoring.defaultBundlePath()
 
-        return str(default_bundle_path())
+    def radiomicsParameterFile(self, label):
+        """See ``ScoringLogic.radiomicsParameterFile``."""
+        return self.scoring.radiomicsParameterFile(label)
 
-    @staticmethod
-    def radiomicsParameterFile(setting):
-        """Path of the PyRadiomics parameter file of a ``RADIOMICS_SETTINGS`` label (or a file path)."""
-        from RadSurvLib.radiomics.roi import LIU2025_PARAMS
+    def optionsFromGui(self, rings, bundle, device, radiomicsSetting, **settings):
+        """See ``ScoringLogic.optionsFromGui``."""
+        return self.scoring.optionsFromGui(rings, bundle, device, radiomicsSetting, **settings)
 
-        name = RADIOMICS_SETTINGS.get(setting)
-        if name is None:
-            return setting or None
-        return str(LIU2025_PARAMS.parent / name)
+    def startScoring(self, volumeNode, segmentationNode, segmentId, **kwargs):
+        """See ``ScoringLogic.startScoring``."""
+        return self.scoring.startScoring(volumeNode, segmentationNode, segmentId, **kwargs)
 
-    def startScoring(self, volumeNode, segmentationNode, segmentId, bundlePath=None, rings=DEFAULT_RINGS_MM,
-                     device="auto", paramsFile=None, outputDir=None, outputs=None, ifExists="skip",
-                     signaturePath=None, onProgress=None, runner=None, pythonCommand=None):
-        """Start scoring in the worker; returns the started ``RadSurvLib.slicer.task.SceneScoringTask``.
+    def process(self, volumeNode, segmentationNode, segmentId, **kwargs):
+        """See ``ScoringLogic.process``."""
+        return self.scoring.process(volumeNode, segmentationNode, segmentId, **kwargs)
 
-        Poll it (``task.poll()``) until its state is not "running", or ``task.wait()``. State
-        "skipped": the same inputs were scored before and ``ifExists`` is "skip".
-        """
-        from RadSurvLib.rings import parse_bands
-        from RadSurvLib.slicer.task import SceneScoringTask
-
-        bands = parse_bands(rings)
-        options = {"rings_mm": ",".join(f"{a:g}-{b:g}" for a, b in bands), "device": device,
-                   "bundle": bundlePath or None, "params_file": paramsFile or None, "signature": signaturePath or None}
-        task = SceneScoringTask(volumeNode, segmentationNode, segmentId,
-                                pythonCommand or self.workerPythonCommand(), options=options, out_dir=outputDir,
-                                outputs=outputs, if_exists=ifExists, runner=runner, on_progress=onProgress)
-        task.start()
-        return task
-
-    def process(self, volumeNode, segmentationNode, segmentId, bundlePath=None, ringsMm=DEFAULT_RINGS_MM,
-                device="auto", outputDir=None, signaturePath=None, paramsFile=None, ifExists="skip",
-                outputs=None, timeoutS=None):
-        """Score the case and add rings, voxel maps, heatmap and tables to the scene (blocking).
-
-        Args:
-            volumeNode: ``vtkMRMLScalarVolumeNode``, the planning CT (HU).
-            segmentationNode: ``vtkMRMLSegmentationNode`` holding the GTV.
-            segmentId: ID of the GTV segment in ``segmentationNode``.
-            bundlePath: model bundle folder; None = the shipped demonstration bundle.
-            ringsMm: outer ring distances from the GTV surface, mm (or a band string "3-6,6-9").
-            device: "auto", "cpu" or "cuda".
-            outputDir: folder for the pipeline outputs; None = a new temporary folder. An earlier
-                run there is never overwritten (choose an empty folder).
-            signaturePath: optional radiomics signature bundle (``radsurv signature fit``).
-            paramsFile: PyRadiomics YAML; None = Liu et al. 2025.
-            ifExists: "skip" / "add" / "replace" for inputs scored before (see ``SceneScoringTask``).
-            outputs: dict rings / voxel_maps / heatmap / tables -> bool (default all).
-            timeoutS: cancel after this many seconds.
-
-        Returns:
-            dict: the content of ``result.json`` plus ``out_dir`` and ``nodes`` (created node IDs);
-            for a skipped run ``{"skipped": True, "existing": {...}}``.
-
-        Raises:
-            RadSurvLib.errors.InputError: bad inputs or environment not ready;
-            RadSurvLib.worker.client.WorkerFailed: the worker failed (``.log`` has its log).
-        """
-        task = self.startScoring(volumeNode, segmentationNode, segmentId, bundlePath=bundlePath, rings=ringsMm,
-                                 device=device, paramsFile=paramsFile, outputDir=outputDir, outputs=outputs,
-                                 ifExists=ifExists, signaturePath=signaturePath,
-                                 onProgress=lambda stage, fraction, message: logging.info(
-                                     f"RadSurv {stage} {fraction:.0%}: {message}"))
-        if task.state == "skipped":
-            return {"skipped": True, "existing": task.existing}
-        state = task.wait(timeoutS)
-        if state != "succeeded":
-            from RadSurvLib.worker.client import WorkerFailed
-
-            raise task.error or WorkerFailed(f"RadSurv scoring {state}.")
-        return task.result
-
-    # -- cohort ----------------------------------------------------------------------------------------
-    def processCohort(self, cases, outputDir, bundlePath=None, ringsMm=DEFAULT_RINGS_MM, device="auto",
-                      paramsFile=None, signaturePath=None, resume=True, timeoutPerCaseS=None):
-        """Score a cohort: each case loaded, scored, its outputs saved, a results.csv row appended.
-
-        Args:
-            cases: CSV file (columns case_id, ct, gtv; or rtstruct / seg + roi for a DICOM CT folder)
-                or a list of dicts / (ct, gtv) / (case_id, ct, gtv) tuples. NRRD, NIfTI, DICOM.
-            outputDir: ``results.csv`` and ``cases/<case_id>/`` (outputs of each case).
-            resume: skip cases already done (a second call resumes after a crash or a stop).
-            Other arguments: as ``process``; ``timeoutPerCaseS`` fails a case that takes longer.
-
-        Returns:
-            dict ``results_csv``, ``done``, ``failed``, ``skipped`` (case IDs) and ``rows``.
-
-        A failing case is recorded (status ``failed``, its error, ``cases/<id>/error.log``) and
-        the cohort goes on. Works under ``Slicer --no-main-window --python-script``.
-        """
-        from RadSurvLib.batch import process_cohort, worker_scorer
-
-        options = {"rings_mm": ringsMm if isinstance(ringsMm, str) else [float(d) for d in ringsMm],
-                   "device": device, "bundle": bundlePath, "params_file": paramsFile, "signature": signaturePath}
-
-        def progress(index, total, caseId, status):
-            """Log one line per case event."""
-            logging.info(f"RadSurv cohort {index + 1}/{total} {caseId}: {status}")
-
-        scorer = worker_scorer(self.workerPythonCommand(), timeout_s=timeoutPerCaseS)
-        return process_cohort(cases, outputDir, scorer=scorer, options=options, resume=resume, progress=progress)
+    def processCohort(self, cases, outputDir, **kwargs):
+        """See ``ScoringLogic.processCohort``."""
+        return self.scoring.processCohort(cases, outputDir, **kwargs)
 
 
 #
@@ -795,13 +716,11 @@ class RadSurvTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Scoring PAT1")
         ct, segmentation = loadPAT1Sample()
         segmentId = segmentation.GetSegmentation().GetNthSegmentID(0)
-        result = logic.process(ct, segmentation, segmentId, device="cpu", ringsMm="0-3",
-                               paramsFile=logic.radiomicsParameterFile("quick (original image only)"))
+        result = logic.process(ct, segmentation, segmentId, device="cpu", rings_mm="0-3", radiomics="quick")
         self.assertTrue(-1.0 < result["risk_score"] < 1.0)
         names = [segmentation.GetSegmentation().GetNthSegment(i).GetName()
                  for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
         self.assertEqual(names, ["GTV", "GTV ring 0-3 mm"])
-        again = logic.process(ct, segmentation, segmentId, device="cpu", ringsMm="0-3",
-                              paramsFile=logic.radiomicsParameterFile("quick (original image only)"))
+        again = logic.process(ct, segmentation, segmentId, device="cpu", rings_mm="0-3", radiomics="quick")
         self.assertTrue(again["skipped"])
         self.delayDisplay("Test passed")

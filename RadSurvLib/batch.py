@@ -1,24 +1,32 @@
-"""Batch scoring of a cohort with a results CSV that survives a crash and resumes.
+"""Batch scoring of a cohort with a results CSV that survives a crash, a kill and a resume.
 
-``process_cohort(cases, output_dir)`` scores every case, one after the other, into
+``process_cohort(cases, output_dir, options, scheduler=...)`` scores every case into
 ``output_dir/cases/<case_id>/`` (the outputs of ``pipeline.score_case``) and appends one row per
-case to ``output_dir/results.csv`` as soon as the case ends (file flushed and synced). A case that
-fails is recorded with its error (status ``failed``) and the cohort goes on. Running the same call
-again resumes: cases whose last row says ``done`` and whose ``result.json`` is there are skipped;
-failed and missing cases are scored (again). A case whose ``result.json`` exists without a row
-(a crash between the two) is recorded from its ``result.json``, not scored again.
+case to ``output_dir/results.csv`` as soon as the case ends. Only this process (the client) writes
+``results.csv``: each row is one ``write`` of a whole line, flushed and synced, so a crash or a kill
+never leaves half a row that a resume would trust (a cut last line is removed on resume). A case
+that fails is recorded with its error (status ``failed``, ``cases/<id>/error.log``) and the cohort
+goes on. Where the cases run is the *scheduler* (``RadSurvLib.scheduler``): one after the other in
+this process, or one Dask task per case on a LocalCluster or any Dask cluster.
+
+Running the same call again resumes. A case is skipped only when its ``result.json`` was made with
+the same result-changing options (``ScoreOptions.result_key_fields``) and the same model weights
+(SHA-256); a case scored with other options or another bundle is scored again (``on_changed=
+"rerun"``, its earlier outputs replaced) or the call is refused (``"refuse"``), as the caller
+chooses. Failed and missing cases are scored (again); a case whose ``result.json`` exists without a
+row (stopped between the two) is recorded from it.
 
 Cases are a CSV file or a list:
 
 - CSV: one row per case, columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or
   ``rtstruct`` + ``roi`` or ``seg`` (+ ``roi``) for a DICOM CT folder. Relative paths are relative
-  to the CSV's folder.
+  to the CSV's folder. Other columns (clinical: survival time, event, age, ...) are carried into
+  the cohort feature table (``write_feature_table``).
 - list: dicts with the same keys, ``(ct, gtv)`` or ``(case_id, ct, gtv)`` tuples.
 
-NRRD, NIfTI and DICOM (CT series folder + RTSTRUCT or SEG) are read by the worker
-(``RadSurvLib.worker.server`` / ``dicom.resolve_score_inputs``). How a case is scored is a *scorer*:
-``worker_scorer`` (the worker process in RadSurv's environment: what the Slicer module uses) or
-``in_process_scorer`` (``score_case`` in this interpreter: for the ``radsurv`` package). No Qt.
+How a case is scored is a *scorer*: ``in_process_scorer`` (``score_case`` in the scheduler's
+process; the default) or ``worker_scorer`` (the worker process in RadSurv's environment: what the
+Slicer module uses). No Qt.
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ import csv
 import json
 import os
 import re
+import shutil
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +63,14 @@ class CohortCase:
     rtstruct: str | None = None
     seg: str | None = None
     roi: str | None = None
+    extra: dict | None = None  # the cases CSV's other columns (clinical), text
 
-    def job(self) -> dict:
-        """The input part of a worker job."""
-        return {"ct": self.ct, "gtv": self.gtv, "rtstruct": self.rtstruct, "seg": self.seg, "roi": self.roi}
+    def job(self, options, out_dir) -> dict:
+        """The worker job of this case: its inputs, ``out_dir`` and ``options`` (``ScoreOptions``)."""
+        from .worker.protocol import make_job
+
+        return make_job(options, self.ct, str(out_dir), gtv=self.gtv, rtstruct=self.rtstruct, seg=self.seg,
+                        roi=self.roi)
 
 
 def _case_id_from_path(path: str) -> str:
@@ -101,8 +113,10 @@ def read_cases(cases) -> list[CohortCase]:
         entries = list(cases)
     result, seen = [], {}
     for number, entry in enumerate(entries, start=1):
+        extra = {}
         if isinstance(entry, dict):
             values = {k: (str(v).strip() if v not in (None, "") else None) for k, v in entry.items() if k in CASE_COLUMNS}
+            extra = {k: v for k, v in entry.items() if k not in CASE_COLUMNS and k is not None}
         elif isinstance(entry, (tuple, list)) and len(entry) in (2, 3):
             values = dict(zip(("case_id", "ct", "gtv") if len(entry) == 3 else ("ct", "gtv"), map(str, entry)))
         else:
@@ -118,32 +132,64 @@ def read_cases(cases) -> list[CohortCase]:
                              "give each case its own case_id.")
         seen[case_id] = number
         result.append(CohortCase(case_id, values["ct"], values.get("gtv"), values.get("rtstruct"),
-                                 values.get("seg"), values.get("roi")))
+                                 values.get("seg"), values.get("roi"), extra))
     return result
 
 
 def read_results(output_dir) -> dict[str, dict]:
-    """Last row of ``results.csv`` per case ID (empty when there is no file)."""
+    """Last valid row of ``results.csv`` per case ID (empty when there is no file).
+
+    Rows that are not whole (a cut line, an unknown status) are ignored: their case is not done.
+
+    Raises:
+        InputError: the file is not a RadSurv results file (another header).
+    """
     path = Path(output_dir) / RESULTS_FILE
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return {}
     with open(path, newline="", encoding="utf-8") as handle:
-        return {row["case_id"]: row for row in csv.DictReader(handle)}
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        if tuple(header) != RESULT_COLUMNS:
+            raise InputError(f"output_dir: {path} is not a RadSurv results file (its header is {header[:4]}...); "
+                             "choose another output folder.")
+        rows = {}
+        for values in reader:
+            row = dict(zip(RESULT_COLUMNS, values))
+            if len(values) == len(RESULT_COLUMNS) and row["case_id"] and row["status"] in (DONE, FAILED):
+                rows[row["case_id"]] = row
+    return rows
+
+
+def _repair_results(path: Path) -> None:
+    """Cut a last line that a kill left half-written (no line end), so the next row starts clean."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
 
 
 def _append_row(path: Path, row: dict) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one row as one write of a whole line (O_APPEND), flushed and synced."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if not path.exists() or path.stat().st_size == 0:
+        writer.writeheader()
+    writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, buffer.getvalue().encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:
-    model = result.get("model") or {}
+    model = result.get("model") or {}  # None for ROI features only
     return {"case_id": case_id, "status": DONE, "risk_score": result.get("risk_score"),
             "risk_group": result.get("risk_group"),
             "model": f"{model.get('name', '')} {model.get('version', '')}".strip(),
@@ -154,27 +200,24 @@ def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:
 def in_process_scorer(job: dict) -> dict:
     """Score a worker job in this interpreter (needs torch, PyRadiomics...); returns result.json."""
     from .io.dicom import resolve_score_inputs
-    from .worker.server import load_job
     from .pipeline import score_case
+    from .worker.server import load_job
 
-    job = load_job(job)
-    ct, gtv = resolve_score_inputs(job["ct"], job["gtv"], job["rtstruct"], job["seg"], job["roi"])
-    return score_case(ct, gtv, job["out_dir"], bundle=job["bundle"], rings_mm=job["rings_mm"], device=job["device"],
-                      overwrite=bool(job["overwrite"]), params_file=job["params_file"],
-                      kernel_radius=int(job["kernel_radius"]), voxel_map_features=job["voxel_map_features"],
-                      signature=job["signature"])
+    inputs, options = load_job(job)
+    ct, gtv = resolve_score_inputs(inputs["ct"], inputs["gtv"], inputs["rtstruct"], inputs["seg"], inputs["roi"])
+    return score_case(ct, gtv, inputs["out_dir"], options)
 
 
 def worker_scorer(python_command, runner=None, timeout_s=None, on_progress=None):
-    """A scorer that runs each job in a worker process (``scoring_job.WorkerJob``).
+    """A scorer that runs each job in a worker process (``worker.client.WorkerJob``).
 
     Args:
         python_command: the worker's Python (``[PythonEnvironment.python]``).
         runner: process runner (tests); timeout_s: per case, then the case fails;
-        on_progress: callable(stage, fraction, message).
+        on_progress: callable(``worker.protocol.ProgressEvent``) for the events within a case.
 
     Returns:
-        callable(job dict) -> result dict; raises ``scoring_job.WorkerFailed`` (message + log).
+        callable(job dict) -> result dict; raises ``worker.client.WorkerFailed`` (message + log).
     """
     import tempfile
 
@@ -193,84 +236,261 @@ def worker_scorer(python_command, runner=None, timeout_s=None, on_progress=None)
     return score
 
 
-def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, progress=None) -> dict:
-    """Score a cohort; one results.csv row per case as it goes; resume on a second call.
+def _case_options(options, out_dir: Path, overwrite: bool):
+    """The options of one case: ``overwrite`` as the cohort decides, a scene file in the case's folder."""
+    from .options import OptionError
+
+    changes = {"overwrite": overwrite}
+    if options.scene_path:
+        name = Path(options.scene_path)
+        if name.name != str(name):
+            raise OptionError("scene_path", f"{options.scene_path}: in a cohort each case gets its own scene in its "
+                                            "folder; give a file name only (e.g. scene.mrb).")
+        changes["scene_path"] = str(out_dir / name)
+    return options.replace(**changes)
+
+
+#: Choices for a finished case scored with other options or another bundle than this call's.
+ON_CHANGED_CHOICES = ("rerun", "refuse")
+
+#: The cohort feature table written by ``write_feature_table`` (``radsurv features``).
+FEATURE_TABLE_FILE = "features.csv"
+
+
+def _run_key(options) -> dict:
+    """What a finished case must match to be skipped on resume: the result-changing options and the
+    SHA-256 of the model weights (the bundle is verified here, once, so a tampered one is refused)."""
+    key = {"options": json.loads(json.dumps(options.result_key_fields(), default=str)), "weights_sha256": None}
+    if not options.features_only:
+        from .models.bundle import default_bundle_path, load_bundle
+
+        bundle = options.bundle if hasattr(options.bundle, "config") else load_bundle(
+            options.bundle or default_bundle_path())
+        key["weights_sha256"] = bundle.config.get("weights", {}).get("sha256")
+    return key
+
+
+def _recorded_key(result: dict) -> dict:
+    """The run key a result.json was made with (``_run_key``'s shape)."""
+    model = result.get("model") or {}
+    return {"options": result.get("options"), "weights_sha256": model.get("weights_sha256")}
+
+
+def _key_differences(recorded: dict, current: dict) -> list[str]:
+    """Names of what differs between two run keys (option fields, "model weights")."""
+    if recorded.get("options") is None:
+        return ["options (not recorded: scored by an earlier RadSurv)"]
+    names = sorted(k for k in set(recorded["options"]) | set(current["options"])
+                   if recorded["options"].get(k) != current["options"].get(k))
+    if recorded.get("weights_sha256") != current.get("weights_sha256"):
+        names.append("model weights")
+    return names
+
+
+def _event(status: str, finished: int, total: int, case_id: str):
+    """The ``ProgressEvent`` of a cohort: ``stage`` is the case's status, ``fraction`` the share of
+    the cohort finished (done, failed or skipped)."""
+    from .worker.protocol import ProgressEvent
+
+    return ProgressEvent(status, round(finished / total, 4) if total else 1.0,
+                         f"[{finished}/{total}] {case_id}: {status}", done=status != "started", case_id=case_id)
+
+
+class _Recorder:
+    """Writes what happens to each case (results.csv rows, error.log, the summary, progress events)."""
+
+    def __init__(self, results_csv: Path, total: int, report):
+        self.results_csv, self.total, self.report = results_csv, total, report
+        self.summary = {"results_csv": str(results_csv), "done": [], "failed": [], "skipped": [], "peak_rss_mb": {}}
+        self.finished = 0
+
+    def skipped(self, case_id: str) -> None:
+        self._finish(case_id, "skipped")
+
+    def started(self, case_id: str) -> None:
+        self.report(_event("started", self.finished, self.total, case_id))
+
+    def outcome(self, case_id: str, out_dir: Path, outcome) -> None:
+        """Record a ``scheduler.CaseOutcome``."""
+        self.summary["peak_rss_mb"][case_id] = outcome.peak_rss_mb
+        if outcome.status == DONE:
+            (out_dir / "error.log").unlink(missing_ok=True)
+            _append_row(self.results_csv, _row_from_result(case_id, outcome.result, out_dir, outcome.seconds))
+        else:
+            _append_row(self.results_csv, {"case_id": case_id, "status": FAILED, "out_dir": str(out_dir),
+                                           "seconds": outcome.seconds, "error": outcome.error,
+                                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "error.log").write_text(outcome.error + "\n\n" + outcome.log + "\n", encoding="utf-8")
+        self._finish(case_id, outcome.status)
+
+    def _finish(self, case_id: str, status: str) -> None:
+        self.summary[status].append(case_id)
+        self.finished += 1
+        self.report(_event(status, self.finished, self.total, case_id))
+
+
+def _check_run_settings(threads_per_case, retries, timeout_per_case_s, on_changed) -> None:
+    if not isinstance(threads_per_case, int) or threads_per_case < 1:
+        raise InputError(f"threads_per_case: {threads_per_case!r} is not a whole number >= 1.")
+    if not isinstance(retries, int) or retries < 0:
+        raise InputError(f"retries: {retries!r} is not a whole number >= 0.")
+    if timeout_per_case_s is not None and not (isinstance(timeout_per_case_s, (int, float)) and timeout_per_case_s > 0):
+        raise InputError(f"timeout_per_case_s: {timeout_per_case_s!r} is not a number of seconds > 0.")
+    if on_changed not in ON_CHANGED_CHOICES:
+        raise InputError(f"on_changed: {on_changed!r}; choose one of {', '.join(ON_CHANGED_CHOICES)}.")
+
+
+def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, progress=None, scheduler=None,
+                   threads_per_case: int = 1, retries: int = 2, timeout_per_case_s=None,
+                   on_changed: str = "rerun", on_dashboard=None) -> dict:
+    """Score a cohort; one results.csv row per case as it ends; resume on a second call.
 
     Args:
         cases: CSV path or list (``read_cases``).
         output_dir: folder for ``results.csv`` and ``cases/<case_id>/`` (created).
-        scorer: callable(job dict) -> result dict (``worker_scorer(...)`` or ``in_process_scorer``,
-            the default).
-        options: worker job options for every case (``rings_mm``, ``bundle``, ``device``,
-            ``params_file``, ``kernel_radius``, ``voxel_map_features``, ``signature``).
-        resume: skip cases already done (default); False scores every case again into a fresh
-            ``cases/<case_id>`` (earlier outputs of that case are replaced).
-        progress: optional callable(index: int, total: int, case_id: str, status: str) with status
-            "started", "done", "failed" or "skipped".
+        scorer: callable(job dict) -> result dict (``in_process_scorer``, the default, or
+            ``worker_scorer(...)``); on Dask it must be picklable.
+        options: ``options.ScoreOptions`` for every case (None: the defaults). Its ``scene_path``,
+            when set, is a file name saved in each case's folder; ``overwrite`` replaces earlier
+            outputs of a case that is scored (again).
+        resume: skip cases already done with these options and this model (default); False scores
+            every case again into a fresh ``cases/<case_id>``.
+        progress: optional callable(``worker.protocol.ProgressEvent``), one per case event:
+            ``stage`` "started", "done", "failed" or "skipped", ``case_id``, ``fraction`` of the
+            cohort finished.
+        scheduler: where the cases run (``scheduler.SchedulerSpec.parse``): None (one after the
+            other here), "local[:N]" or a Dask scheduler address.
+        threads_per_case: BLAS / OpenMP / torch threads per case (default 1).
+        retries: on Dask, how many worker deaths (kill, out of memory) a case survives.
+        timeout_per_case_s: on Dask, seconds after which a running case is stopped and failed.
+        on_changed: "rerun" (default) or "refuse" a finished case made with other result-changing
+            options or another model than this call's.
+        on_dashboard: optional callable(str) given the Dask dashboard address.
 
     Returns:
         dict with ``results_csv`` (path), ``done``, ``failed``, ``skipped`` (lists of case IDs, this
-        call) and ``rows`` (the last row per case, after this call).
+        call, in the order they ended), ``peak_rss_mb`` (case -> MiB of the process that scored it)
+        and ``rows`` (the last row per case, after this call).
 
     Raises:
-        InputError: bad ``cases`` (see ``read_cases``) or options.
+        InputError: bad ``cases`` (see ``read_cases``), options, scheduler or run settings; a
+            model bundle that fails its checksum; ``on_changed="refuse"`` with changed cases.
     """
+    from .options import ScoreOptions
+    from .scheduler import SchedulerSpec, dask_client, run_on_dask, run_sequential
+
     cohort = read_cases(cases)
     scorer = scorer or in_process_scorer
-    options = dict(options or {})
-    for key in ("ct", "gtv", "rtstruct", "seg", "roi", "out_dir", "overwrite"):
-        if key in options:
-            raise InputError(f"options: '{key}' is set per case, not for the cohort.")
-    progress = progress or (lambda index, total, case_id, status: None)
+    options = ScoreOptions() if options is None else options
+    if not isinstance(options, ScoreOptions):
+        raise InputError(f"options: expected a RadSurvLib.options.ScoreOptions, got {type(options).__name__}.")
+    _case_options(options, Path("."), False)  # a bad scene file name fails before any case
+    _check_run_settings(threads_per_case, retries, timeout_per_case_s, on_changed)
+    spec = SchedulerSpec.parse(scheduler, threads_per_case)
+    key = _run_key(options)
+
     output_dir = Path(output_dir).resolve()
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     results_csv = output_dir / RESULTS_FILE
+    _repair_results(results_csv)
     earlier = read_results(output_dir) if resume else {}
-    summary = {"results_csv": str(results_csv), "done": [], "failed": [], "skipped": []}
-    total = len(cohort)
-    for index, case in enumerate(cohort):
-        out_dir = output_dir / "cases" / case.case_id
-        result_file = out_dir / "result.json"
-        row = earlier.get(case.case_id)
-        if resume and result_file.is_file():
-            if row is None or row.get("status") != DONE:
-                # finished but not recorded (stopped between the two): record it now
-                try:
-                    recovered = json.loads(result_file.read_text(encoding="utf-8"))
-                    _append_row(results_csv, _row_from_result(case.case_id, recovered, out_dir, ""))
-                except (OSError, ValueError):
-                    pass
-                else:
-                    summary["skipped"].append(case.case_id)
-                    progress(index, total, case.case_id, "skipped")
-                    continue
-            else:
-                summary["skipped"].append(case.case_id)
-                progress(index, total, case.case_id, "skipped")
-                continue
-        progress(index, total, case.case_id, "started")
-        started = time.perf_counter()
-        job = {**options, **case.job(), "out_dir": str(out_dir), "overwrite": not resume}
-        try:
-            result = scorer(job)
-        except Exception as exc:  # noqa: BLE001  (recorded; the cohort goes on)
-            message = str(exc) or type(exc).__name__
-            if not isinstance(exc, InputError) and not hasattr(exc, "log"):
-                message = f"{type(exc).__name__}: {message}"
-            _append_row(results_csv, {"case_id": case.case_id, "status": FAILED, "out_dir": str(out_dir),
-                                      "seconds": round(time.perf_counter() - started, 1),
-                                      "error": " ".join(message.split()),
-                                      "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            log = getattr(exc, "log", None) or traceback.format_exc()
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "error.log").write_text(message + "\n\n" + log + "\n", encoding="utf-8")
-            summary["failed"].append(case.case_id)
-            progress(index, total, case.case_id, "failed")
-            continue
-        (out_dir / "error.log").unlink(missing_ok=True)
-        _append_row(results_csv, _row_from_result(case.case_id, result, out_dir,
-                                                  round(time.perf_counter() - started, 1)))
-        summary["done"].append(case.case_id)
-        progress(index, total, case.case_id, "done")
+    recorder = _Recorder(results_csv, len(cohort), progress or (lambda event: None))
+    todo, changed = _plan(cohort, output_dir, earlier, key, resume, options, recorder)
+    if changed and on_changed == "refuse":
+        listed = "; ".join(f"{case.case_id} ({', '.join(what)})" for case, what in changed[:5])
+        raise InputError(f"{len(changed)} finished case(s) were scored with other settings than now: {listed}. "
+                         "Score them again (on_changed='rerun'), or use the earlier settings or another output folder.")
+    jobs, out_dirs = [], {}
+    for case, overwrite in todo + [(case, True) for case, _ in changed]:
+        out_dirs[case.case_id] = output_dir / "cases" / case.case_id
+        jobs.append((case.case_id, case.job(_case_options(options, out_dirs[case.case_id], overwrite),
+                                            out_dirs[case.case_id])))
+
+    def finished(case_id, outcome):
+        recorder.outcome(case_id, out_dirs[case_id], outcome)
+
+    if spec.kind == "sequential":
+        run_sequential(jobs, scorer, threads_per_case, recorder.started, finished)
+    elif jobs:
+        with dask_client(spec, threads_per_case, retries) as client:
+            if on_dashboard and client.dashboard_link:
+                on_dashboard(client.dashboard_link)
+            run_on_dask(jobs, scorer, client, threads_per_case, timeout_per_case_s, recorder.started, finished)
+    summary = recorder.summary
     summary["rows"] = read_results(output_dir)
     return summary
+
+
+def _plan(cohort, output_dir: Path, earlier: dict, key: dict, resume: bool, options, recorder):
+    """Split the cohort into skipped cases (recorded now), cases to score ([(case, overwrite)]) and
+    finished cases made with other settings ([(case, differences)])."""
+    todo, changed = [], []
+    for case in cohort:
+        out_dir = output_dir / "cases" / case.case_id
+        for partial in out_dir.glob(".radsurv-partial-*"):  # a killed run's staging folder
+            shutil.rmtree(partial, ignore_errors=True)
+        result = _read_result(out_dir) if resume else None
+        if result is None:
+            todo.append((case, options.overwrite or not resume))
+            continue
+        differences = _key_differences(_recorded_key(result), key)
+        if differences:
+            changed.append((case, differences))
+            continue
+        row = earlier.get(case.case_id)
+        if row is None or row.get("status") != DONE:  # finished but not recorded: record it now
+            _append_row(recorder.results_csv, _row_from_result(case.case_id, result, out_dir, ""))
+        recorder.skipped(case.case_id)
+    return todo, changed
+
+
+def _read_result(out_dir: Path):
+    """A case's result.json, or None when there is none (or it is unreadable: scored again)."""
+    try:
+        return json.loads((out_dir / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_feature_table(output_dir, cases=None) -> Path:
+    """The cohort feature table of a finished batch: ``<output_dir>/features.csv``.
+
+    One row per done case: ``case_id``, the cases CSV's other columns (clinical data, carried
+    through as text), then the case's ROI features named as ``survival.signature.case_feature_row``
+    names them (GTV features under their PyRadiomics names, ring features prefixed with the ring,
+    e.g. ``ring_3-6mm_original_firstorder_Mean``), so that ``radsurv signature fit --features`` reads it
+    directly (``--id-column case_id``) and ``radsurv score --signature`` applies the fitted signature.
+
+    Args:
+        output_dir: the batch's output folder.
+        cases: the cases (CSV path or list, ``read_cases``) for the clinical columns; None: none.
+
+    Raises:
+        InputError: no case of the batch is done.
+    """
+    from .survival.signature import case_feature_row
+
+    output_dir = Path(output_dir)
+    extra = {case.case_id: case.extra or {} for case in (read_cases(cases) if cases is not None else [])}
+    rows = [row for row in read_results(output_dir).values() if row["status"] == DONE]
+    if not rows:
+        raise InputError(f"output_dir: no case of {output_dir} is done; there are no features to tabulate.")
+    table, columns = [], ["case_id"]
+    for row in sorted(rows, key=lambda r: r["case_id"]):
+        features = case_feature_row(_read_features_csv(Path(row["out_dir"]) / "features.csv"))
+        record = {"case_id": row["case_id"], **extra.get(row["case_id"], {}), **features}
+        columns += [c for c in record if c not in columns]
+        table.append(record)
+    path = output_dir / FEATURE_TABLE_FILE
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(table)
+    return path
+
+
+def _read_features_csv(path: Path) -> dict:
+    """ROI -> feature -> value from a case's features.csv (``radiomics.roi.write_features_csv``)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row.pop("roi"): {k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)}

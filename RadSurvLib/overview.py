@@ -2,20 +2,16 @@
 
 Each view shows the CT (lung window), the GTV and ring contours and the Grad-CAM heatmap as a
 translucent overlay, drawn with the voxel spacing as aspect ratio so that shapes are true in mm.
+Window, colours, heatmap threshold and opacity are those of the Slicer scene
+(``RadSurvLib.slicer.display``), so ``overview.png`` and ``scene.mrb`` look alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-#: Lung window (HU) for the CT background.
-LUNG_WINDOW_HU = (-1350.0, 150.0)
-
-#: Heatmap values below this are not drawn, so that the CT stays visible.
-HEATMAP_SHOWN_FROM = 0.2
-
-#: Contour colours: GTV, then rings from inside out.
-CONTOUR_COLOURS = ("red", "gold", "lime", "deepskyblue", "magenta", "orange")
+from .slicer.display import (HEATMAP_COLORMAP, HEATMAP_OPACITY, HEATMAP_SHOWN_FROM, LUNG_WINDOW_HU,
+                             roi_colors)
 
 
 def gtv_centre_index(labels):
@@ -66,13 +62,14 @@ def write_overview(ct, labelmap, heatmap, path, title: str = "", ring_names=()) 
     ct_v, lab_v = _views(ct_a, centre), _views(labels, centre)
     heat_v = _views(heat, centre) if heat is not None else None
 
+    colours = roi_colors(max(int(labels.max()) - 1, len(ring_names)))
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
     for ax, view in zip(axes, ("axial", "coronal", "sagittal")):
         ax.imshow(ct_v[view], cmap="gray", vmin=LUNG_WINDOW_HU[0], vmax=LUNG_WINDOW_HU[1],
                   aspect=aspects[view], interpolation="nearest")
         if heat_v is not None:
             overlay = np.ma.masked_less(heat_v[view], HEATMAP_SHOWN_FROM)
-            ax.imshow(overlay, cmap="inferno", vmin=0.0, vmax=1.0, alpha=0.45,
+            ax.imshow(overlay, cmap=HEATMAP_COLORMAP, vmin=0.0, vmax=1.0, alpha=HEATMAP_OPACITY,
                       aspect=aspects[view], interpolation="bilinear")
         # Outer boundary of the GTV plus rings 1..k: the GTV contour is not hidden under the
         # inner edge of the first ring, which it shares.
@@ -80,14 +77,13 @@ def write_overview(ct, labelmap, heatmap, path, title: str = "", ring_names=()) 
             region = (lab_v[view] >= 1) & (lab_v[view] <= label)
             if region.any():
                 ax.contour(region, levels=[0.5], linewidths=1.2,
-                           colors=CONTOUR_COLOURS[(label - 1) % len(CONTOUR_COLOURS)])
+                           colors=[colours[label - 1]])
         ax.set_title(view)
         ax.set_axis_off()
     names = ["GTV", *ring_names]
-    handles = [Line2D([], [], color=CONTOUR_COLOURS[i % len(CONTOUR_COLOURS)], label=n)
-               for i, n in enumerate(names)]
+    handles = [Line2D([], [], color=colours[i], label=n) for i, n in enumerate(names)]
     if heat_v is not None:
-        handles.append(Line2D([], [], color=plt.get_cmap("inferno")(0.8), lw=6, alpha=0.6,
+        handles.append(Line2D([], [], color=plt.get_cmap(HEATMAP_COLORMAP)(0.8), lw=6, alpha=0.6,
                               label="Grad-CAM"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.suptitle(title, fontsize=11)

@@ -38,8 +38,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-#: Default outer distances of the rings, mm (Liu et al. 2025).
-DEFAULT_RINGS_MM = (3.0, 6.0, 9.0)
+from .options import DEFAULT_RINGS_MM  # noqa: E402  (the default rings live in options.py)
 
 #: Label of the GTV in a ring labelmap; ring k (0-based) has label ``FIRST_RING_LABEL + k``
 #: (the inner rim, when asked for, comes after the outside rings).
@@ -112,7 +111,7 @@ class ComponentRings:
 
 
 def parse_rings(text) -> tuple[float, ...]:
-    """Parse ring distances such as ``"3,6,9"`` (mm) into increasing positive floats.
+    """Parse ring distances such as ``"5,10"`` (mm) into increasing positive floats.
 
     Raises:
         InputError: non-numeric, non-positive or non-increasing distances.
@@ -124,17 +123,17 @@ def parse_rings(text) -> tuple[float, ...]:
     try:
         values = tuple(float(p) for p in parts)
     except (TypeError, ValueError):
-        raise InputError(f"--rings: {text!r} is not a comma-separated list of distances in mm "
-                         "(e.g. 3,6,9).") from None
+        raise InputError(f"rings_mm: {text!r} is not a comma-separated list of distances in mm "
+                         "(e.g. 5,10).") from None
     if not values or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
-        raise InputError(f"--rings: distances must be positive and increasing (mm), got {text!r}.")
+        raise InputError(f"rings_mm: distances must be positive and increasing (mm), got {text!r}.")
     return values
 
 
 def parse_bands(spec) -> tuple[tuple[float, float], ...]:
     """Parse ring bands into (inner_mm, outer_mm) pairs.
 
-    Accepts outer distances (``"3,6,9"`` or ``(3, 6, 9)``: contiguous bands 0-3, 3-6, 6-9), bands
+    Accepts outer distances (``"5,10"`` or ``(5, 10)``: contiguous bands 0-5, 5-10), bands
     (``"3-6,6-9"`` or ``((3, 6), (6, 9))``), or a mix (``"3,5-8"``: 0-3 and 5-8).
 
     Returns:
@@ -156,15 +155,15 @@ def parse_bands(spec) -> tuple[tuple[float, float], ...]:
             bands.append((inner, outer))
             previous = outer
     except (TypeError, ValueError):
-        raise InputError(f"--rings: {spec!r} is not a list of distances or bands in mm "
-                         "(e.g. 3,6,9 or 3-6,6-9).") from None
+        raise InputError(f"rings_mm: {spec!r} is not a list of distances or bands in mm "
+                         "(e.g. 5,10 or 3-6,6-9).") from None
     if not bands:
-        raise InputError(f"--rings: no ring distances given ({spec!r}).")
+        raise InputError(f"rings_mm: no ring distances given ({spec!r}).")
     for k, (inner, outer) in enumerate(bands):
         if inner < 0 or outer <= inner:
-            raise InputError(f"--rings: band {inner:g}-{outer:g} mm is invalid: need 0 <= inner < outer.")
+            raise InputError(f"rings_mm: band {inner:g}-{outer:g} mm is invalid: need 0 <= inner < outer.")
         if k and inner < bands[k - 1][1]:
-            raise InputError(f"--rings: bands must be increasing and must not overlap, got {spec!r}.")
+            raise InputError(f"rings_mm: bands must be increasing and must not overlap, got {spec!r}.")
     return tuple(bands)
 
 
@@ -276,13 +275,13 @@ def make_rings(gtv, rings_mm=DEFAULT_RINGS_MM, *, ct=None, air_hu=None, mask=Non
 
     Ring k holds the voxels outside the GTV whose distance to the GTV surface is in
     (inner_k, outer_k] mm, so rings exclude the GTV by construction. With the default
-    ``rings_mm=(3, 6, 9)`` the bands are 0-3, 3-6 and 6-9 mm and the labelmap is the one of
-    RadSurv 0.1 ("centre" convention).
+    ``rings_mm`` (``options.DEFAULT_RINGS_MM``) the bands are 0-3, 3-6 and 6-9 mm and the
+    labelmap is the one of RadSurv 0.1 ("centre" convention).
 
     Args:
         gtv: SimpleITK mask (non-zero = GTV), any spacing and direction.
         rings_mm: outer distances (contiguous bands from 0) or bands, mm; see ``parse_bands``
-            (default 3, 6, 9).
+            (default ``options.DEFAULT_RINGS_MM``).
         ct: SimpleITK CT in HU on the GTV's grid; needed for ``air_hu``.
         air_hu: remove ring voxels whose CT value is below this (HU), e.g. -950 for air.
         mask: SimpleITK lung / body mask on the GTV's grid (non-zero = allowed): ring voxels

@@ -1,20 +1,22 @@
 """The ``radsurv`` command.
 
-    radsurv score --ct CT --gtv GTV --out DIR [--bundle B] [--rings 3,6,9] [--device auto|cpu|cuda]
-                  [--scene FILE.mrb] [--overwrite]
+    radsurv score --ct CT --gtv GTV --out DIR [scoring options: --bundle B, --rings, --device, ...,
+                  --scene FILE.mrb, --overwrite]   (RadSurvLib.options.add_arguments)
     radsurv score --ct DICOM_DIR (--rtstruct FILE --roi NAME | --seg FILE [--roi LABEL]) --out DIR ...
     radsurv train-demo --out FOLDER      (reproduces the shipped demonstration bundle)
     radsurv ibsi --out DIR [--configs phantom,A,...]   (IBSI 1 compliance tables)
+    radsurv environment create|status|repair [--location DIR]   (RadSurv's own Python environment)
     radsurv signature fit|apply ..., radsurv evaluate ..., radsurv report ..., radsurv baseline ...   (radiomics signatures)
 
 Errors in the input are printed as one message naming the problem (exit status 2), never as a
-traceback.
+traceback; Ctrl-C / SIGTERM exit 130, internal errors 1 with a log file (see ``main``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .. import __version__
 from ..errors import RadSurvError
@@ -28,7 +30,9 @@ COMMAND_MODULES = (
     "RadSurvLib.cli.train_demo",
     "RadSurvLib.cli.ibsi",
     "RadSurvLib.cli.survival",
-    "RadSurvLib.training.commands",
+    "RadSurvLib.cli.environment",
+    "RadSurvLib.cli.training",
+    "RadSurvLib.cli.app",
 )
 
 
@@ -48,17 +52,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status of a run stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+
+#: Folder of the logs of internal errors (default: ``<temp>/radsurv-logs``).
+LOG_DIR_VARIABLE = "RADSURV_LOG_DIR"
+
+
+def _crash_log(command: str) -> Path:
+    """Write the current exception's traceback to a new log file; returns its path."""
+    import datetime
+    import os
+    import platform
+    import tempfile
+    import traceback
+
+    folder = Path(os.environ.get(LOG_DIR_VARIABLE) or Path(tempfile.gettempdir()) / "radsurv-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"radsurv-{command}-{stamp}-{os.getpid()}.log"
+    path.write_text(f"radsurv {__version__} {command}, Python {platform.python_version()} on {platform.platform()}\n"
+                    f"command line: {' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+    return path
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
-    """Entry point of ``radsurv``; returns the exit status (2 for input errors)."""
+    """Entry point of ``radsurv``; returns the exit status.
+
+    Every failure is one line on stderr, never a traceback:
+
+    - 0: done; 2: bad input (a ``RadSurvError``: input, option or bundle, in the CLI's terms), or a
+      file the system refused (permission, disk full: ``OSError`` naming the file);
+    - 130: stopped by Ctrl-C or SIGTERM (the unfinished run's outputs are removed, earlier ones kept);
+    - 1: an internal error; the traceback is written to a log file whose path the message names
+      (``$RADSURV_LOG_DIR``, default ``<temp>/radsurv-logs``).
+    """
+    import signal
+
     args = build_parser().parse_args(argv)
     runners = {}
     for module in _command_modules():
         runners.update(module.RUNNERS)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        previous = None
     try:
         return runners[args.command](args)
     except RadSurvError as exc:
-        print(f"radsurv: error: {exc}", file=sys.stderr)
+        from ..options import translate
+
+        print(f"radsurv: error: {translate(exc, 'cli')}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"radsurv: interrupted; {args.command} stopped (unfinished outputs removed, earlier results "
+              "kept).", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal_error(args.command, exc)
+        print(f"radsurv: error: {exc.filename}: {exc.strerror or exc}.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001  (one message and a log, never a traceback)
+        return _internal_error(args.command, exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _internal_error(command: str, exc: BaseException) -> int:
+    try:
+        log = f"the details are in {_crash_log(command)}"
+    except OSError as log_error:
+        log = f"no log could be written ({log_error})"
+    print(f"radsurv: internal error in {command}: {type(exc).__name__}: {exc}. This is a bug in RadSurv; "
+          f"{log}; please report it with that file.", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

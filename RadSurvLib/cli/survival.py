@@ -1,4 +1,5 @@
-"""``radsurv signature fit|apply``, ``radsurv evaluate`` and ``radsurv report``: parsers and runners.
+"""``radsurv signature fit|apply``, ``radsurv evaluate``, ``radsurv report`` and ``radsurv baseline``:
+parsers and runners (parse, call ``RadSurvLib.survival``, print).
 
 :func:`add_parsers` registers the sub-commands on the ``radsurv`` parser; :data:`RUNNERS` maps each
 command name to its run function (``args -> exit status``).
@@ -42,16 +43,20 @@ def add_parsers(sub) -> None:
                           "signature per group, PCA over their selected features, Cox on the components")
     fit.add_argument("--pca-variance", type=float, default=0.95,
                      help="explained-variance fraction the combined model's PCA keeps (default 0.95)")
+    fit.add_argument("--no-baselines", action="store_true",
+                     help="do not fit the baselines (tumour volume, size, clinical, signature + clinical, logistic "
+                          "regression, random forest) on the same folds")
     app = sig_sub.add_parser("apply", help="apply a signature bundle to a feature table",
                              description="Write predictions.csv (radscore, risk, risk group, survival at 1/2/3 y).")
     _common_table_args(app)
-    app.add_argument("--bundle", required=True, help="signature bundle folder or signature.json")
+    app.add_argument("--signature", required=True, help="signature bundle folder or signature.json")
     app.add_argument("--out", required=True, help="output CSV")
     app.add_argument("--set-name", default="external", help="value of the 'set' column (default external)")
 
-    ev = sub.add_parser("evaluate", help="C-index with CI, Uno's C, td-AUC, KM/log-rank/HR, calibration, "
-                                         "decision curves, subgroups",
-                        description="Evaluate one set of a predictions.csv; writes evaluation.json and PNGs.")
+    ev = sub.add_parser("evaluate", help="C-index with CI, Uno's C, td-AUC, KM/log-rank/HR, baselines, "
+                                         "subgroup forest plot, calibration, decision curves",
+                        description="Evaluate one set of a predictions.csv; writes evaluation.json and PNGs "
+                                    "(the input of `radsurv report`).")
     ev.add_argument("--predictions", required=True, help="predictions.csv from `signature fit` or `signature apply`")
     ev.add_argument("--set", default=None, help="set to evaluate: test, cv, train, ... (default test > cv > train)")
     ev.add_argument("--out", required=True, help="output folder")
@@ -61,6 +66,9 @@ def add_parsers(sub) -> None:
                     help="second predictions CSV (PatientID + probability or risk): DeLong test of the two AUCs "
                          "for --endpoint, or for death by --horizon years (patients censored before it excluded)")
     ev.add_argument("--horizon", type=float, default=2.0, help="years of the --compare survival endpoint (default 2)")
+    ev.add_argument("--death-by", type=float, default=None,
+                    help="binary report of the endpoint death within this many years (censored earlier: excluded): "
+                         "ROC with CI, confusion matrix, calibration, DeLong against the baselines")
     ev.add_argument("--endpoint", default=None,
                     help="binary 0/1 column (in the predictions or --clinical): accuracy, AUC with DeLong 95%% CI, "
                          "sensitivity, specificity instead of the survival evaluation")
@@ -86,10 +94,15 @@ def add_parsers(sub) -> None:
     bl.add_argument("--max-features", type=int, default=20, help="features kept per fold, ANOVA F (default 20)")
     bl.add_argument("--seed", type=int, default=0)
 
-    rep = sub.add_parser("report", help="one HTML report of a signature and its evaluation")
-    rep.add_argument("--bundle", required=True, help="signature bundle folder")
+    rep = sub.add_parser("report", help="the report of a signature and its evaluation: one self-contained HTML "
+                                        "file and a PDF of the same",
+                         description="Method in sentences, tables with CIs, Kaplan-Meier with numbers at risk, "
+                                     "baselines, subgroup forest plot, calibration, decision curves (or, for a "
+                                     "binary endpoint, ROC, confusion matrix, calibration, DeLong).")
+    rep.add_argument("--signature", required=True, help="signature bundle folder")
     rep.add_argument("--evaluation", required=True, help="folder written by `radsurv evaluate`")
     rep.add_argument("--out", required=True, help="output HTML file")
+    rep.add_argument("--pdf", default=None, help="also write the report as this PDF file")
 
 
 def _log(start):
@@ -98,17 +111,22 @@ def _log(start):
 
 def run_signature(args) -> int:
     """Run ``radsurv signature fit`` or ``apply``."""
-    from ..survival.data import load_cohort
+    from ..survival.data import load_feature_table
 
     start = _time.perf_counter()
     say = _log(start)
     if args.signature_command == "fit":
-        from ..survival.signature import fit_and_predict
+        from ..survival.signature import check_cv_settings, fit_and_predict
 
-        cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column)
-        for note in cohort.notes:
+        flags = {"n_folds": "--lasso-folds", "n_lambdas": "--n-lambdas", "cv": "--cv"}
+        check_cv_settings(n_folds=args.lasso_folds, n_lambdas=args.n_lambdas, names=flags)  # before reading
+        table = load_feature_table(args.features, args.clinical, args.id_column, args.time_column,
+                                   args.event_column)
+        check_cv_settings(n_folds=args.lasso_folds, n_lambdas=args.n_lambdas, cv=args.cv,
+                          n_patients=int(table.time.size), names=flags)
+        for note in table.notes:
             say(note)
-        say(f"{cohort.time.size} patients, {int(cohort.event.sum())} events, {cohort.features.shape[1]} features")
+        say(f"{table.time.size} patients, {int(table.event.sum())} events, {table.features.shape[1]} features")
         covariates = [c.strip() for c in args.clinical_covariates.split(",") if c.strip()]
         inputs = {"features": args.features}
         if args.clinical:
@@ -117,10 +135,11 @@ def run_signature(args) -> int:
         if args.groups:
             from ..survival.signature import parse_groups
 
-            groups = parse_groups(args.groups, cohort.features.columns)
-        sig = fit_and_predict(cohort, args.out, split=args.split, cv=args.cv, covariates=covariates,
+            groups = parse_groups(args.groups, table.features.columns)
+        sig = fit_and_predict(table, args.out, split=args.split, cv=args.cv, covariates=covariates,
                               seed=args.seed, n_folds=args.lasso_folds, n_lambdas=args.n_lambdas,
-                              inputs=inputs, progress=say, groups=groups, variance=args.pca_variance)
+                              inputs=inputs, progress=say, groups=groups, variance=args.pca_variance,
+                              baselines=not args.no_baselines)
         if sig.get("combined"):
             comb = sig["combined"]
             print(f"combined model: {comb['n_components']} principal component(s) keep "
@@ -136,23 +155,23 @@ def run_signature(args) -> int:
 
     import pandas as pd
 
-    sig = load_signature(args.bundle)
-    cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
-                         require_survival=False)
-    res = apply_signature(sig, cohort.features, cohort.clinical)
-    frame = pd.DataFrame({"PatientID": cohort.ids, "set": args.set_name, "fold": -1,
+    sig = load_signature(args.signature)
+    table = load_feature_table(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
+                               require_survival=False)
+    res = apply_signature(sig, table.features, table.clinical)
+    frame = pd.DataFrame({"PatientID": table.ids, "set": args.set_name, "fold": -1,
                           "radscore": res["radscore"], "risk": res["risk"], "risk_cutoff": sig["risk_cutoff"],
                           "risk_group": ["high" if h else "low" for h in res["high_risk"]]})
     for years in HORIZONS_YEARS:
         frame[f"survival_{years}y"] = res[f"survival_{years}y"]
-    if cohort.time is not None:
-        frame.insert(3, "time_days", cohort.time)
-        frame.insert(4, "event", cohort.event.astype(int))
+    if table.time is not None:
+        frame.insert(3, "time_days", table.time)
+        frame.insert(4, "event", table.event.astype(int))
     from ..survival.signature import SUBGROUP_COLUMNS
 
     for col in SUBGROUP_COLUMNS:
-        if col in cohort.clinical.columns:
-            frame[col] = cohort.clinical[col].to_numpy()
+        if col in table.clinical.columns:
+            frame[col] = table.clinical[col].to_numpy()
     frame.to_csv(args.out, index=False)
     say(f"{len(frame)} patients scored -> {args.out}")
     return 0
@@ -174,6 +193,8 @@ def run_evaluate(args) -> int:
     """Run ``radsurv evaluate``."""
     if args.endpoint:
         return _run_evaluate_binary(args)
+    if args.death_by is not None:
+        return _run_evaluate_death_by(args)
     import json
     from pathlib import Path
 
@@ -201,10 +222,41 @@ def run_evaluate(args) -> int:
     p = "n/a" if km["logrank_p"] is None else f"{km['logrank_p']:.3g}"
     print(f"KM high ({km['n_high']}) vs low ({km['n_low']}): log-rank p {p}, HR {fmt(km['hr'])} "
           f"(95% CI {fmt(km['hr_low'])}-{fmt(km['hr_high'])})")
+    print("Harrell's C, signature vs baselines (same patients, same folds; difference by paired bootstrap):")
+    for row in ev["baselines"]:
+        line = f"  {row['label']:<32} C {row['c']['value']:.3f} (95% CI {fmt(row['c']['low'])}-{fmt(row['c']['high'])})"
+        if "vs_signature" in row:
+            d = row["vs_signature"]
+            line += (f"; signature - this {d['difference']:+.3f} (95% CI {fmt(d['low'])} to {fmt(d['high'])}), "
+                     f"p {fmt(d['p_value'])}")
+            if "delong" in row:
+                line += f"; AUC death by 2 y {row['delong']['auc_b']:.3f} vs {row['delong']['auc_a']:.3f}, DeLong p {row['delong']['p_value']:.3f}"
+        print(line)
     for note in ev["notes"]:
         print(f"note: {note}")
     if "delong" in ev:
         print(f"{ev['delong']['endpoint']}: " + _delong_line(ev["delong"]))
+    print(f"written: {args.out}/evaluation.json and figures")
+    return 0
+
+
+def _run_evaluate_death_by(args) -> int:
+    """``radsurv evaluate --death-by YEARS``: the binary report's evaluation (ROC, confusion, calibration,
+    DeLong against every baseline column of the predictions)."""
+    from ..survival.report import evaluate_to_folder
+
+    ev = evaluate_to_folder(args.predictions, args.out, which=args.set, n_boot=args.bootstrap, seed=args.seed,
+                            endpoint_years=args.death_by)
+    print(f"set {ev['set']}, {ev['endpoint']}: {ev['n_pos']} positive, {ev['n_neg']} negative, "
+          f"{ev['n_excluded']} excluded (censored earlier)")
+    for row in ev["models"]:
+        line = f"  {row['label']:<36} AUC {row['auc']:.3f} (95% CI {row['auc_low']:.3f}-{row['auc_high']:.3f})"
+        if "delong" in row:
+            line += f"; DeLong signature - this {row['delong']['difference']:+.3f}, p {row['delong']['p_value']:.3f}"
+        print(line)
+    cm = ev["confusion"]
+    print(f"signature high-risk group as positive: accuracy {cm['accuracy']:.3f}, sensitivity {cm['sensitivity']:.3f}, "
+          f"specificity {cm['specificity']:.3f}")
     print(f"written: {args.out}/evaluation.json and figures")
     return 0
 
@@ -269,23 +321,23 @@ def run_baseline(args) -> int:
     import pandas as pd
 
     from ..survival.binary import cross_validate_baseline, horizon_endpoint
-    from ..survival.data import load_cohort
+    from ..survival.data import load_feature_table
 
     say = _log(_time.perf_counter())
-    cohort = load_cohort(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
-                         require_survival=args.death_by is not None)
+    data = load_feature_table(args.features, args.clinical, args.id_column, args.time_column, args.event_column,
+                              require_survival=args.death_by is not None)
     if args.death_by is not None:
-        y, known = horizon_endpoint(cohort.time, cohort.event, args.death_by)
+        y, known = horizon_endpoint(data.time, data.event, args.death_by)
         name = f"death_by_{args.death_by:g}y"
     else:
-        table = cohort.clinical if args.endpoint in cohort.clinical.columns else cohort.features
+        table = data.clinical if args.endpoint in data.clinical.columns else data.features
         if args.endpoint not in table.columns:
             raise InputError(f"endpoint column {args.endpoint!r} is in neither table")
         values = table[args.endpoint]
         known = values.notna().to_numpy()
         y = values.fillna(0).to_numpy()
         name = args.endpoint
-    features = cohort.features.drop(columns=[args.endpoint], errors="ignore") if args.endpoint else cohort.features
+    features = data.features.drop(columns=[args.endpoint], errors="ignore") if args.endpoint else data.features
     features = features.loc[known].reset_index(drop=True)
     say(f"{int(known.sum())} patients with a known endpoint ({int((~known).sum())} excluded), "
         f"{features.shape[1]} feature columns; {args.model}, {args.folds}-fold stratified CV")
@@ -293,7 +345,7 @@ def run_baseline(args) -> int:
                                   max_features=args.max_features)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame({"PatientID": np.asarray(cohort.ids)[known], "set": "cv", "fold": res["fold"],
+    frame = pd.DataFrame({"PatientID": np.asarray(data.ids)[known], "set": "cv", "fold": res["fold"],
                           name: np.asarray(y[known], dtype=float).astype(int), "probability": res["probability"]})
     frame.rename(columns={"PatientID": args.id_column}).to_csv(out / "predictions.csv", index=False)
     info = {"endpoint": name, "model": args.model, "folds": args.folds, "seed": args.seed,
@@ -309,8 +361,8 @@ def run_report(args) -> int:
     """Run ``radsurv report``."""
     from ..survival.report import write_report
 
-    path = write_report(args.bundle, args.evaluation, args.out)
-    print(f"report: {path}")
+    path = write_report(args.signature, args.evaluation, args.out, out_pdf=args.pdf)
+    print(f"report: {path}" + (f", {args.pdf}" if args.pdf else ""))
     return 0
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .images import input_error
 
 #: Largest allowed deviation of a slice gap from the median gap, as a fraction of the median.
 SLICE_GAP_TOLERANCE = 0.05
@@ -43,6 +44,7 @@ class CTSeries:
         files: the slice files in slice order (z index 0 first).
         series_uid: SeriesInstanceUID; frame_of_reference_uid: FrameOfReferenceUID.
         sop_instance_uids: SOPInstanceUID of each slice, in slice order.
+        patient_id: PatientID of the series ("" when absent).
     """
 
     image: object
@@ -51,6 +53,7 @@ class CTSeries:
     series_uid: str
     frame_of_reference_uid: str
     sop_instance_uids: list = field(default_factory=list)
+    patient_id: str = ""
 
 
 def _require_pydicom():
@@ -61,7 +64,7 @@ def _require_pydicom():
     return pydicom
 
 
-def read_ct_series(folder, series_uid: str | None = None, what: str = "--ct") -> CTSeries:
+def read_ct_series(folder, series_uid: str | None = None, what: str = "ct") -> CTSeries:
     """Read a DICOM CT series into a SimpleITK image in HU and check that it is complete.
 
     Args:
@@ -73,7 +76,9 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "--ct") ->
         ``CTSeries``.
 
     Raises:
-        InputError: no DICOM series in the folder, several series and none chosen, a slice without
+        InputError: the folder holds no DICOM file (the message says what it holds), no DICOM
+            series, several series and none chosen, a DICOM file that cannot be read (a truncated
+            slice, which GDCM would leave out of the series silently), a slice without
             position, duplicate slice positions, or uneven slice spacing (missing slices) — the
             message gives the positions (mm) around the gap.
     """
@@ -83,29 +88,31 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "--ct") ->
     pydicom = _require_pydicom()
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"{what}: {folder} is not a folder of DICOM files.")
+        raise input_error(what, f"{folder} is not a folder of DICOM files.")
     reader = sitk.ImageSeriesReader()
-    series_ids = list(reader.GetGDCMSeriesIDs(str(folder)))
+    series_ids = _series_ids(folder)
     if not series_ids:
-        raise InputError(f"{what}: no DICOM image series found in {folder}.")
+        raise input_error(what, f"{_no_series_reason(folder)} Give the folder of the CT's DICOM slices, "
+                                "or a CT file (NRRD / NIfTI) with its GTV mask file.")
     if series_uid is None:
         if len(series_ids) > 1:
-            raise InputError(f"{what}: {folder} holds {len(series_ids)} DICOM series "
-                             f"({', '.join(series_ids)}); give the CT series' folder alone.")
+            raise input_error(what, f"{folder} holds {len(series_ids)} DICOM series "
+                                    f"({', '.join(series_ids)}); give the CT series' folder alone.")
         series_uid = series_ids[0]
     elif series_uid not in series_ids:
-        raise InputError(f"{what}: series {series_uid} is not in {folder} (found {', '.join(series_ids)}).")
+        raise input_error(what, f"series {series_uid} is not in {folder} (found {', '.join(series_ids)}).")
     files = list(reader.GetGDCMSeriesFileNames(str(folder), series_uid))
+    _check_left_out(folder, files, series_uid, what)
 
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     first = headers[0]
     for name in ("ImagePositionPatient", "ImageOrientationPatient"):
         missing = [Path(f).name for f, h in zip(files, headers) if name not in h]
         if missing:
-            raise InputError(f"{what}: {missing[0]} in {folder} has no {name}; cannot place the slices.")
+            raise input_error(what, f"{missing[0]} in {folder} has no {name}; cannot place the slices.")
     modality = str(first.get("Modality", ""))
     if modality and modality != "CT":
-        raise InputError(f"{what}: the series in {folder} is {modality}, not CT.")
+        raise input_error(what, f"the series in {folder} is {modality}, not CT.")
     orientation = np.array([float(v) for v in first.ImageOrientationPatient])
     normal = np.cross(orientation[:3], orientation[3:])
     positions = np.array([float(np.dot(normal, [float(v) for v in h.ImagePositionPatient])) for h in headers])
@@ -117,14 +124,14 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "--ct") ->
         gaps = np.diff(positions)
         if np.any(gaps < 1e-3):
             k = int(np.argmin(gaps))
-            raise InputError(f"{what}: two slices in {folder} share the position {positions[k]:.2f} mm "
-                             f"({Path(files[k]).name}, {Path(files[k + 1]).name}); remove the duplicate.")
+            raise input_error(what, f"two slices in {folder} share the position {positions[k]:.2f} mm "
+                                    f"({Path(files[k]).name}, {Path(files[k + 1]).name}); remove the duplicate.")
         median = float(np.median(gaps))
         bad = np.flatnonzero(np.abs(gaps - median) > SLICE_GAP_TOLERANCE * median)
         if bad.size:
             k = int(bad[0])
-            raise InputError(
-                f"{what}: uneven slice spacing in {folder}: {gaps[k]:.2f} mm between the slices at "
+            raise input_error(
+                what, f"uneven slice spacing in {folder}: {gaps[k]:.2f} mm between the slices at "
                 f"{positions[k]:.2f} and {positions[k + 1]:.2f} mm, {median:.2f} mm elsewhere "
                 f"({bad.size} uneven gap(s)); the series has missing slices.")
 
@@ -132,28 +139,97 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "--ct") ->
     try:
         image = reader.Execute()
     except RuntimeError as exc:
-        raise InputError(f"{what}: cannot read the DICOM series in {folder}: "
-                         f"{str(exc).strip().splitlines()[-1]}") from None
+        raise input_error(what, f"cannot read the DICOM series in {folder}: "
+                                f"{str(exc).strip().splitlines()[-1]}") from None
     return CTSeries(image=image, folder=folder, files=files, series_uid=str(series_uid),
                     frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
-                    sop_instance_uids=[str(h.SOPInstanceUID) for h in headers])
+                    sop_instance_uids=[str(h.SOPInstanceUID) for h in headers],
+                    patient_id=str(first.get("PatientID", "") or ""))
+
+
+def _check_left_out(folder: Path, files: list, series_uid: str, what: str) -> None:
+    """Refuse a series when GDCM left out DICOM files of it: a truncated or corrupt slice is dropped
+    from the series silently (and at either end of the stack would shorten the CT unnoticed)."""
+    pydicom = _require_pydicom()
+    listed = {Path(f).resolve() for f in files}
+    broken = []
+    for path in dicom_files(folder):
+        if path.resolve() in listed:
+            continue
+        try:
+            header = pydicom.dcmread(str(path), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001  (pydicom raises several kinds on a cut header)
+            broken.append(f"{path.name} (not readable as DICOM)")
+            continue
+        if str(header.get("SeriesInstanceUID", "")) == series_uid:
+            broken.append(f"{path.name} (a slice of the series whose image cannot be read)")
+    if broken:
+        raise input_error(what, f"{folder}: {len(broken)} DICOM file(s) cannot be read and were left out of "
+                                f"the CT series: {', '.join(broken[:5])}{' ...' if len(broken) > 5 else ''}. "
+                                "The files are truncated or corrupt: copy the series again.")
+
+
+def is_dicom_file(path) -> bool:
+    """True when ``path`` is a DICOM Part 10 file (the "DICM" prefix at byte 128, PS3.10 7.1)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def dicom_files(folder) -> list:
+    """The DICOM Part 10 files directly in ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_dicom_file(p))
+
+
+def _series_ids(folder: Path) -> list:
+    """SeriesInstanceUIDs GDCM finds in ``folder``, without ITK's "No Series were found" on stderr."""
+    import SimpleITK as sitk
+
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
+def _has_image_series(folder: Path) -> bool:
+    return bool(_series_ids(folder))
+
+
+def _no_series_reason(folder: Path) -> str:
+    """Why a folder yields no DICOM image series, for messages."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    subfolders = [p for p in folder.iterdir() if p.is_dir()]
+    if not files:
+        inside = f" (it holds only the folder(s) {', '.join(p.name for p in subfolders[:3])})" if subfolders else ""
+        return f"the folder {folder} is empty{inside}: it holds no DICOM file."
+    dicom = [p for p in files if is_dicom_file(p)]
+    if not dicom:
+        return (f"the folder {folder} holds no DICOM file ({len(files)} file(s), none of them DICOM, "
+                f"e.g. {files[0].name}).")
+    return (f"the folder {folder} holds {len(dicom)} DICOM file(s) but no image series (e.g. only "
+            "structure sets or segmentations).")
 
 
 def _read_dataset(path, what: str, modality: str):
     pydicom = _require_pydicom()
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{what}: file not found: {path}.")
+        raise input_error(what, f"file not found: {path}.")
     try:
         ds = pydicom.dcmread(str(path))
     except Exception as exc:  # pydicom raises InvalidDicomError and others
-        raise InputError(f"{what}: {path} is not a readable DICOM file ({exc}).") from None
+        raise input_error(what, f"{path} is not a readable DICOM file ({exc}).") from None
     if str(ds.get("Modality", "")) != modality:
-        raise InputError(f"{what}: {path.name} is a {ds.get('Modality', 'non-DICOM')} object, not {modality}.")
+        raise input_error(what, f"{path.name} is a {ds.get('Modality', 'non-DICOM')} object, not {modality}.")
     return ds
 
 
-def rtstruct_roi_names(path, what: str = "--rtstruct") -> list:
+def rtstruct_roi_names(path, what: str = "rtstruct") -> list:
     """Names of the ROIs (StructureSetROISequence / ROIName) of an RTSTRUCT file, in file order.
 
     Raises:
@@ -169,17 +245,28 @@ def _check_references(ds, ct: CTSeries, path: Path, what: str) -> None:
     frames = [str(f.FrameOfReferenceUID) for f in ds.get("ReferencedFrameOfReferenceSequence", [])
               if "FrameOfReferenceUID" in f]
     if frames and ct.frame_of_reference_uid and ct.frame_of_reference_uid not in frames:
-        raise InputError(f"{what}: {path.name} references frame of reference {', '.join(frames)}, but the CT "
-                         f"series in {ct.folder} has {ct.frame_of_reference_uid}: the structure set "
-                         "belongs to another scan.")
+        raise input_error(what, f"{path.name} references frame of reference {', '.join(frames)}, but the CT "
+                                f"series in {ct.folder} has {ct.frame_of_reference_uid}: the structure set "
+                                "belongs to another scan.")
     series = [str(s.SeriesInstanceUID)
               for f in ds.get("ReferencedFrameOfReferenceSequence", [])
               for st in f.get("RTReferencedStudySequence", [])
               for s in st.get("RTReferencedSeriesSequence", []) if "SeriesInstanceUID" in s]
     if series and ct.series_uid not in series:
-        raise InputError(f"{what}: {path.name} references series {', '.join(series)}, but the CT in "
-                         f"{ct.folder} is series {ct.series_uid}: the structure set was drawn on "
-                         "another series.")
+        raise input_error(what, f"{path.name} references series {', '.join(series)}, but the CT in "
+                                f"{ct.folder} is series {ct.series_uid}: the structure set was drawn on "
+                                "another series.")
+    _check_patient(ds, ct, path, what, "structure set")
+
+
+def _check_patient(ds, ct: CTSeries, path: Path, what: str, kind: str) -> None:
+    """A structure set / segmentation must belong to the CT's patient (PatientID, where both give one):
+    a frame of reference shared by two patients (e.g. a phantom or a copied UID) is no proof."""
+    patient = str(ds.get("PatientID", "") or "")
+    if patient and ct.patient_id and patient != ct.patient_id:
+        raise input_error(what, f"{path.name} belongs to patient ID {patient!r}, but the CT series in "
+                                f"{ct.folder} to patient ID {ct.patient_id!r}: the {kind} is another patient's. "
+                                f"Give the {kind} of this CT's patient.")
 
 
 def _patient_to_index(image):
@@ -192,7 +279,7 @@ def _patient_to_index(image):
     return inverse, np.array(image.GetOrigin())
 
 
-def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
+def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "rtstruct"):
     """Rasterise one RTSTRUCT ROI onto the CT grid.
 
     Args:
@@ -206,7 +293,8 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
 
     Raises:
         InputError: not an RTSTRUCT, the ROI is not there (the message lists the names that are),
-            the structure set references another frame of reference / series / slices, the ROI has
+            the structure set references another frame of reference / series / slices or another
+            patient (PatientID), the ROI has
             no closed contour, or a contour lies between CT slices or outside the CT.
     """
     import numpy as np
@@ -222,7 +310,7 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
         name = folded[0] if len(folded) == 1 else None
     if name is None:
         listed = ", ".join(repr(n) for n in rois) or "none"
-        raise InputError(f"--roi: {roi!r} is not an ROI of {path.name}; its ROIs are: {listed}.")
+        raise input_error("roi", f"{roi!r} is not an ROI of {path.name}; its ROIs are: {listed}.")
     _check_references(ds, ct, path, what)
 
     contours = [c for rc in ds.get("ROIContourSequence", []) if int(rc.ReferencedROINumber) == rois[name]
@@ -232,13 +320,13 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
         for ref in contour.get("ContourImageSequence", []):
             uid = str(ref.get("ReferencedSOPInstanceUID", ""))
             if uid and uid not in known_slices:
-                raise InputError(f"{what}: ROI {name!r} of {path.name} is drawn on image {uid}, which is not "
-                                 f"a slice of the CT series in {ct.folder}: the structure set belongs to "
-                                 "another series (or the series misses slices).")
+                raise input_error(what, f"ROI {name!r} of {path.name} is drawn on image {uid}, which is not "
+                                        f"a slice of the CT series in {ct.folder}: the structure set belongs to "
+                                        "another series (or the series misses slices).")
     closed = [c for c in contours if str(c.get("ContourGeometricType", "CLOSED_PLANAR")) == "CLOSED_PLANAR"
               and int(c.get("NumberOfContourPoints", 0)) >= 3]
     if not closed:
-        raise InputError(f"{what}: ROI {name!r} of {path.name} has no closed planar contour to rasterise.")
+        raise input_error(what, f"ROI {name!r} of {path.name} has no closed planar contour to rasterise.")
 
     image = ct.image
     size_x, size_y, size_z = image.GetSize()
@@ -250,12 +338,12 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
         z = float(np.mean(index[:, 2]))
         k = int(round(z))
         if np.ptp(index[:, 2]) > 2 * CONTOUR_PLANE_TOLERANCE or abs(z - k) > CONTOUR_PLANE_TOLERANCE:
-            raise InputError(f"{what}: a contour of ROI {name!r} lies at slice index {z:.2f}, between CT "
-                             "slices (or is not planar in the CT's slice plane): the structure set does not "
-                             f"fit the CT series in {ct.folder}.")
+            raise input_error(what, f"a contour of ROI {name!r} lies at slice index {z:.2f}, between CT "
+                                    "slices (or is not planar in the CT's slice plane): the structure set does not "
+                                    f"fit the CT series in {ct.folder}.")
         if not 0 <= k < size_z:
-            raise InputError(f"{what}: a contour of ROI {name!r} lies outside the CT (slice index {k}, "
-                             f"the CT has {size_z} slices).")
+            raise input_error(what, f"a contour of ROI {name!r} lies outside the CT (slice index {k}, "
+                                    f"the CT has {size_z} slices).")
         x0 = max(int(np.floor(index[:, 0].min())), 0)
         x1 = min(int(np.ceil(index[:, 0].max())), size_x - 1)
         y0 = max(int(np.floor(index[:, 1].min())), 0)
@@ -266,13 +354,13 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "--rtstruct"):
         inside = Polygon(index[:, :2]).contains_points(np.column_stack([xx.ravel(), yy.ravel()]))
         mask[k, y0:y1 + 1, x0:x1 + 1] ^= inside.reshape(xx.shape)
     if not mask.any():
-        raise InputError(f"{what}: ROI {name!r} of {path.name} covers no voxel centre of the CT.")
+        raise input_error(what, f"ROI {name!r} of {path.name} covers no voxel centre of the CT.")
     result = sitk.GetImageFromArray(mask.astype(np.uint8))
     result.CopyInformation(image)
     return result
 
 
-def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str = "--seg"):
+def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str = "seg"):
     """Read one segment of a DICOM SEG onto the CT grid.
 
     Args:
@@ -286,7 +374,8 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
 
     Raises:
         InputError: highdicom is not installed, not a SEG, the segment is not there (the message
-            lists the labels that are), the SEG references another frame of reference / series,
+            lists the labels that are), the SEG references another frame of reference / series /
+            patient (PatientID),
             or a frame references an image that is not a slice of the CT.
     """
     import numpy as np
@@ -297,30 +386,33 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
     try:
         import highdicom
     except ImportError:
-        raise InputError(f"{what}: reading DICOM SEG needs highdicom (MIT): pip install highdicom") from None
+        raise input_error(what, "reading DICOM SEG needs highdicom (MIT): pip install highdicom") from None
     labels = {str(s.SegmentLabel): int(s.SegmentNumber) for s in ds.get("SegmentSequence", [])}
     if segment is None:
         if len(labels) != 1:
-            raise InputError(f"--roi: {path.name} holds {len(labels)} segments "
-                             f"({', '.join(repr(n) for n in labels)}); choose one with --roi.")
+            raise input_error("roi", f"{path.name} holds {len(labels)} segments "
+                                     f"({', '.join(repr(n) for n in labels)}); choose one with [[roi]].")
         segment = next(iter(labels))
     if segment not in labels:
         listed = ", ".join(repr(n) for n in labels) or "none"
-        raise InputError(f"--roi: {segment!r} is not a segment of {path.name}; its segments are: {listed}.")
+        raise input_error("roi", f"{segment!r} is not a segment of {path.name}; its segments are: {listed}.")
     frame = str(ds.get("FrameOfReferenceUID", ""))
     if frame and ct.frame_of_reference_uid and frame != ct.frame_of_reference_uid:
-        raise InputError(f"{what}: {path.name} has frame of reference {frame}, but the CT series in "
-                         f"{ct.folder} has {ct.frame_of_reference_uid}: the segmentation belongs to another scan.")
+        raise input_error(what, f"{path.name} has frame of reference {frame}, but the CT series in "
+                                f"{ct.folder} has {ct.frame_of_reference_uid}: the segmentation belongs to another "
+                                "scan.")
     series = [str(s.SeriesInstanceUID) for s in ds.get("ReferencedSeriesSequence", [])]
     if series and ct.series_uid not in series:
-        raise InputError(f"{what}: {path.name} references series {', '.join(series)}, but the CT in "
-                         f"{ct.folder} is series {ct.series_uid}: the segmentation was made on another series.")
+        raise input_error(what, f"{path.name} references series {', '.join(series)}, but the CT in "
+                                f"{ct.folder} is series {ct.series_uid}: the segmentation was made on another "
+                                "series.")
+    _check_patient(ds, ct, path, what, "segmentation")
     seg = highdicom.seg.Segmentation.from_dataset(ds)
     referenced = {str(uid) for _, _, uid in seg.get_source_image_uids()}
     unknown = referenced - set(ct.sop_instance_uids)
     if unknown:
-        raise InputError(f"{what}: {path.name} references {len(unknown)} image(s) that are not slices of the CT "
-                         f"series in {ct.folder}.")
+        raise input_error(what, f"{path.name} references {len(unknown)} image(s) that are not slices of the CT "
+                                f"series in {ct.folder}.")
     present = [uid for uid in ct.sop_instance_uids if uid in referenced]
     pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=present,
                                                segment_numbers=[labels[segment]],
@@ -331,12 +423,12 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
     for uid, plane in zip(present, pixels):
         values = np.asarray(plane)[..., 0]
         if values.shape != (size_y, size_x):
-            raise InputError(f"{what}: {path.name} frames are {values.shape} pixels, the CT slices "
-                             f"{(size_y, size_x)}.")
+            raise input_error(what, f"{path.name} frames are {values.shape} pixels, the CT slices "
+                                    f"{(size_y, size_x)}.")
         limit = 0.5 * float(ds.get("MaximumFractionalValue", 1)) if str(ds.get("SegmentationType")) == "FRACTIONAL" else 0.5
         mask[slice_of[uid]] = values >= limit
     if not mask.any():
-        raise InputError(f"{what}: segment {segment!r} of {path.name} is empty.")
+        raise input_error(what, f"segment {segment!r} of {path.name} is empty.")
     result = sitk.GetImageFromArray(mask.astype(np.uint8))
     result.CopyInformation(ct.image)
     return result
@@ -359,10 +451,10 @@ def load_dicom_case(ct_folder, rtstruct=None, seg=None, roi: str | None = None):
             ``read_ct_series``, ``rasterise_rtstruct``, ``read_seg_segment``.
     """
     if (rtstruct is None) == (seg is None):
-        raise InputError("a DICOM CT needs its GTV as --rtstruct FILE --roi NAME or as --seg FILE (one of them).")
+        raise input_error("ct", "a DICOM CT needs its GTV as [[rtstruct]] (with [[roi]]) or as [[seg]]: one of them.")
     if rtstruct is not None and not roi:
         names = ", ".join(repr(n) for n in rtstruct_roi_names(rtstruct))
-        raise InputError(f"--roi: name the GTV's ROI of {Path(rtstruct).name}; its ROIs are: {names}.")
+        raise input_error("roi", f"name the GTV's ROI of {Path(rtstruct).name}; its ROIs are: {names}.")
     ct = read_ct_series(ct_folder)
     if rtstruct is not None:
         gtv = rasterise_rtstruct(rtstruct, ct, roi)
@@ -382,18 +474,23 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
         (ct, gtv): paths or SimpleITK images.
 
     Raises:
-        InputError: a combination of options that does not fit (e.g. a DICOM folder with --gtv, a
-            CT file with --rtstruct), or any DICOM error of ``load_dicom_case``.
+        InputError: a combination of inputs that does not fit (e.g. a DICOM folder with ``gtv``, a
+            CT file with ``rtstruct``), or any DICOM error of ``load_dicom_case``. Messages name the
+            inputs by these parameter names (``options.FRONT_END_NAMES`` translates them).
     """
     ct_path = Path(ct)
     if ct_path.is_dir():
         if gtv is not None:
-            raise InputError(f"--ct: {ct_path} is a DICOM folder; give its GTV as --rtstruct FILE --roi NAME "
-                             "or --seg FILE, not --gtv.")
+            if not _has_image_series(ct_path):
+                raise input_error("ct", f"{_no_series_reason(ct_path)} A CT is a file (NRRD / NIfTI) or the "
+                                        "folder of its DICOM slices.")
+            raise input_error("ct", f"{ct_path} is a DICOM folder; give its GTV as [[rtstruct]] (with [[roi]]) "
+                                    "or as [[seg]], not as [[gtv]].")
         image, mask, _ = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
         return image, mask
     if rtstruct is not None or seg is not None:
-        raise InputError(f"--ct: --rtstruct / --seg need the CT as a DICOM series folder; {ct_path} is not a folder.")
+        raise input_error("ct", f"[[rtstruct]] / [[seg]] need the CT as a DICOM series folder; {ct_path} "
+                                "is not a folder.")
     if gtv is None:
-        raise InputError("--gtv: a CT file (NRRD / NIfTI) needs its GTV mask file (--gtv FILE).")
+        raise input_error("gtv", "a CT file (NRRD / NIfTI) needs its GTV mask file.")
     return ct, gtv

@@ -2,7 +2,7 @@
 
 A bundle is loaded without running any code from it: weights are read with ``safetensors`` (never
 pickle), their SHA-256 is checked against ``bundle.json``, and the architecture is looked up by name
-in ``RadSurvLib.models.registry.ARCHITECTURES`` (SEResNet3D, VisionMamba3D, DeepRadScore2D).
+in ``RadSurvLib.models.registry.SPECS`` (SEResNet3D, VisionMamba3D, DeepRadScore2D).
 
 ``bundle.json`` keys: ``format`` ("radsurv-bundle"), ``format_version`` (1), ``name``, ``version``,
 ``demonstration`` (bool), ``disclaimer``, ``architecture`` {``name``, ``params``},
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BundleError
+from .inputs import CROP_KEYS
 
 BUNDLE_FORMAT = "radsurv-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -31,11 +32,10 @@ WEIGHTS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 REQUIRED_KEYS = ("name", "version", "demonstration", "architecture", "preprocessing",
                  "gradcam_layer", "risk_cutoff", "weights")
-PREPROCESSING_KEYS = ("crop_size", "margin_mm", "hu_clip", "norm_mean", "norm_std")
 #: Preprocessing keys required per model input kind (``RadSurvLib.models.inputs``).
 PREPROCESSING_KEYS_BY_KIND = {
-    "ct3d": PREPROCESSING_KEYS,
-    "ct3d+maps": PREPROCESSING_KEYS + ("voxel_maps",),
+    "ct3d": CROP_KEYS,
+    "ct3d+maps": CROP_KEYS + ("voxel_maps",),
     "slice2d+radscores": ("hu_clip", "norm_mean", "norm_std", "radscore_names"),
 }
 
@@ -68,8 +68,8 @@ class Bundle:
 
     @property
     def input_kind(self) -> str:
-        """The model's input kind: ``"ct3d"``, ``"ct3d+maps"`` or ``"slice2d+radscores"``."""
-        return str(getattr(self.model, "input_kind", "ct3d"))
+        """The model's input kind: ``"ct3d"``, ``"ct3d+maps"`` or ``"slice2d+radscores"`` (its ``ModelSpec``)."""
+        return _input_kind(self.config)
 
     @property
     def endpoint(self) -> str:
@@ -85,7 +85,7 @@ class Bundle:
         """
         pre = self.config["preprocessing"]
         if self.input_kind == "ct3d":
-            return {key: (tuple(pre[key]) if key == "hu_clip" else pre[key]) for key in PREPROCESSING_KEYS}
+            return {key: (tuple(pre[key]) if key == "hu_clip" else pre[key]) for key in CROP_KEYS}
         return {key: (tuple(value) if key == "hu_clip" else value) for key, value in pre.items()}
 
     @property
@@ -129,11 +129,11 @@ def _read_config(folder: Path) -> dict:
 
 def _input_kind(config: dict) -> str:
     """Input kind of the architecture a config names (``"ct3d"`` when unknown: checked later)."""
-    from .registry import ARCHITECTURES
+    from .registry import SPECS
 
     arch = config.get("architecture")
     name = arch.get("name") if isinstance(arch, dict) else None
-    return ARCHITECTURES[name].input_kind if name in ARCHITECTURES else "ct3d"
+    return SPECS[name].input_kind if name in SPECS else "ct3d"
 
 
 def _weights_path(folder: Path, config: dict) -> Path:
@@ -152,15 +152,15 @@ def _weights_path(folder: Path, config: dict) -> Path:
 
 
 def _build_model(folder: Path, config: dict):
-    from .registry import ARCHITECTURES
+    from .registry import SPECS
 
     arch = config["architecture"]
     name = arch.get("name") if isinstance(arch, dict) else None
-    if name not in ARCHITECTURES:
-        raise _fail(folder, f"unknown architecture {name!r} (known: {', '.join(sorted(ARCHITECTURES))})",
+    if name not in SPECS:
+        raise _fail(folder, f"unknown architecture {name!r} (known: {', '.join(sorted(SPECS))})",
                     "Use a bundle made for this RadSurv version.")
     try:
-        return ARCHITECTURES[name](**dict(arch.get("params") or {}))
+        return SPECS[name].model_class(**dict(arch.get("params") or {}))
     except (TypeError, ValueError) as exc:
         raise _fail(folder, f"bad architecture.params for {name}: {exc}", "Re-create the bundle with save_bundle.") from None
 
@@ -176,7 +176,9 @@ def load_bundle(path=None) -> Bundle:
 
     Raises:
         BundleError: missing folder or file, pickle weights (``.pt``/``.pth``/``.ckpt``/``.bin``), malformed or
-            incomplete ``bundle.json``, unknown format or architecture, SHA-256 mismatch, unreadable
+            incomplete ``bundle.json``, a value out of bounds (``_check_values``: risk_cutoff not a finite
+            number, crop_size < 8, ...), a ``gradcam_layer`` the model does not have, unknown format or
+            architecture, SHA-256 mismatch, unreadable
             weights, or weights that do not match the architecture (missing / unexpected / mis-shaped keys).
     """
     from ..io.images import sha256_file
@@ -194,11 +196,62 @@ def load_bundle(path=None) -> Bundle:
     if actual != expected:
         raise _fail(folder, f"checksum mismatch for {weights_path.name} (sha256 {actual}, bundle.json says "
                     f"{expected or 'nothing'})", "The weights are damaged or were changed; restore the bundle.")
+    _check_values(folder, config)
     model = _build_model(folder, config)
+    _check_gradcam_layer(folder, config, model)
     _load_weights(folder, model, weights_path)
     return Bundle(path=folder, config=config, model=model, name=str(config["name"]),
                   version=str(config["version"]), demonstration=bool(config["demonstration"]),
                   cutoff=float(config["risk_cutoff"]))
+
+
+#: Smallest model-input crop / patch, voxels per axis (the SE-ResNet halves it four times).
+MIN_CROP_SIZE = 8
+
+
+def _number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_values(folder: Path, config: dict) -> None:
+    """Every value the model stage uses, checked at load (not when the model stage reaches it)."""
+    fix = "Correct bundle.json (or re-create the bundle with save_bundle)."
+    cutoff = config["risk_cutoff"]
+    if not _number(cutoff):
+        raise _fail(folder, f"risk_cutoff is {json.dumps(cutoff)}, not a number (the median training risk "
+                    "score, e.g. 0.12)", fix)
+    if not isinstance(config["demonstration"], bool):
+        raise _fail(folder, f"demonstration is {json.dumps(config['demonstration'])}, not true or false", fix)
+    pre = config["preprocessing"]
+    if not isinstance(pre, dict):
+        raise _fail(folder, "preprocessing is not a JSON object", fix)
+    for key in ("crop_size", "patch_size"):
+        if key in pre and (not isinstance(pre[key], int) or isinstance(pre[key], bool) or pre[key] < MIN_CROP_SIZE):
+            raise _fail(folder, f"preprocessing.{key} is {json.dumps(pre[key])}; it must be an integer of at "
+                        f"least {MIN_CROP_SIZE} voxels (64 in Liu et al. 2025)", fix)
+    if "margin_mm" in pre and not (_number(pre["margin_mm"]) and pre["margin_mm"] >= 0):
+        raise _fail(folder, f"preprocessing.margin_mm is {json.dumps(pre['margin_mm'])}; give a margin >= 0 mm", fix)
+    clip = pre.get("hu_clip")
+    if clip is not None and not (isinstance(clip, list) and len(clip) == 2 and all(map(_number, clip))
+                                 and clip[0] < clip[1]):
+        raise _fail(folder, f"preprocessing.hu_clip is {json.dumps(clip)}; give [low, high] in HU with low < high, "
+                    "e.g. [-1000, 400]", fix)
+    if "norm_mean" in pre and not _number(pre["norm_mean"]):
+        raise _fail(folder, f"preprocessing.norm_mean is {json.dumps(pre['norm_mean'])}, not a number (HU)", fix)
+    if "norm_std" in pre and not (_number(pre["norm_std"]) and pre["norm_std"] > 0):
+        raise _fail(folder, f"preprocessing.norm_std is {json.dumps(pre['norm_std'])}; it must be a number "
+                    "greater than 0 (HU)", fix)
+    if not isinstance(config["gradcam_layer"], str) or not config["gradcam_layer"]:
+        raise _fail(folder, f"gradcam_layer is {json.dumps(config['gradcam_layer'])}, not a layer name", fix)
+
+
+def _check_gradcam_layer(folder: Path, config: dict, model) -> None:
+    layers = [name for name, _ in model.named_modules() if name and "." not in name]
+    if config["gradcam_layer"] not in dict(model.named_modules()):
+        raise _fail(folder, f"gradcam_layer {config['gradcam_layer']!r} is not a layer of {config['architecture']['name']} "
+                    f"(its top-level layers: {', '.join(layers)})", "Correct gradcam_layer in bundle.json.")
 
 
 def _load_weights(folder: Path, model, weights_path: Path) -> None:

@@ -46,11 +46,6 @@ class DeepRadScore2D(nn.Module):
         ValueError: bad endpoint; missing or mis-shaped ``radscores`` when ``n_radscores > 0``.
     """
 
-    input_kind = "slice2d+radscores"
-    #: Parameter-name prefixes of the prediction head (head-only fine-tuning freezes the rest).
-    head_prefixes = ("fc_penultimate", "fc_out")
-    gradcam_layer = "backbone.denseblock3"
-
     def __init__(self, in_channels: int = 1, n_radscores: int = 2, hidden_units: int = 128,
                  endpoint: str = "survival", dropout: float = 0.2, init_features: int = 64,
                  growth_rate: int = 32, block_config=DENSENET121_BLOCKS, bn_size: int = 4):
@@ -75,8 +70,6 @@ class DeepRadScore2D(nn.Module):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.feature_dim = int(hidden_units)
-        # The third dense block (10x10 at 160x160), or the last one of a shallower demonstration net.
-        self.gradcam_layer = f"backbone.denseblock{min(3, len(tuple(block_config)))}"
 
     def _fused(self, x, radscores):
         pooled = torch.flatten(self.pool(self.relu(self.backbone(x))), 1)  # (B, 1024)

@@ -18,12 +18,12 @@ def resolve_device(device: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA GPU is available to PyTorch on this machine "
-                             f"(torch {torch.__version__}); use --device cpu or --device auto.")
+            raise InputError("device: cuda was requested but no CUDA GPU is available to PyTorch on this machine "
+                             f"(torch {torch.__version__}); use cpu or auto.")
         return "cuda"
     if device == "cpu":
         return "cpu"
-    raise InputError(f"--device: unknown device {device!r}; use auto, cpu or cuda.")
+    raise InputError(f"device: unknown device {device!r}; use auto, cpu or cuda.")
 
 
 def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel_maps=None,

@@ -4,7 +4,7 @@ All builders start from the CT and GTV on the 1 mm isotropic analysis grid (Simp
 the CT's direction) and the bundle's ``preprocessing`` dict, and return a ``ModelInput``:
 
 - ``"ct3d"`` (SE-ResNet, Liu et al. 2025): the GTV bounding box + ``margin_mm`` resampled to
-  ``crop_size``^3 (``preprocess.make_model_input``), HU clipped to ``hu_clip`` and z-scored with the
+  ``crop_size``^3 (``crop.make_model_input``), HU clipped to ``hu_clip`` and z-scored with the
   fixed ``norm_mean`` / ``norm_std``. x ``[1, 1, D, D, D]`` (z, y, x).
 - ``"ct3d+maps"`` (Vision-Mamba, Wang et al. 2026): the same CT crop as channel 0, then the voxel
   radiomics maps named in ``preprocessing["voxel_maps"]`` (in that order) resampled onto the same
@@ -96,7 +96,7 @@ def build_ct3d_maps(ct_1mm, gtv_1mm, preprocessing: dict, voxel_maps: dict) -> M
     if missing:
         raise InputError(f"voxel maps: the model needs {', '.join(missing)} (has: "
                          f"{', '.join(sorted(voxel_maps)) or 'none'}); compute them with "
-                         "RadSurvLib.radiomics.voxelmaps.compute_voxel_maps(features=...) / --voxel-maps.")
+                         "RadSurvLib.radiomics.voxelmaps.compute_voxel_maps(features=...).")
     base = build_ct3d(ct_1mm, gtv_1mm, preprocessing)
     reference = geometry_image(base.geometry)
     norms = dict((preprocessing or {}).get("map_norm") or {})
@@ -146,7 +146,7 @@ def radscore_tensor(radscores, names) -> object:
     names = list(names or [])
     if radscores is None:
         raise InputError(f"radscores: the model needs the RadScores {', '.join(names) or '(none listed)'}; "
-                         "pass a radiomics signature (--signature) that gives them.")
+                         "pass the radiomics signature (signature) that gives them.")
     if isinstance(radscores, dict):
         missing = [name for name in names if name not in radscores]
         if missing:
@@ -281,34 +281,10 @@ def radscores_by_roi(signature: dict, row: dict, roi_names) -> dict:
         if roi not in out:
             continue
         if name not in row:
-            raise InputError(f"--signature: the case lacks the signature feature {name!r}; fit the signature on "
+            raise InputError(f"signature: the case lacks the signature feature {name!r}; fit the signature on "
                              "features that the radiomics parameter file computes.")
         value = float(row[name])
         if not math.isfinite(value):
-            raise InputError(f"--signature: feature {name!r} is not a finite number for this case ({value}).")
+            raise InputError(f"signature: feature {name!r} is not a finite number for this case ({value}).")
         out[roi] += float(coef) * (value - float(mean)) / float(sd)
     return out
-
-
-def default_preprocessing(input_kind: str) -> dict:
-    """Default ``preprocessing`` dict of an input kind (a bundle stores its own copy; training fills
-    ``norm_mean`` / ``norm_std`` / ``map_norm`` with training-set statistics).
-
-    - ``"ct3d"``: Liu et al. 2025: 64^3 crop of the GTV box + 5 mm, HU window [-1000, 400].
-    - ``"ct3d+maps"``: a 32^3 crop (CPU-sized Vision-Mamba) and three first-order / GLCM maps with
-      kernel radius 1 and bin width 25 HU (the pipeline's voxel-map settings).
-    - ``"slice2d+radscores"``: Zhang et al. 2024: 160 x 160 patch at 1 mm; GTV and 0-3 mm ring RadScores.
-
-    Raises:
-        InputError: unknown kind.
-    """
-    base = {"hu_clip": [-1000.0, 400.0], "norm_mean": 0.0, "norm_std": 1.0, "spacing_mm": [1.0, 1.0, 1.0]}
-    if input_kind == "ct3d":
-        return {"crop_size": 64, "margin_mm": 5.0, **base}
-    if input_kind == "ct3d+maps":
-        return {"crop_size": 32, "margin_mm": 5.0, **base,
-                "voxel_maps": ["firstorder_Mean", "firstorder_Entropy", "glcm_Contrast"],
-                "kernel_radius": 1, "bin_width": 25.0, "map_norm": {}}
-    if input_kind == "slice2d+radscores":
-        return {"patch_size": PATCH_SIZE, **base, "radscore_names": ["GTV", "ring_0-3mm"]}
-    raise InputError(f"model input kind {input_kind!r} is unknown; use ct3d, ct3d+maps or slice2d+radscores.")

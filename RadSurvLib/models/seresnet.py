@@ -6,7 +6,7 @@ batch norm, ReLU; 3x3x3 max pooling, stride 2), four stages of ResNet18 basic re
 layer (reduction ratio 64) after every residual block, global average pooling (the 512-d "deep
 feature" vector at full width), fully connected layers 512-512-256-128 with dropout 0.4 and a
 one-unit tanh output, the risk score. Liu et al. use L2 regularisation lambda = 1e-4; RadSurv applies
-it as ``weight_decay=1e-4`` of the optimiser (see ``RadSurvLib.training.demo``), not in the model.
+it as ``weight_decay=1e-4`` of the optimiser (``RadSurvLib.training.train``), not in the model.
 
 Differences from the paper, on purpose: the basic block is the standard post-activation ResNet
 block (conv-BN-ReLU-conv-BN + identity/1x1 projection, ReLU) rather than the paper's mixed
@@ -79,14 +79,9 @@ class SEResNet3D(nn.Module):
 
     ``forward(x)``: ``x`` float ``[B, 1, z, y, x]`` -> risk ``[B]`` in (-1, 1) (tanh; higher = worse
     prognosis). ``features(x)``: ``[B, 8 * base_width]`` deep-feature vector from the pooling layer.
-    ``radscores`` arguments are accepted and ignored (common API of ``registry.ARCHITECTURES``).
+    ``radscores`` arguments are accepted and ignored (the common API of ``RadSurvLib.models.registry``;
+    input kind, head and Grad-CAM layer: its ``SPECS["SEResNet3D"]``).
     """
-
-    input_kind = "ct3d"
-    #: Parameter-name prefixes of the prediction head (head-only fine-tuning freezes the rest).
-    head_prefixes = ("head", "out")
-    #: Grad-CAM default: ``layer2`` (8^3 cells at a 64^3 input; ``layer4`` is only 2^3).
-    gradcam_layer = "layer2"
 
     def __init__(self, in_channels: int = 1, base_width: int = 64,
                  blocks_per_stage=(2, 2, 2, 2), head_units=(512, 256, 128),
@@ -124,6 +119,3 @@ class SEResNet3D(nn.Module):
         """Risk score ``[B]`` in (-1, 1) for input ``[B, 1, z, y, x]``."""
         return torch.tanh(self.out(self.head(self.features(x)))).squeeze(1)
 
-
-#: Kept for older imports; the full registry is ``RadSurvLib.models.registry.ARCHITECTURES``.
-ARCHITECTURES = {"SEResNet3D": SEResNet3D}

@@ -213,11 +213,6 @@ class VisionMamba3D(nn.Module):
         ValueError: ``image_size`` not a multiple of ``patch_size``, bad endpoint or scan back end.
     """
 
-    input_kind = "ct3d+maps"
-    #: Parameter-name prefixes of the prediction head (head-only fine-tuning freezes the rest).
-    head_prefixes = ("head", "out")
-    gradcam_layer = "token_grid"
-
     def __init__(self, in_channels: int = 4, image_size: int = 32, patch_size: int = 4,
                  embed_dim: int = 32, depth: int = 2, d_state: int = 8, expand: int = 2, d_conv: int = 4,
                  head_units=(32,), dropout: float = 0.2, endpoint: str = "survival",

@@ -19,12 +19,19 @@ def _voxels(node):
     return numpy_support.vtk_to_numpy(node.GetImageData().GetPointData().GetScalars())
 
 
-def _ijk_to_ras_values(node) -> list[float]:
+def ijk_to_ras(node):
+    """The IJK-to-RAS matrix of a volume node as a 4 x 4 NumPy array (mm)."""
+    import numpy as np
     import vtk
 
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    return [round(matrix.GetElement(r, c), 6) for r in range(4) for c in range(4)]
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _ijk_to_ras_values(node) -> list[float]:
+    """The IJK-to-RAS matrix, row by row, rounded to 1e-6 mm (for the input key)."""
+    return [round(float(v), 6) for v in ijk_to_ras(node).ravel()]
 
 
 def _write_volume(node, path: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .display import GTV_COLOR, style_segments
 from .write import _mark_chosen, _read_volume, _threshold, same_grid, write_results_to_scene
 
 
@@ -28,8 +29,9 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
 
     The scene holds the CT (``vtkMRMLScalarVolumeNode`` "CT"), a segmentation "Segmentation" whose
     reference geometry is the CT, with the segment "GTV" (every non-zero voxel of the mask), and
-    everything :func:`write_results_to_scene` adds. 3D Slicer opens the bundle with File > Load
-    or drag and drop.
+    everything :func:`write_results_to_scene` adds, including the Red / Green / Yellow slice views
+    set to show the CT with the heatmap, centred on the GTV (``display.show_results``). 3D Slicer
+    opens the bundle with File > Load or drag and drop.
 
     Args:
         ct_path: CT image (NRRD / NIfTI, HU).
@@ -74,8 +76,9 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
     segmentation_node.CreateDefaultDisplayNodes()
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
-    gtv_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, "GTV", (0.1, 0.8, 0.2))
+    gtv_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, "GTV", GTV_COLOR)
     _mark_chosen(segmentation_node, gtv_id)
+    style_segments(segmentation_node, [], gtv_id)  # our own GTV: red outline, as in overview.png
 
     write_results_to_scene(ct_node, segmentation_node, gtv_id, out_dir, scene=scene)
 

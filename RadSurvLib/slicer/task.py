@@ -3,8 +3,9 @@
 ``SceneScoringTask``: a CT node + segmentation + segment of a MRML scene -> NRRD files in a
 temporary job folder (``slicer.export``) -> ``worker.client.WorkerJob`` -> ``slicer.write``. The
 scene is touched only after the worker succeeded: cancel, a worker crash or bad input leave it as it
-was. Every node and ring segment of a run is tagged with the run's *input key* (SHA-256 of the CT
-and GTV voxels and geometry and of the options that change results), so running again on the same
+was. Only the parts of the results the user asked for (``outputs``) are added to the scene. Every
+node and ring segment of a run is tagged with the run's *input key* (SHA-256 of the CT and GTV
+voxels and geometry and of ``ScoreOptions.result_key_fields()``), so running again on the same
 inputs finds the earlier results: ``if_exists="skip"`` (default) reuses them, ``"add"`` adds a
 second set (names suffixed `` (2)``), ``"replace"`` removes the earlier set once the new one is in.
 
@@ -21,25 +22,27 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError, RadSurvError
+from ..options import ScoreOptions
 from ..worker.client import (CANCELLED, FAILED, IDLE, RUNNING, SKIPPED, SUCCEEDED, WorkerFailed, WorkerJob,
                              _poll_until_done)
+from ..worker.protocol import make_job
 from .export import export_case
+from .write import OUTPUT_PARTS
 
 #: Attribute (nodes) and tag (segments) holding the input key of the run that made them.
 INPUT_KEY_ATTRIBUTE = "RadSurv.InputKey"
 
 #: What the scene receives, by default all of it.
-DEFAULT_OUTPUTS = {"rings": True, "voxel_maps": True, "heatmap": True, "tables": True}
+DEFAULT_OUTPUTS = {part: True for part in OUTPUT_PARTS}
 
 #: Choices for a second run on the same inputs.
 IF_EXISTS_CHOICES = ("skip", "add", "replace")
 
 
-def input_key(key_parts, options: dict) -> str:
-    """SHA-256 (first 16 hex digits) of the case's voxel hashes and the options that change results."""
-    relevant = {k: options.get(k) for k in ("rings_mm", "bundle", "params_file", "kernel_radius",
-                                            "voxel_map_features", "signature")}
-    text = json.dumps([list(key_parts), relevant], sort_keys=True, default=str)
+def input_key(key_parts, options: ScoreOptions) -> str:
+    """SHA-256 (first 16 hex digits) of the case's voxel hashes and the options that change results
+    (``ScoreOptions.result_key_fields``)."""
+    text = json.dumps([list(key_parts), options.result_key_fields()], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -71,27 +74,11 @@ def _segment_tag(segment, name: str) -> str:
     return str(holder)
 
 
-def _tag_results(scene, segmentation_node, created: dict, key: str, outputs: dict) -> dict:
-    """Tag what a run created with its input key; remove what the user did not ask for."""
+def _tag_results(scene, segmentation_node, created: dict, key: str) -> dict:
+    """Tag the nodes and ring segments a run created with its input key."""
     segmentation = segmentation_node.GetSegmentation()
-    if not outputs.get("rings", True):
-        for segment_id in created["ring_segment_ids"]:
-            segmentation.RemoveSegment(segment_id)
-        created["ring_segment_ids"], created["ring_segment_names"] = [], []
     for segment_id in created["ring_segment_ids"]:
         segmentation.GetSegment(segment_id).SetTag(INPUT_KEY_ATTRIBUTE, key)
-    drop = []
-    if not outputs.get("voxel_maps", True):
-        drop += list(created["voxel_map_volumes"].values())
-        created["voxel_map_volumes"] = {}
-    if not outputs.get("heatmap", True):
-        drop.append(created.pop("heatmap_volume"))
-    if not outputs.get("tables", True):
-        drop += [created.pop("scores_table"), created.pop("features_table")]
-    for node_id in drop:
-        node = scene.GetNodeByID(node_id)
-        if node is not None:
-            scene.RemoveNode(node)
     for node_id in [*created["voxel_map_volumes"].values(), created.get("heatmap_volume"),
                     created.get("scores_table"), created.get("features_table")]:
         node = scene.GetNodeByID(node_id) if node_id else None
@@ -119,13 +106,12 @@ class SceneScoringTask:
         volume_node: ``vtkMRMLScalarVolumeNode``, the planning CT (HU).
         segmentation_node, segment_id: the GTV (``vtkMRMLSegmentationNode`` and segment ID).
         python_command: command prefix of the worker's Python (``[PythonEnvironment.python]``).
-        options: worker job options: ``rings_mm`` (default [3, 6, 9]), ``bundle``, ``device``
-            (auto / cpu / cuda), ``params_file``, ``kernel_radius``, ``voxel_map_features``,
-            ``signature``.
+        options: ``options.ScoreOptions`` (None: the defaults); ``options.overwrite`` lets the
+            pipeline replace an earlier run in ``out_dir``.
         out_dir: output folder (default: ``out`` in a new temporary job folder). An earlier run
-            there is never overwritten.
+            there is never overwritten unless ``options.overwrite``.
         outputs: which results go into the scene (``DEFAULT_OUTPUTS`` keys: rings, voxel_maps,
-            heatmap, tables); the files are written in any case.
+            heatmap, tables); only those are added, the files are written in any case.
         if_exists: "skip" (earlier results of the same inputs are reused, nothing runs), "add"
             (a new suffixed set), "replace" (the earlier set is removed once the new one is in).
         runner, on_progress: as in ``WorkerJob``.
@@ -142,8 +128,13 @@ class SceneScoringTask:
             raise InputError(f"if_exists={if_exists!r}: choose one of {', '.join(IF_EXISTS_CHOICES)}.")
         self.volume_node, self.segmentation_node, self.segment_id = volume_node, segmentation_node, segment_id
         self.python_command = python_command
-        self.options = {"rings_mm": [3, 6, 9], "device": "auto", **(options or {})}
+        if options is not None and not isinstance(options, ScoreOptions):
+            raise InputError(f"options: expected a RadSurvLib.options.ScoreOptions, got {type(options).__name__}.")
+        self.options = options or ScoreOptions()
         self.out_dir = Path(out_dir) if out_dir else None
+        unknown = sorted(set(outputs or {}) - set(DEFAULT_OUTPUTS))
+        if unknown:
+            raise InputError(f"outputs: unknown part(s) {', '.join(unknown)}; choose from {', '.join(DEFAULT_OUTPUTS)}.")
         self.outputs = {**DEFAULT_OUTPUTS, **(outputs or {})}
         self.if_exists = if_exists
         self.runner, self.on_progress, self.work_dir = runner, on_progress, work_dir
@@ -159,8 +150,11 @@ class SceneScoringTask:
         if self.volume_node is None or self.volume_node.GetImageData() is None:
             raise InputError("No CT volume selected (or it has no image data).")
         check_segment(self.segmentation_node, self.segment_id)
-        if self.options.get("device", "auto") not in ("auto", "cpu", "cuda"):
-            raise InputError(f"Device {self.options['device']!r}: choose auto, cpu or cuda.")
+        if self.options.gtv_label is not None:
+            from ..options import OptionError
+
+            raise OptionError("gtv_label", "in a scene the GTV is a segment (one label); choose the GTV's segment "
+                                           "and leave [[gtv_label]] unset.")
         scene = self.volume_node.GetScene()
         self.job_dir = Path(tempfile.mkdtemp(prefix="RadSurv-job-", dir=self.work_dir))
         try:
@@ -177,7 +171,7 @@ class SceneScoringTask:
         if self.out_dir is None:
             self.out_dir = self.job_dir / "out"
         self._made_out_dir = not self.out_dir.exists()
-        job = {**self.options, "ct": exported["ct"], "gtv": exported["gtv"], "out_dir": str(self.out_dir)}
+        job = make_job(self.options, exported["ct"], str(self.out_dir), gtv=exported["gtv"])
         self.job = WorkerJob(job, self.python_command, self.job_dir, runner=self.runner,
                              on_progress=self.on_progress)
         self.job.start()
@@ -238,10 +232,11 @@ class SceneScoringTask:
 
         scene = self.volume_node.GetScene()
         out_dir = Path(self.job.out_dir or self.out_dir)
-        created = write_results_to_scene(self.volume_node, self.segmentation_node, self.segment_id, out_dir)
+        created = write_results_to_scene(self.volume_node, self.segmentation_node, self.segment_id, out_dir,
+                                         outputs=self.outputs)
         if self.existing and self.if_exists == "replace":
             remove_results(scene, self.segmentation_node, self.existing)
-        self.created = _tag_results(scene, self.segmentation_node, created, self.key, self.outputs)
+        self.created = _tag_results(scene, self.segmentation_node, created, self.key)
         self.result = dict(self.job.result or {}, out_dir=str(out_dir), nodes=self.created)
         self.out_dir = out_dir
 

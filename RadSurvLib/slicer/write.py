@@ -13,15 +13,22 @@ What :func:`write_results_to_scene` reads is the output directory written by
 - ``features.csv``: one row per ROI (column ``roi``), one column per PyRadiomics feature;
 - ``result.json``: risk score, risk group, cut-off, model description, ring sizes.
 
-What it adds to the scene (it never renames, modifies or removes anything that was there):
+What it adds to the scene (only the parts asked for in ``outputs``, all by default; it never
+renames, modifies or removes anything that was there):
 
 - one segment per ring in the GTV's segmentation node, named ``"<GTV name> ring 0-3 mm"``;
 - one ``vtkMRMLScalarVolumeNode`` per voxel map, named ``"RadSurv <family>_<Feature>"``;
-- the ``vtkMRMLScalarVolumeNode`` ``"RadSurv Grad-CAM heatmap"`` shown with a colour table,
-  window 0-1 and a threshold that makes 0 transparent, so that it overlays the CT;
+- the ``vtkMRMLScalarVolumeNode`` ``"RadSurv <method> heatmap"`` (the method ``result.json``
+  records: ``"RadSurv HiResCAM heatmap"``, ``"RadSurv Grad-CAM heatmap"``) shown with a colour table,
+  window 0-1 and a threshold that makes values below ``display.HEATMAP_SHOWN_FROM`` transparent, so
+  that it overlays the CT;
 - ``vtkMRMLTableNode`` ``"RadSurv scores"`` (rows: quantities; columns Quantity, Value, Unit);
 - ``vtkMRMLTableNode`` ``"RadSurv features"`` (rows: features; columns: Feature, then one
   numeric column per ROI in ``features.csv`` order, e.g. GTV, ring_0-3mm, ...).
+
+Display only (``display.show_results``): the slice views (created when the scene has none, as in
+slicer-core) show the CT with the heatmap over it, centred on the GTV; the CT gets the lung window
+if it has none chosen, and the GTV segment is drawn as an outline so that the heatmap shows.
 
 When a name is taken (a second run, or a user's segment that happens to share a ring's name),
 the whole set of the run gets the first free suffix `` (2)``, `` (3)``, ... so that the nodes and
@@ -35,17 +42,24 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from .display import HEATMAP_OPACITY, HEATMAP_SHOWN_FROM, RING_COLORS, show_results  # noqa: F401 (re-exported)
+from .export import ijk_to_ras
 
 #: Prefix of every node name that RadSurv creates.
 NODE_PREFIX = "RadSurv"
 
-#: Name of the heatmap volume node (before any run suffix).
-HEATMAP_NODE_NAME = f"{NODE_PREFIX} Grad-CAM heatmap"
+#: How the heatmap node names each ``result.json["gradcam_method"]`` (``explain.METHODS``); a
+#: result without a method (older runs) was Grad-CAM.
+HEATMAP_METHOD_LABELS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM", None: "Grad-CAM"}
+
+#: Parts of the results that can go into the scene (``write_results_to_scene``'s ``outputs``).
+OUTPUT_PARTS = ("rings", "voxel_maps", "heatmap", "tables")
+
 SCORES_TABLE_NAME = f"{NODE_PREFIX} scores"
 FEATURES_TABLE_NAME = f"{NODE_PREFIX} features"
 
 #: Name of the colour table RadSurv creates when Slicer's own "Inferno" table is not in the scene.
-HEATMAP_COLOR_NODE_NAME = f"{NODE_PREFIX} Grad-CAM (inferno)"
+HEATMAP_COLOR_NODE_NAME = f"{NODE_PREFIX} heatmap (inferno)"
 
 #: IDs of Slicer's built-in colour tables preferred for the heatmap, best first. They exist in
 #: the 3D Slicer application; the slicer-core wheel has neither, so RadSurv then makes its own.
@@ -62,18 +76,9 @@ INFERNO_ANCHORS = (
     (0.978, 0.558, 0.035), (0.975, 0.798, 0.206), (0.988, 0.998, 0.645),
 )
 
-#: Heatmap values at or below this are transparent (Grad-CAM is exactly 0 outside the model crop).
-HEATMAP_LOWER_THRESHOLD = 1e-4
-
-#: Opacity of the heatmap as the foreground layer of the slice views (3D Slicer GUI only).
-HEATMAP_OPACITY = 0.4
-
-#: Ring segment colours (RGB in [0, 1]), used in turn; chosen to differ from each other and from
-#: the usual green/yellow of a GTV segment.
-RING_COLORS = (
-    (0.95, 0.55, 0.10), (0.20, 0.60, 0.95), (0.75, 0.30, 0.85),
-    (0.95, 0.30, 0.45), (0.30, 0.85, 0.80), (0.60, 0.45, 0.25),
-)
+#: Heatmap values below this are transparent (display.py holds the display choices: heatmap
+#: threshold and opacity, ring colours, shared with overview.png).
+HEATMAP_LOWER_THRESHOLD = HEATMAP_SHOWN_FROM
 
 #: Attribute set on every node RadSurv creates: its role, so scripts can find the nodes.
 ROLE_ATTRIBUTE = "RadSurv.Role"
@@ -138,7 +143,7 @@ def read_output_dir(out_dir) -> dict:
         "out_dir": out_dir,
         "result": result,
         "rings": need(outputs.get("rings", "rings.nrrd"), "ring labelmap"),
-        "heatmap": need(outputs.get("heatmap", "heatmap.nrrd"), "Grad-CAM heatmap"),
+        "heatmap": need(outputs.get("heatmap", "heatmap.nrrd"), "heatmap"),
         "features": need(outputs.get("features", "features.csv"), "features table"),
         "voxel_maps": voxel_maps,
         "rings_info": rings_info,
@@ -234,13 +239,10 @@ def _read_volume(path, labelmap: bool = False):
     return node
 
 
-def _ijk_to_ras(node):
-    import numpy as np
-    import vtk
-
-    matrix = vtk.vtkMatrix4x4()
-    node.GetIJKToRASMatrix(matrix)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+def heatmap_node_name(method) -> str:
+    """Name of the heatmap volume node for a CAM method (``result.json["gradcam_method"]``)."""
+    label = HEATMAP_METHOD_LABELS.get(method, str(method))
+    return f"{NODE_PREFIX} {label} heatmap"
 
 
 def same_grid(node_a, node_b, tolerance_mm: float = GEOMETRY_TOLERANCE_MM) -> bool:
@@ -250,7 +252,7 @@ def same_grid(node_a, node_b, tolerance_mm: float = GEOMETRY_TOLERANCE_MM) -> bo
     dims_a = node_a.GetImageData().GetDimensions()
     dims_b = node_b.GetImageData().GetDimensions()
     return tuple(dims_a) == tuple(dims_b) and bool(
-        np.allclose(_ijk_to_ras(node_a), _ijk_to_ras(node_b), atol=tolerance_mm, rtol=0))
+        np.allclose(ijk_to_ras(node_a), ijk_to_ras(node_b), atol=tolerance_mm, rtol=0))
 
 
 def segment_names(segmentation_node) -> list[str]:
@@ -432,7 +434,8 @@ def _double_column(name, values):
 # Public API
 # --------------------------------------------------------------------------------------------
 
-def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_dir, scene=None) -> dict:
+def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_dir, scene=None,
+                           outputs=None) -> dict:
     """Add RadSurv's results (rings, voxel maps, heatmap, tables) to the scene of the CT.
 
     Every file is read and checked before the scene is touched, so an error leaves the scene as
@@ -446,17 +449,21 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
         segment_id: ID of the GTV segment (names the rings, e.g. ``"GTV ring 0-3 mm"``).
         out_dir: output folder of ``RadSurvLib.pipeline.score_case`` (see the module docstring).
         scene: ``vtkMRMLScene``; defaults to the volume node's scene.
+        outputs: which parts go into the scene, ``{part: bool}`` for ``OUTPUT_PARTS`` (rings,
+            voxel_maps, heatmap, tables); missing parts default to True.
 
     Returns:
         dict of what was created: ``segmentation`` (node ID), ``ring_segment_ids`` and
-        ``ring_segment_names`` (lists, label order), ``voxel_map_volumes`` (feature name -> node
-        ID), ``heatmap_volume``, ``heatmap_color`` (colour node ID, possibly shared),
-        ``scores_table``, ``features_table`` (node IDs) and ``suffix`` (name suffix of this run).
+        ``ring_segment_names`` (lists, label order; empty without rings), ``voxel_map_volumes``
+        (feature name -> node ID), ``heatmap_volume``, ``heatmap_color`` (colour node ID, possibly
+        shared), ``scores_table``, ``features_table`` (node IDs; absent when not asked for) and
+        ``suffix`` (name suffix of this run).
 
     Raises:
         InputError: a file of ``out_dir`` is missing or unreadable; the segment ID is not in the
             segmentation; a node is not in the scene; an output volume is not on the CT's grid;
-            the segmentation and the CT sit under different parent transforms.
+            the segmentation and the CT sit under different parent transforms; an unknown part
+            in ``outputs``.
     """
     import numpy as np
     from vtk.util import numpy_support
@@ -475,25 +482,33 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
                          "are under different parent transforms; harden the transforms (Data module) "
                          "so that the ring segments land where the rings were computed.")
 
+    wanted = _wanted_parts(outputs)
+
     # -- read every file first --------------------------------------------------------------
     files = read_output_dir(out_dir)
     result = files["result"]
-    rings_node = _read_volume(files["rings"], labelmap=True)
-    heatmap_node = _read_volume(files["heatmap"])
-    map_nodes = {name: _read_volume(path) for name, path in files["voxel_maps"].items()}
+    rings_node = _read_volume(files["rings"], labelmap=True) if wanted["rings"] else None
+    heatmap_node = _read_volume(files["heatmap"]) if wanted["heatmap"] else None
+    map_nodes = ({name: _read_volume(path) for name, path in files["voxel_maps"].items()}
+                 if wanted["voxel_maps"] else {})
     for what, node in [("rings.nrrd", rings_node), ("heatmap.nrrd", heatmap_node)] + [
             (Path(files["voxel_maps"][n]).name, node) for n, node in map_nodes.items()]:
-        if not same_grid(node, volume_node):
+        if node is not None and not same_grid(node, volume_node):
             raise InputError(f"{what} in {files['out_dir']} is not on the voxel grid of volume "
                              f"'{volume_node.GetName()}': the results were computed for another CT. "
                              "Select the CT that was scored, or score this one.")
-    roi_names, feature_names, feature_values = read_features_csv(files["features"])
+    tables = read_features_csv(files["features"]) if wanted["tables"] else None
 
-    ring_array = numpy_support.vtk_to_numpy(rings_node.GetImageData().GetPointData().GetScalars())
-    rings = ring_segment_names(gtv_name, files["rings_info"], np.unique(ring_array))
+    rings = []
+    if rings_node is not None:
+        ring_array = numpy_support.vtk_to_numpy(rings_node.GetImageData().GetPointData().GetScalars())
+        rings = ring_segment_names(gtv_name, files["rings_info"], np.unique(ring_array))
 
+    heatmap_name = heatmap_node_name(result.get("gradcam_method"))
     map_names = {name: f"{NODE_PREFIX} {name}" for name in map_nodes}
-    planned_nodes = [HEATMAP_NODE_NAME, SCORES_TABLE_NAME, FEATURES_TABLE_NAME, *map_names.values()]
+    planned_nodes = [*([heatmap_name] if heatmap_node is not None else []),
+                     *([SCORES_TABLE_NAME, FEATURES_TABLE_NAME] if tables is not None else []),
+                     *map_names.values()]
     suffix = _run_suffix(scene, segmentation_node, planned_nodes, [name for _, name in rings])
 
     model = result.get("model") or {}
@@ -531,10 +546,28 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
                             "0 outside the GTV.")
         created["voxel_map_volumes"][name] = node.GetID()
 
-    # -- heatmap -------------------------------------------------------------------------------
-    add_volume(heatmap_node, HEATMAP_NODE_NAME + suffix, "heatmap")
-    heatmap_node.SetDescription("Grad-CAM of the survival model, in [0, 1]; shows where the model looked, "
-                                "not where the tumour is. " + str(model.get("disclaimer") or ""))
+    if heatmap_node is not None:
+        created.update(_add_heatmap(scene, heatmap_node, heatmap_name + suffix, model, add_volume))
+    if tables is not None:
+        created.update(_add_tables(scene, result, tables, suffix, demonstration))
+    show_results(scene, volume_node, heatmap_node, segmentation_node, segment_id, ring_ids)
+    return created
+
+
+def _wanted_parts(outputs) -> dict:
+    """``{part: bool}`` for every ``OUTPUT_PARTS`` entry (default True)."""
+    outputs = dict(outputs or {})
+    unknown = sorted(set(outputs) - set(OUTPUT_PARTS))
+    if unknown:
+        raise InputError(f"outputs: unknown part(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_PARTS)}.")
+    return {part: bool(outputs.get(part, True)) for part in OUTPUT_PARTS}
+
+
+def _add_heatmap(scene, heatmap_node, name, model, add_volume) -> dict:
+    """Add the heatmap volume, shown with the heatmap colours, window 0-1 and 0 transparent."""
+    add_volume(heatmap_node, name, "heatmap")
+    heatmap_node.SetDescription("Class-activation heatmap of the survival model, in [0, 1]; shows where the "
+                                "model looked, not where the tumour is. " + str(model.get("disclaimer") or ""))
     color_node = _heatmap_color_node(scene)
     display = heatmap_node.GetDisplayNode()
     display.SetAndObserveColorNodeID(color_node.GetID())
@@ -543,10 +576,12 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     display.AutoThresholdOff()
     display.SetThreshold(HEATMAP_LOWER_THRESHOLD, 1.0)
     display.ApplyThresholdOn()  # 0 (outside the model crop) becomes transparent over the CT
-    created["heatmap_volume"] = heatmap_node.GetID()
-    created["heatmap_color"] = color_node.GetID()
+    return {"heatmap_volume": heatmap_node.GetID(), "heatmap_color": color_node.GetID()}
 
-    # -- tables --------------------------------------------------------------------------------
+
+def _add_tables(scene, result, tables, suffix: str, demonstration: str) -> dict:
+    """Add the scores table and the features table (one row per feature, one column per ROI)."""
+    roi_names, feature_names, feature_values = tables
     rows = _scores_rows(result)
     scores = scene.AddNewNodeByClass("vtkMRMLTableNode", SCORES_TABLE_NAME + suffix)
     scores.SetAttribute(ROLE_ATTRIBUTE, "scores")
@@ -554,7 +589,6 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     scores.AddColumn(_string_column("Quantity", [r[0] for r in rows]))
     scores.AddColumn(_string_column("Value", [r[1] for r in rows]))
     scores.AddColumn(_string_column("Unit", [r[2] for r in rows]))
-    created["scores_table"] = scores.GetID()
 
     features = scene.AddNewNodeByClass("vtkMRMLTableNode", FEATURES_TABLE_NAME + suffix)
     features.SetAttribute(ROLE_ATTRIBUTE, "features")
@@ -563,17 +597,4 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
         features.AddColumn(_double_column(roi, [feature_values[f][column] for f in feature_names]))
         features.SetColumnDescription(roi, f"PyRadiomics feature values in ROI {roi}")
     features.SetUseFirstColumnAsRowHeader(True)
-    created["features_table"] = features.GetID()
-
-    _show_heatmap_in_gui(scene, volume_node, heatmap_node)
-    return created
-
-
-def _show_heatmap_in_gui(scene, volume_node, heatmap_node) -> None:
-    """In the 3D Slicer application, show CT + heatmap overlay in the slice views (no-op elsewhere)."""
-    import slicer
-
-    if getattr(slicer, "app", None) is None or getattr(slicer, "mrmlScene", None) is not scene:
-        return  # slicer-core (no GUI) or another scene: display settings on the nodes are enough
-    slicer.util.setSliceViewerLayers(background=volume_node, foreground=heatmap_node,
-                                     foregroundOpacity=HEATMAP_OPACITY)
+    return {"scores_table": scores.GetID(), "features_table": features.GetID()}

@@ -7,9 +7,14 @@ Modules:
     metrics    Harrell's and Uno's C, td-AUC, KM/log-rank/HR, calibration, decision curves
     binary     DeLong test of two AUCs, accuracy/AUC/sensitivity/specificity, logistic-regression and
                random-forest baselines with stratified K-fold CV (scikit-learn)
-    plots      the figures (matplotlib)
-    report     evaluation folder and the HTML report
-    commands   ``radsurv signature fit|apply``, ``radsurv evaluate``, ``radsurv report``, ``radsurv baseline``
+    baselines  tumour volume / size, clinical and signature + clinical Cox baselines and the logistic /
+               random-forest baselines, fitted on the signature's folds; paired comparison with it
+    calibration  optimism-corrected (bootstrap) calibration of survival and of binary probabilities
+    subgroups  hazard ratios per subgroup and interaction p (forest plot)
+    plots      the figures (matplotlib Figures)
+    report     ``evaluate(...)`` (statistics + figures), the evaluation folder, ``write_report``
+    report_document  the report's sections and their HTML and PDF renderings
+    (``RadSurvLib/cli/survival.py``: ``radsurv signature fit|apply``, ``evaluate``, ``report``, ``baseline``)
 
 Heavy dependencies (pandas, lifelines, scipy, matplotlib, scikit-learn) are imported inside the functions.
 """

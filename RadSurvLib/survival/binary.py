@@ -241,8 +241,6 @@ def cross_validate_baseline(features, y, model: str = "logistic", folds: int = 5
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from .data import clean_features
-
     y = check_binary(y)
     if features.shape[0] != y.size:
         raise InputError(f"{features.shape[0]} feature rows for {y.size} endpoint values")
@@ -257,19 +255,82 @@ def cross_validate_baseline(features, y, model: str = "logistic", folds: int = 5
     selected = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (train, test) in enumerate(splitter.split(np.zeros(y.size), y)):
-        kept, _ = clean_features(features.iloc[train])
-        # a column missing in a held-out patient cannot be used for that fold (label-free check)
-        kept = [c for c in kept if np.isfinite(features.iloc[test][c].to_numpy(float)).all()]
-        x_train = features.iloc[train][kept].to_numpy(float)
-        x_test = features.iloc[test][kept].to_numpy(float)
-        pipe = make_model(model, seed=seed, max_features=min(max_features, len(kept)))
-        pipe.fit(x_train, y[train])
-        prob[test] = pipe.predict_proba(x_test)[:, 1]
+        prob[test], names = fit_predict_classifier(features, y, train, test, model, seed=seed,
+                                                   max_features=max_features, return_selected=True)
         fold_of[test] = k
-        mask = pipe.named_steps["select"].get_support()
-        selected.append([c for c, keep in zip(kept, mask) if keep])
+        selected.append(names)
     return {"probability": prob, "fold": fold_of, "selected": selected,
             "metrics": binary_metrics(y, prob, 0.5)}
+
+
+def fit_predict_classifier(features, y, train, test, model: str, seed: int = 0, max_features: int = 20,
+                           return_selected: bool = False):
+    """Fit :func:`make_model` on the ``train`` rows and return P(y = 1) ``[len(test)]`` of the ``test`` rows.
+
+    Unusable columns (see :func:`.data.clean_features`, judged on the training rows, or missing in
+    a test row: a label-free check) are left out before the pipeline.
+
+    Args:
+        features: ``pandas.DataFrame [N, F]``; y ``[N]`` bool; train, test: row indices;
+        model, seed, max_features: as :func:`make_model`; return_selected: also return the names of
+        the selected features.
+    """
+    from .data import clean_features
+
+    kept, _ = clean_features(features.iloc[train])
+    kept = [c for c in kept if np.isfinite(features.iloc[test][c].to_numpy(float)).all()]
+    pipe = make_model(model, seed=seed, max_features=min(max_features, len(kept)))
+    pipe.fit(features.iloc[train][kept].to_numpy(float), np.asarray(y)[train])
+    prob = pipe.predict_proba(features.iloc[test][kept].to_numpy(float))[:, 1]
+    if not return_selected:
+        return prob
+    mask = pipe.named_steps["select"].get_support()
+    return prob, [c for c, keep in zip(kept, mask) if keep]
+
+
+def roc_band(y_true, scores, n_boot: int = 1000, seed: int = 0, level: float = 0.95, n_points: int = 51) -> dict:
+    """Pointwise percentile bootstrap band of the ROC curve: sensitivity at fixed false positive rates.
+
+    Args:
+        y_true ``[N]`` 0/1; scores ``[N]`` (higher = class 1); n_boot: resamples (those with one class
+        are skipped); seed: RNG; level: band level; n_points: false-positive-rate grid on [0, 1].
+
+    Returns:
+        dict ``fpr`` ``[n_points]``, ``tpr_low``, ``tpr_high`` (lists), ``n_boot`` used.
+    """
+    from sklearn.metrics import roc_curve
+
+    y = check_binary(y_true)
+    s = _scores(scores, y.size, "scores")
+    grid = np.linspace(0.0, 1.0, n_points)
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(int(n_boot)):
+        idx = rng.integers(0, y.size, y.size)
+        if y[idx].all() or not y[idx].any():
+            continue
+        fpr, tpr, _ = roc_curve(y[idx], s[idx])
+        curves.append(np.interp(grid, fpr, tpr))
+    alpha = (1 - level) / 2
+    low, high = (np.quantile(curves, [alpha, 1 - alpha], axis=0) if curves else (grid * np.nan, grid * np.nan))
+    return {"fpr": [float(v) for v in grid], "tpr_low": [float(v) for v in low], "tpr_high": [float(v) for v in high],
+            "n_boot": len(curves)}
+
+
+def roc_points(y_true, scores) -> dict:
+    """ROC curve points (scikit-learn ``roc_curve``) with the AUC and its DeLong 95 % CI.
+
+    Returns:
+        dict ``fpr`` ``[K]``, ``tpr`` ``[K]`` (lists), ``auc``, ``auc_low``, ``auc_high``.
+    """
+    from sklearn.metrics import roc_curve
+
+    y = check_binary(y_true)
+    s = _scores(scores, y.size, "scores")
+    fpr, tpr, _ = roc_curve(y, s)
+    ci = auc_ci(y, s)
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr], "auc": ci["auc"],
+            "auc_low": ci["low"], "auc_high": ci["high"]}
 
 
 def score_column(frame, requested=None) -> str:

@@ -109,8 +109,9 @@ def check_survival(time, event, what: str = "survival data", ids=None):
 
 
 @dataclass
-class Cohort:
-    """A joined cohort: features, survival and clinical columns, one row per patient.
+class FeatureTable:
+    """A feature table joined with its clinical table: features, survival and clinical columns, one
+    row per patient (the input of signature fitting and evaluation; "cohort" is batch scoring's word).
 
     Attributes:
         ids: ``[N]`` patient identifiers (str).
@@ -131,9 +132,9 @@ class Cohort:
     notes: list = field(default_factory=list)
 
 
-def load_cohort(features_csv, clinical_csv=None, id_column: str = "PatientID",
+def load_feature_table(features_csv, clinical_csv=None, id_column: str = "PatientID",
                 time_column: str = "Survival.time", event_column: str = "deadstatus.event",
-                require_survival: bool = True) -> Cohort:
+                require_survival: bool = True) -> FeatureTable:
     """Read a feature table and a clinical table and join them on the patient ID (inner join).
 
     Args:
@@ -146,7 +147,7 @@ def load_cohort(features_csv, clinical_csv=None, id_column: str = "PatientID",
             are allowed and ``time``/``event`` are None.
 
     Returns:
-        :class:`Cohort`. Patients in only one table are left out and named in ``notes``.
+        :class:`FeatureTable`. Patients in only one table are left out and named in ``notes``.
 
     Raises:
         InputError: a column is missing, IDs are duplicated, no patient is in both tables, or the
@@ -196,7 +197,7 @@ def load_cohort(features_csv, clinical_csv=None, id_column: str = "PatientID",
         raise InputError(f"survival column(s) {missing} not found in the clinical/feature table")
     clinical = merged[clinical_cols].reset_index(drop=True)
     features = merged[feature_cols].reset_index(drop=True)
-    return Cohort(ids=ids, features=features, time=time, event=event, clinical=clinical, notes=notes)
+    return FeatureTable(ids=ids, features=features, time=time, event=event, clinical=clinical, notes=notes)
 
 
 def clean_features(features, min_std: float = 1e-12):

@@ -4,7 +4,8 @@ Every function takes ``time`` in **days** ``[N]``, ``event`` ``[N]`` (1/True = d
 risk score ``[N]`` where a higher score means a shorter expected survival.
 
 * :func:`harrell_c` - Harrell's C-index (Harrell et al. 1982, JAMA 247:2543), computed by lifelines;
-  :func:`bootstrap_ci` gives its percentile bootstrap 95 % CI.
+  :func:`bootstrap_ci` gives its percentile bootstrap 95 % CI. Training (``radsurv train``) reports
+  this same C-index. :func:`pairwise_concordance` - agreement of a score with a known true log hazard.
 * :func:`uno_c` - Uno's IPCW C-index (Uno et al. 2011, Stat Med 30:1105).
 * :func:`td_auc` - cumulative/dynamic time-dependent AUC with inverse-probability-of-censoring
   weights (Uno et al. 2007, JASA 102:527; Hung & Chiang 2010, Can J Stat 38:8).
@@ -61,6 +62,25 @@ def harrell_c(time, event, risk) -> float:
         return float(concordance_index(time, -risk, event))
     except ZeroDivisionError as exc:
         raise InputError("no comparable pair of patients: the C-index is undefined") from exc
+
+
+def pairwise_concordance(predicted, truth) -> float:
+    """Fraction of pairs that ``predicted`` orders as ``truth`` does (e.g. a risk score against a synthetic
+    cohort's true log hazard): pairs tied in ``truth`` are skipped, ties in ``predicted`` count 1/2.
+
+    Equals ``(1 + tau) / 2`` with ``tau = (concordant - discordant) / pairs untied in truth``; no censoring.
+
+    Args:
+        predicted, truth: array-likes ``[N]``.
+
+    Returns:
+        Concordance in [0, 1]; NaN when every pair is tied in ``truth``.
+    """
+    predicted, truth = np.asarray(predicted, float).reshape(-1), np.asarray(truth, float).reshape(-1)
+    ordered = truth[:, None] > truth[None, :]
+    score = (predicted[:, None] > predicted[None, :]) + 0.5 * (predicted[:, None] == predicted[None, :])
+    n = ordered.sum()
+    return float((score * ordered).sum() / n) if n else float("nan")
 
 
 def bootstrap_ci(statistic, time, event, risk, n_boot: int = 1000, seed: int = 0, level: float = 0.95):

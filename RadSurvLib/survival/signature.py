@@ -44,6 +44,31 @@ def _blas_single_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def check_cv_settings(n_folds: int = 10, n_lambdas: int = 30, cv=None, n_patients=None, names=None) -> None:
+    """Refuse cross-validation settings that would give a hollow signature or run for nothing.
+
+    Args:
+        n_folds: Lasso penalty CV folds (>= 2: with 0 or 1 fold no penalty can be chosen).
+        n_lambdas: penalty-grid length (>= 1).
+        cv: outer K-fold CV (None, or 2 <= K <= ``n_patients``).
+        n_patients: number of patients (checks ``cv``; None: not checked).
+        names: the parameters' names in the caller's terms (default the library's: ``n_folds``, ...).
+
+    Raises:
+        InputError: a setting out of bounds; the message names it and gives the bounds.
+    """
+    names = {"n_folds": "n_folds", "n_lambdas": "n_lambdas", "cv": "cv", **(names or {})}
+    for key, value, low in (("n_folds", n_folds, 2), ("n_lambdas", n_lambdas, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{names[key]}: {value!r} is too small; give an integer >= {low} "
+                             f"(default {10 if key == 'n_folds' else 30}).")
+    if cv is not None:
+        high = n_patients if n_patients is not None else cv
+        if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or not 2 <= cv <= high:
+            raise InputError(f"{names['cv']}: {cv!r} folds for {n_patients} patients; give 2 to {high} "
+                             "folds (5 or 10 are usual).")
+
+
 def fit_signature(features, time, event, clinical=None, covariates=(), p_threshold: float = 0.05,
                   n_folds: int = 10, n_lambdas: int = 30, seed: int = 0, progress=None) -> dict:
     """Fit a radiomics signature (Liu et al. 2025) and its Cox model on training data.
@@ -72,6 +97,7 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
     from . import cox
 
     say = progress or (lambda message: None)
+    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas)
     time, event = check_survival(time, event, what="training survival data")
     n = time.size
     if n < 10:
@@ -281,7 +307,7 @@ def parse_groups(text: str, columns) -> dict:
             raise InputError(f"feature group {name.strip()!r} (prefixes {list(prefixes)}) matches no feature column")
         groups[name.strip()] = cols
     if not groups:
-        raise InputError("--groups is empty")
+        raise InputError("groups: the feature-group text defines no group")
     return groups
 
 
@@ -373,7 +399,7 @@ def apply_signature(signature: dict, features, clinical=None, horizons_years=HOR
 def case_feature_row(table: dict) -> dict:
     """One case's ROI features as one row of signature inputs.
 
-    GTV features keep their PyRadiomics names (``original_firstorder_Mean``), as in cohort feature
+    GTV features keep their PyRadiomics names (``original_firstorder_Mean``), as in feature
     tables such as Lung1's; ring features are prefixed with the ring's name
     (``ring_3-6mm_original_firstorder_Mean``).
 
@@ -409,13 +435,13 @@ def score_case_with_signature(signature: dict, table: dict) -> dict:
     import pandas as pd
 
     if signature["model"]["covariates"]:
-        raise InputError(f"--signature: the signature's model uses clinical covariates "
+        raise InputError(f"signature: the signature's model uses clinical covariates "
                          f"{signature['model']['covariates']}; apply it with `radsurv signature apply`.")
     row = pd.DataFrame([case_feature_row(table)])
     try:
         scores = apply_signature(signature, row)
     except InputError as exc:
-        raise InputError(f"--signature: {exc}. Fit the signature on features that the radiomics "
+        raise InputError(f"signature: {exc}. Fit the signature on features that the radiomics "
                          "parameter file computes.") from None
     out = {"radscore": float(scores["radscore"][0]), "risk": float(scores["risk"][0]),
            "risk_group": "high" if bool(scores["high_risk"][0]) else "low",
@@ -476,7 +502,7 @@ def split_indices(event, train_fraction: float, seed: int):
         InputError: the fraction is outside (0, 1) or leaves a set empty.
     """
     if not 0.0 < train_fraction < 1.0:
-        raise InputError(f"--split must be a training fraction between 0 and 1, got {train_fraction}")
+        raise InputError(f"train_fraction (split) must be between 0 and 1, got {train_fraction}")
     event = np.asarray(event, bool)
     rng = np.random.default_rng(seed)
     train = []
@@ -486,7 +512,7 @@ def split_indices(event, train_fraction: float, seed: int):
     train = np.sort(np.asarray(train, int))
     test = np.setdiff1d(np.arange(event.size), train)
     if train.size == 0 or test.size == 0:
-        raise InputError(f"--split {train_fraction} leaves an empty training or test set")
+        raise InputError(f"train_fraction (split) {train_fraction} leaves an empty training or test set")
     return train, test
 
 
@@ -494,9 +520,10 @@ def split_indices(event, train_fraction: float, seed: int):
 SUBGROUP_COLUMNS = ("Overall.Stage", "Histology", "gender", "age")
 
 
-def fit_and_predict(cohort, out_dir, split=None, cv=None, covariates=(), seed: int = 0, n_folds: int = 10,
-                    n_lambdas: int = 30, inputs=None, progress=None, groups=None, variance: float = 0.95) -> dict:
-    """Fit a signature on a cohort, save the bundle and per-patient predictions.
+def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: int = 0, n_folds: int = 10,
+                    n_lambdas: int = 30, inputs=None, progress=None, groups=None, variance: float = 0.95,
+                    baselines: bool = True) -> dict:
+    """Fit a signature on a feature table, save the bundle and per-patient predictions.
 
     With ``split`` (training fraction) the signature is fitted on a stratified random training set
     and applied to the held-out test set. With ``cv`` (K) every patient is predicted by a signature
@@ -505,16 +532,19 @@ def fit_and_predict(cohort, out_dir, split=None, cv=None, covariates=(), seed: i
     neither, it is fitted on all patients (apparent performance only).
 
     Args:
-        cohort: :class:`.data.Cohort`.
+        table: :class:`.data.FeatureTable`.
         out_dir: bundle folder; receives ``signature.json`` and ``predictions.csv`` (one row per
             patient and set: ``set`` is train / test / cv, with time in days, event, radscore,
-            risk, risk_group, survival at 1/2/3 years and the subgroup columns).
+            risk, risk_group, survival at 1/2/3 years, the subgroup columns and, with
+            ``baselines``, one ``baseline_<key>`` column per baseline of :mod:`.baselines`).
         split, cv: see above (not both).
         covariates, seed, n_folds, n_lambdas: as :func:`fit_signature`.
         groups: ``{name: [columns]}``: fit the combined model (:func:`fit_combined`) instead;
             variance: its PCA explained-variance fraction.
         inputs: dict role -> path recorded with SHA-256 in the provenance.
         progress: ``callable(str)``.
+        baselines: also fit the baselines (:mod:`.baselines`) on the same training rows as each
+            signature (same split, same folds) and write their scores.
 
     Returns:
         The signature dict that was saved.
@@ -528,56 +558,66 @@ def fit_and_predict(cohort, out_dir, split=None, cv=None, covariates=(), seed: i
 
     say = progress or (lambda message: None)
     if split is not None and cv is not None:
-        raise InputError("give --split or --cv, not both")
-    n = cohort.time.size
+        raise InputError("give split or cv, not both")
+    n = table.time.size
+    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas, cv=cv, n_patients=n)
     if covariates:  # every patient is predicted: check the covariates of all of them first
-        encode_covariates(cohort.clinical, [c for c in covariates if c])
+        encode_covariates(table.clinical, [c for c in covariates if c])
     rows = []
+    baseline_notes = set()
 
-    def predict(sig, idx, set_name, fold=None):
-        res = apply_signature(sig, cohort.features.iloc[idx], cohort.clinical.iloc[idx])
-        frame = pd.DataFrame({"PatientID": cohort.ids[idx], "set": set_name,
+    def predict(sig, idx, set_name, fold=None, train_idx=None):
+        res = apply_signature(sig, table.features.iloc[idx], table.clinical.iloc[idx])
+        frame = pd.DataFrame({"PatientID": table.ids[idx], "set": set_name,
                               "fold": -1 if fold is None else fold,
-                              "time_days": cohort.time[idx], "event": cohort.event[idx].astype(int),
+                              "time_days": table.time[idx], "event": table.event[idx].astype(int),
                               "radscore": res["radscore"], "risk": res["risk"],
                               "risk_cutoff": sig["risk_cutoff"],
                               "risk_group": np.where(res["high_risk"], "high", "low")})
         for years in HORIZONS_YEARS:
             frame[f"survival_{years}y"] = res[f"survival_{years}y"]
         for col in SUBGROUP_COLUMNS:
-            if col in cohort.clinical.columns:
-                frame[col] = cohort.clinical[col].iloc[idx].to_numpy()
+            if col in table.clinical.columns:
+                frame[col] = table.clinical[col].iloc[idx].to_numpy()
+        if baselines and train_idx is not None:
+            from .baselines import BINARY_HORIZON_YEARS, binary_baseline_probabilities, survival_baseline_risks
+
+            for key, risk in survival_baseline_risks(table, train_idx, idx, sig, baseline_notes).items():
+                frame[f"baseline_{key}"] = risk
+            for model, prob in binary_baseline_probabilities(table, train_idx, idx, seed=seed).items():
+                frame[f"baseline_{model}_death_by_{BINARY_HORIZON_YEARS}y"] = prob
         rows.append(frame)
 
     def fit(idx):
         if groups:
-            return fit_combined(cohort.features.iloc[idx].reset_index(drop=True), cohort.time[idx],
-                                cohort.event[idx], groups, clinical=cohort.clinical.iloc[idx].reset_index(drop=True),
+            return fit_combined(table.features.iloc[idx].reset_index(drop=True), table.time[idx],
+                                table.event[idx], groups, clinical=table.clinical.iloc[idx].reset_index(drop=True),
                                 covariates=covariates, variance=variance, n_folds=n_folds, n_lambdas=n_lambdas,
                                 seed=seed, progress=say)
-        return fit_signature(cohort.features.iloc[idx].reset_index(drop=True), cohort.time[idx], cohort.event[idx],
-                             clinical=cohort.clinical.iloc[idx].reset_index(drop=True), covariates=covariates,
+        return fit_signature(table.features.iloc[idx].reset_index(drop=True), table.time[idx], table.event[idx],
+                             clinical=table.clinical.iloc[idx].reset_index(drop=True), covariates=covariates,
                              n_folds=n_folds, n_lambdas=n_lambdas, seed=seed, progress=say)
 
     design = {"mode": "all"}
     fold_info = []
     if split is not None:
-        train, test = split_indices(cohort.event, split, seed)
+        train, test = split_indices(table.event, split, seed)
         say(f"split: {train.size} training, {test.size} test patients (seed {seed})")
         sig = fit(train)
-        predict(sig, train, "train")
-        predict(sig, test, "test")
+        predict(sig, train, "train", train_idx=train)
+        predict(sig, test, "test", train_idx=train)
         design = {"mode": "split", "train_fraction": split, "n_train": int(train.size), "n_test": int(test.size),
-                  "train_ids": [str(i) for i in cohort.ids[train]]}
+                  "train_ids": [str(i) for i in table.ids[train]]}
     else:
         if cv is not None:
             if int(cv) < 2:
-                raise InputError(f"--cv needs at least 2 folds, got {cv}")
-            folds = kfold_indices(n, int(cv), seed, cohort.event)
+                raise InputError(f"cv needs at least 2 folds, got {cv}")
+            folds = kfold_indices(n, int(cv), seed, table.event)
             for k in range(int(cv)):
                 say(f"outer fold {k + 1}/{cv}")
-                fold_sig = fit(np.flatnonzero(folds != k))
-                predict(fold_sig, np.flatnonzero(folds == k), "cv", fold=k)
+                fold_train = np.flatnonzero(folds != k)
+                fold_sig = fit(fold_train)
+                predict(fold_sig, np.flatnonzero(folds == k), "cv", fold=k, train_idx=fold_train)
                 fold_info.append({"fold": k, "features": fold_sig["features"],
                                   "coefficients": fold_sig["coefficients"], "warnings": fold_sig["warnings"]})
                 for warning in fold_sig["warnings"]:
@@ -585,11 +625,12 @@ def fit_and_predict(cohort, out_dir, split=None, cv=None, covariates=(), seed: i
             design = {"mode": "cv", "outer_folds": int(cv), "folds": fold_info}
         say("final signature on all patients")
         sig = fit(np.arange(n))
-        predict(sig, np.arange(n), "train")
+        predict(sig, np.arange(n), "train", train_idx=np.arange(n))
     design["seed"] = int(seed)
+    design["baseline_notes"] = sorted(baseline_notes)
     sig["provenance"]["design"] = design
     sig["provenance"]["inputs"] = {role: {"path": str(p), "sha256": sha256(p)} for role, p in (inputs or {}).items()}
-    sig["provenance"]["join_notes"] = list(cohort.notes)
+    sig["provenance"]["join_notes"] = list(table.notes)
     out_dir = Path(out_dir)
     save_signature(sig, out_dir)
     pd.concat(rows, ignore_index=True).to_csv(out_dir / "predictions.csv", index=False)

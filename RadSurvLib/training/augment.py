@@ -19,6 +19,11 @@ scales deviations from the channel mean (mean kept); brightness multiplies the v
 the values min-max scaled to [0, 1] and scaled back (minimum and maximum kept); mirroring flips each
 spatial axis with probability 1/2 (at least one); rotation turns the (y, x) plane about the crop
 centre with bilinear interpolation, values outside the input taken from the nearest border voxel.
+
+Besides Table 1, ``rotate_z90`` turns the (y, x) plane by k * 90 degrees (k uniform in 0-3, exact: no
+interpolation), and the ``"flip-rot90"`` preset (mirroring of each axis with probability 1/2, then a
+k * 90 degree turn) is the augmentation of the demonstration bundle: it leaves the intensity texture,
+which carries the synthetic hazard, untouched.
 Inputs are per case ``[C, z, y, x]`` (3D) or ``[C, y, x]`` (2D), batches ``[B, C, ...]``; the (y, x)
 plane must be square for the rotation to be exact.
 """
@@ -37,10 +42,31 @@ LIU_TABLE1 = {
     "mirror": (None, 0.30),
     "rotate_z": ((0.0, 360.0), 0.30),
 }
+#: Transforms beyond Table 1: name -> (parameter range, default probability).
+EXTRA_TRANSFORMS = {"rotate_z90": ((0, 3), 1.0)}
+TRANSFORMS = {**LIU_TABLE1, **EXTRA_TRANSFORMS}
 INTENSITY = ("contrast", "brightness", "gamma", "noise", "blur")
 SPATIAL = ("mirror", "rotate_z")
-#: Named sets of ``--augment``.
-PRESETS = {"liu": tuple(LIU_TABLE1), "spatial": SPATIAL, "none": ()}
+#: Named augmentations (``TrainSettings.augment``): preset -> {transform: probability}. "flip-rot90":
+#: mirroring is applied with probability 7/8 and then flips a non-empty set of axes uniformly, which is
+#: exactly "flip each axis independently with probability 1/2".
+PRESETS = {
+    "liu": {name: p for name, (_, p) in LIU_TABLE1.items()},
+    "spatial": {name: LIU_TABLE1[name][1] for name in SPATIAL},
+    "flip-rot90": {"mirror": 7.0 / 8.0, "rotate_z90": 1.0},
+    "none": {},
+}
+
+
+def augmenter_for(preset: str) -> "Augmenter":
+    """The ``Augmenter`` of a named preset (a key of ``PRESETS``).
+
+    Raises:
+        ValueError: unknown preset.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; known: {', '.join(PRESETS)}")
+    return Augmenter(tuple(PRESETS[preset]), probabilities=PRESETS[preset])
 
 
 def contrast(x, multiplier: float):
@@ -125,11 +151,18 @@ def rotate_z(x, degrees: float):
     return F.grid_sample(x[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
 
 
+def rotate_z90(x, k: int):
+    """Rotate ``[C, z, y, x]`` or ``[C, y, x]`` by ``k`` * 90 degrees in the (y, x) plane (exact)."""
+    import torch
+
+    return torch.rot90(x, int(k), dims=(-2, -1))
+
+
 class Augmenter:
     """Random augmentation per case with Liu et al.'s Table 1 parameters and probabilities.
 
     Args:
-        transforms: names to use (default all of ``LIU_TABLE1``; see ``PRESETS``).
+        transforms: names to use (default all of ``LIU_TABLE1``; any of ``TRANSFORMS``; see ``PRESETS``).
         intensity_channels: channels the intensity transforms act on (default ``(0,)``).
         probabilities: optional overrides name -> probability.
 
@@ -143,12 +176,12 @@ class Augmenter:
 
     def __init__(self, transforms=None, intensity_channels=(0,), probabilities=None):
         names = tuple(LIU_TABLE1) if transforms is None else tuple(transforms)
-        unknown = [n for n in names if n not in LIU_TABLE1]
+        unknown = [n for n in names if n not in TRANSFORMS]
         if unknown:
-            raise ValueError(f"unknown augmentation(s) {unknown}; known: {', '.join(LIU_TABLE1)}")
+            raise ValueError(f"unknown augmentation(s) {unknown}; known: {', '.join(TRANSFORMS)}")
         self.transforms = names
         self.intensity_channels = tuple(intensity_channels)
-        self.probabilities = {n: LIU_TABLE1[n][1] for n in names}
+        self.probabilities = {n: TRANSFORMS[n][1] for n in names}
         self.probabilities.update(probabilities or {})
         self.last_applied = []
 
@@ -166,7 +199,7 @@ class Augmenter:
         for name in self.transforms:
             if torch.rand(1, generator=generator).item() >= self.probabilities[name]:
                 continue
-            bounds = LIU_TABLE1[name][0]
+            bounds = TRANSFORMS[name][0]
             if name == "mirror":
                 n_axes = x.dim() - 1
                 axes = []
@@ -174,6 +207,11 @@ class Augmenter:
                     axes = [a for a in range(n_axes) if torch.rand(1, generator=generator).item() < 0.5]
                 x = mirror(x, axes)
                 applied.append((name, tuple(axes)))
+                continue
+            if name == "rotate_z90":
+                k = int(torch.randint(bounds[0], bounds[1] + 1, (1,), generator=generator).item())
+                x = rotate_z90(x, k)
+                applied.append((name, k))
                 continue
             value = self._uniform(*bounds, generator)
             if name == "rotate_z":

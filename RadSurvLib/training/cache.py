@@ -5,14 +5,15 @@ Per case: read CT and GTV, resample to 1 mm isotropic (CT cubic B-spline, GTV vo
 
 - ``"ct3d"`` (SEResNet3D): the GTV bounding-box crop + margin resized to ``crop_size``^3, clipped HU
   (``RadSurvLib.models.crop.make_model_input`` with ``norm_mean=0, norm_std=1``; the training-set
-  z-score is applied later, in memory, so cached crops do not depend on the cohort);
-- other kinds: the builders of ``RadSurvLib.models.inputs`` (helper M), which also compute the voxel
+  z-score is applied later, in memory, so cached crops do not depend on the training set);
+- other kinds: the builders of ``RadSurvLib.models.inputs``, which also compute the voxel
   maps (``ct3d+maps``) or the largest-slice patch and radiomics scores (``slice2d+radscores``).
 
 Cache: one ``<key>.npz`` per case in the cache folder; ``key`` = SHA-256 of the CT and GTV file
 contents (SHA-256), the input kind, the preprocessing settings and ``CACHE_VERSION``. A second pass
 (another epoch, a rerun, a fine-tuning run with the same preprocessing) reads the ``.npz`` instead of
-recomputing; ``CaseCache.hits`` / ``misses`` count both.
+recomputing; ``CaseCache.hits`` / ``misses`` count both. ``load_training_set`` gathers the cases of a
+manifest into a ``TrainingSet`` (inputs, survival data, RadScores) held in memory.
 """
 
 from __future__ import annotations
@@ -26,25 +27,13 @@ from pathlib import Path
 from ..errors import InputError
 
 CACHE_VERSION = 1
-#: Preprocessing of the 3D CT crop (Liu et al. 2025: 64^3, linear interpolation, z-score).
-CT3D_PREPROCESSING = {"crop_size": 64, "margin_mm": 5.0, "hu_clip": [-1000.0, 400.0], "spacing_mm": [1.0, 1.0, 1.0]}
+#: Preprocessing keys filled from the training set (not part of a cached input, nor of its key).
+NORM_KEYS = ("norm_mean", "norm_std", "map_norm")
 
 
-def input_kind(architecture: str) -> str:
-    """``input_kind`` class attribute of a registered architecture (``"ct3d"`` when it has none).
-
-    Raises:
-        InputError: unknown architecture name.
-    """
-    from ..models import seresnet
-
-    try:
-        from ..models.registry import ARCHITECTURES
-    except ImportError:  # registry not yet there: SE-ResNet only
-        ARCHITECTURES = seresnet.ARCHITECTURES
-    if architecture not in ARCHITECTURES:
-        raise InputError(f"--model: unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}.")
-    return str(getattr(ARCHITECTURES[architecture], "input_kind", "ct3d"))
+def default_cache_dir() -> Path:
+    """Default preprocessing cache folder: ``~/.cache/radsurv/preprocessing``."""
+    return Path.home() / ".cache" / "radsurv" / "preprocessing"
 
 
 def resample_case(ct_path, gtv_path):
@@ -86,7 +75,7 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
 
     from ..models.inputs import build_model_input
 
-    raw = {k: v for k, v in settings.items() if k not in ("norm_mean", "norm_std", "map_norm")}
+    raw = {k: v for k, v in settings.items() if k not in NORM_KEYS}
     raw.update({"norm_mean": 0.0, "norm_std": 1.0})
     ct_1mm, gtv_1mm = resample_case(ct_path, gtv_path)
     voxel_maps = None
@@ -160,8 +149,8 @@ class CaseCache:
 
 
 @dataclass
-class CohortArrays:
-    """Preprocessed cohort held in memory.
+class TrainingSet:
+    """Preprocessed training (or validation / test) cases held in memory.
 
     Attributes:
         case_ids: list of str ``[N]``.
@@ -169,6 +158,7 @@ class CohortArrays:
         radscores: float32 tensor ``[N, R]`` or None.
         time_days: float32 tensor ``[N]`` (days); event: float32 tensor ``[N]`` (1 = death);
         endpoint: float32 tensor ``[N]`` (binary endpoint) or None.
+        log_hazard: float tensor ``[N]`` of the true log hazard (synthetic data) or None.
     """
 
     case_ids: list
@@ -177,21 +167,22 @@ class CohortArrays:
     time_days: object
     event: object
     endpoint: object
+    log_hazard: object = None
 
     def __len__(self) -> int:
         return len(self.case_ids)
 
-    def subset(self, index) -> "CohortArrays":
+    def subset(self, index) -> "TrainingSet":
         """The cases at positions ``index`` (list or tensor of ints)."""
         import torch
 
         index = torch.as_tensor(index, dtype=torch.long)
         pick = (lambda t: None if t is None else t[index])
-        return CohortArrays([self.case_ids[i] for i in index.tolist()], self.x[index], pick(self.radscores),
-                            self.time_days[index], self.event[index], pick(self.endpoint))
+        return TrainingSet([self.case_ids[i] for i in index.tolist()], self.x[index], pick(self.radscores),
+                           self.time_days[index], self.event[index], pick(self.endpoint), pick(self.log_hazard))
 
 
-def load_cohort(cases, cache: CaseCache, progress=None) -> CohortArrays:
+def load_training_set(cases, cache: CaseCache, progress=None) -> TrainingSet:
     """Preprocess (or read from ``cache``) every ``ManifestCase`` of ``cases``.
 
     Args:
@@ -205,7 +196,7 @@ def load_cohort(cases, cache: CaseCache, progress=None) -> CohortArrays:
     import numpy as np
     import torch
 
-    xs, rs = [], []
+    xs = []
     iterator = progress(cases) if progress else cases
     for case in iterator:
         try:
@@ -213,12 +204,25 @@ def load_cohort(cases, cache: CaseCache, progress=None) -> CohortArrays:
         except InputError as exc:
             raise InputError(f"case {case.case_id} (manifest line {case.line}): {exc}") from None
         xs.append(torch.from_numpy(np.ascontiguousarray(arrays["x"], dtype=np.float32)))
-        if "radscores" in arrays:
-            rs.append(torch.from_numpy(np.asarray(arrays["radscores"], dtype=np.float32)))
     endpoint = None
     if all(c.endpoint is not None for c in cases):
         endpoint = torch.tensor([float(c.endpoint) for c in cases])
-    return CohortArrays(case_ids=[c.case_id for c in cases], x=torch.stack(xs),
-                        radscores=torch.stack(rs) if rs else None,
-                        time_days=torch.tensor([c.time_days for c in cases], dtype=torch.float32),
-                        event=torch.tensor([float(c.event) for c in cases]), endpoint=endpoint)
+    return TrainingSet(case_ids=[c.case_id for c in cases], x=torch.stack(xs), radscores=None,
+                       time_days=torch.tensor([c.time_days for c in cases], dtype=torch.float32),
+                       event=torch.tensor([float(c.event) for c in cases]), endpoint=endpoint)
+
+
+def radscores_from_manifest(cases, columns) -> object:
+    """RadScores ``[N, R]`` (float32 tensor) from the manifest columns ``columns`` of each case.
+
+    Raises:
+        InputError: a case lacks a column or its value is not a number (names ``radscore_columns``).
+    """
+    import torch
+
+    try:
+        return torch.tensor([[float(case.extra[name]) for name in columns] for case in cases])
+    except KeyError as exc:
+        raise InputError(f"radscore_columns: the manifest lacks the column {exc}.") from None
+    except ValueError as exc:
+        raise InputError(f"radscore_columns: a RadScore is not a number ({exc}).") from None

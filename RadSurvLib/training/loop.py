@@ -1,11 +1,12 @@
-"""Training loop of ``radsurv train`` / ``radsurv finetune``: Cox (or BCE) loss, Liu et al.'s augmentation,
+"""The one training loop (``fit``), used by ``RadSurvLib.training.train``: Cox (or BCE) loss, Liu et al.'s augmentation,
 Adam with exponential learning-rate decay and L2 weight decay, early stopping, checkpoints and resume.
 
-Recipe (Liu et al. 2025, methods): Cox negative partial likelihood (Breslow ties), Adam (initial
+Recipe (Liu et al. 2025, methods): Cox negative partial likelihood (Breslow ties; Efron optional), Adam (initial
 learning rate 1e-4), exponential decay x0.96 (the paper: every 1000 steps; here ``lr_decay`` per
 ``decay_steps`` optimiser steps), batch size 32, L2 lambda 1e-4 (as Adam ``weight_decay``), up to 100
 epochs with early stopping after 15 epochs without improvement of the validation loss (``monitor``
-may also be the validation C-index). Binary endpoints use binary cross-entropy on the logit.
+may also be the validation C-index, Harrell's, ``RadSurvLib.survival.metrics.harrell_c``). Binary
+endpoints use binary cross-entropy on the logit.
 
 Checkpoints (``<out>/checkpoints``): after every epoch ``epoch_<n>.safetensors`` (model weights,
 Adam moments, RNG states) and ``epoch_<n>.json`` (epoch, history, early-stopping state, optimiser and
@@ -37,13 +38,15 @@ class TrainSettings:
             fewer than 2 cases.
         lr: initial learning rate of Adam (paper 1e-4).
         lr_decay: multiplicative learning-rate decay (paper 0.96) every ``decay_steps`` steps.
-        decay_steps: optimiser steps between decays (paper 1000; small cohorts: ~ steps per epoch).
+        decay_steps: optimiser steps between decays (paper 1000; small data sets: ~ steps per epoch).
         weight_decay: L2 penalty lambda (paper 1e-4), Adam ``weight_decay``.
         patience: early stopping after this many epochs without improvement (paper 15; 0 = off).
         monitor: ``"loss"`` (validation loss, paper) or ``"c_index"`` (validation C-index / AUC).
         seed: seed of weights init, shuffling, augmentation and dropout.
-        augment: ``"liu"`` (Table 1), ``"spatial"`` (mirroring + rotation only) or ``"none"``.
+        augment: a preset of ``augment.PRESETS``: ``"liu"`` (Table 1), ``"spatial"`` (mirroring +
+            rotation only), ``"flip-rot90"`` (the demonstration bundle's) or ``"none"``.
         endpoint: ``"survival"`` (Cox loss) or ``"binary"`` (BCE).
+        ties: tied event times in the Cox loss, ``"breslow"`` (default) or ``"efron"``.
         head_only: train only the parameters of the prediction head (``model.head_prefixes``).
         keep_checkpoints: epoch checkpoints kept on disk (>= 1; plus ``best``).
     """
@@ -61,35 +64,41 @@ class TrainSettings:
     endpoint: str = "survival"
     head_only: bool = False
     keep_checkpoints: int = 2
+    ties: str = "breslow"
 
     def check(self) -> None:
-        """Raises ``InputError`` naming the option that is out of range."""
+        """Raises ``InputError`` naming each setting that is out of range (by its field name)."""
         from .augment import PRESETS
+        from .losses import TIES
 
         problems = []
         if self.epochs < 1:
-            problems.append("--epochs must be >= 1")
+            problems.append("epochs must be >= 1")
         if self.batch_size < 2:
-            problems.append("--batch-size must be >= 2 (the Cox loss compares cases)")
+            problems.append("batch_size must be >= 2 (the Cox loss compares cases)")
         if not self.lr > 0:
-            problems.append("--lr must be > 0")
+            problems.append("lr must be > 0")
         if not 0 < self.lr_decay <= 1:
-            problems.append("--lr-decay must be in (0, 1]")
+            problems.append("lr_decay must be in (0, 1]")
         if self.decay_steps < 1:
-            problems.append("--decay-steps must be >= 1")
+            problems.append("decay_steps must be >= 1")
         if self.monitor not in ("loss", "c_index"):
-            problems.append("--monitor must be loss or c_index")
+            problems.append("monitor must be loss or c_index")
         if self.augment not in PRESETS:
-            problems.append(f"--augment must be one of {', '.join(PRESETS)}")
+            problems.append(f"augment must be one of {', '.join(PRESETS)}")
         if self.endpoint not in ("survival", "binary"):
-            problems.append("--endpoint must be survival or binary")
+            problems.append("endpoint must be survival or binary")
+        if self.ties not in TIES:
+            problems.append(f"ties must be one of {', '.join(TIES)}")
         if problems:
             raise InputError("training settings: " + "; ".join(problems) + ".")
 
 
 def head_prefixes(model) -> tuple:
-    """Parameter-name prefixes of the prediction head (``model.head_prefixes``, default ("head", "out"))."""
-    return tuple(getattr(model, "head_prefixes", ("head", "out")))
+    """Parameter-name prefixes of the model's prediction head (its ``ModelSpec.head_prefixes``)."""
+    from ..models.registry import spec_of
+
+    return tuple(spec_of(model).head_prefixes)
 
 
 def trainable_parameters(model, head_only: bool):
@@ -110,7 +119,7 @@ def trainable_parameters(model, head_only: bool):
         if is_head:
             chosen.append(p)
     if not chosen:
-        raise InputError(f"--head-only: {type(model).__name__} has no parameters under {prefixes}.")
+        raise InputError(f"head_only: {type(model).__name__} has no parameters under {prefixes}.")
     return chosen
 
 
@@ -131,7 +140,7 @@ def call_model(model, x, radscores=None, features: bool = False):
 
 
 def predict(model, data, batch_size: int = 32, device: str = "cpu", features: bool = False):
-    """Risk scores ``[N]`` (or deep features ``[N, F]``) of a ``CohortArrays`` in eval mode (NumPy)."""
+    """Risk scores ``[N]`` (or deep features ``[N, F]``) of a ``TrainingSet`` in eval mode (NumPy)."""
     import torch
 
     model.eval()
@@ -144,31 +153,40 @@ def predict(model, data, batch_size: int = 32, device: str = "cpu", features: bo
 
 
 def loss_fn(settings: TrainSettings, output, time_days, event, endpoint):
-    """Cox negative log partial likelihood (Breslow ties) or BCE with logits for a binary endpoint."""
-    import torch.nn.functional as F
+    """The loss of ``settings``: Cox (``settings.ties``) or BCE with logits (``RadSurvLib.training.losses``)."""
+    from .losses import training_loss
 
-    from . import cox_partial_likelihood_loss
+    return training_loss(settings.endpoint, output, time_days, event, endpoint, ties=settings.ties)
 
+
+def c_index(time_days, event, risk) -> float:
+    """Harrell's C (``RadSurvLib.survival.metrics.harrell_c``, the one ``radsurv evaluate`` prints);
+    NaN when it is undefined (no comparable pair, e.g. a small validation set without events)."""
+    from ..errors import InputError as _InputError
+    from ..survival.metrics import harrell_c
+
+    try:
+        return harrell_c(time_days, event, risk)
+    except _InputError:
+        return float("nan")
+
+
+def score(settings: TrainSettings, data, output, index=None) -> float:
+    """C-index (survival) or ROC AUC (binary endpoint) of outputs ``[N]`` on the cases ``index`` (default
+    all) of ``data``."""
+    pick = (lambda t: (t if index is None else t[index]).numpy())
     if settings.endpoint == "binary":
-        return F.binary_cross_entropy_with_logits(output, endpoint.to(output.device))
-    return cox_partial_likelihood_loss(output, time_days, event)
+        return _auc(pick(data.endpoint), output)
+    return c_index(pick(data.time_days), pick(data.event), output)
 
 
 def evaluate(model, data, settings: TrainSettings, device: str = "cpu") -> dict:
-    """Loss (over the whole set at once) and C-index (survival; AUC for binary) of a ``CohortArrays``."""
-    import numpy as np
+    """Loss (over the whole set at once) and C-index (survival; AUC for binary) of a ``TrainingSet``."""
     import torch
 
-    from . import harrell_c_index
-
     risk = predict(model, data, device=device)
-    output = torch.as_tensor(risk)
-    loss = float(loss_fn(settings, output, data.time_days, data.event, data.endpoint))
-    if settings.endpoint == "binary":
-        metric = _auc(data.endpoint.numpy(), risk)
-    else:
-        metric = harrell_c_index(data.time_days.numpy(), data.event.numpy(), risk)
-    return {"loss": loss, "c_index": metric}
+    loss = float(loss_fn(settings, torch.as_tensor(risk), data.time_days, data.event, data.endpoint))
+    return {"loss": loss, "c_index": score(settings, data, risk)}
 
 
 def _auc(labels, score) -> float:
@@ -231,10 +249,9 @@ def _restore(model, optimiser, generators: dict, tensors: dict, scalars: dict) -
 
 
 @dataclass
-class TrainResult:
+class FitResult:
     """Outcome of ``fit``: per-epoch ``history`` (list of dicts: epoch, train_loss, val_loss, val_c_index,
-    train_c_index, lr, seconds), ``best_epoch``, ``stopped_early``, ``resumed_from`` (epoch or None),
-    ``norm`` (the normalisation statistics used)."""
+    train_c_index, lr, seconds), ``best_epoch``, ``stopped_early``, ``resumed_from`` (epoch or None)."""
 
     history: list = field(default_factory=list)
     best_epoch: int = 0
@@ -243,24 +260,25 @@ class TrainResult:
 
 
 def fit(model, train, val, settings: TrainSettings, out_dir, resume: bool = False, device: str = "cpu",
-        log=print, progress: bool = True) -> TrainResult:
-    """Train ``model`` in place on ``train`` (``CohortArrays``), early-stopping on ``val``.
+        log=print, progress: bool = True, checkpoint_dir=None) -> FitResult:
+    """Train ``model`` in place on ``train`` (``TrainingSet``), early-stopping on ``val``.
 
     After training the best-epoch weights (by ``settings.monitor`` on ``val``; the last epoch when
     ``val`` is None) are loaded into ``model``.
 
     Args:
         model: architecture instance (``forward(x[, radscores]) -> [B]``).
-        train, val: ``CohortArrays`` (inputs already normalised); ``val`` may be None.
+        train, val: ``TrainingSet`` (inputs already normalised); ``val`` may be None.
         settings: ``TrainSettings``.
-        out_dir: run folder; checkpoints go to ``out_dir/checkpoints``.
+        out_dir: run folder; checkpoints go to ``out_dir/checkpoints`` unless ``checkpoint_dir`` is given.
         resume: continue from ``out_dir/checkpoints/latest.json``.
         device: torch device name.
         log: callable(str) for messages.
         progress: tqdm progress bar per epoch (loss shown live).
+        checkpoint_dir: folder of the checkpoints (default ``out_dir/checkpoints``).
 
     Returns:
-        ``TrainResult``.
+        ``FitResult``.
 
     Raises:
         InputError: bad settings, ``resume`` without a checkpoint, a checkpoint from other settings, or
@@ -269,37 +287,37 @@ def fit(model, train, val, settings: TrainSettings, out_dir, resume: bool = Fals
     import torch
     from safetensors.torch import load_file
 
-    from . import harrell_c_index
-    from .augment import PRESETS, Augmenter
+    from .augment import augmenter_for
 
     settings.check()
     if len(train) < 2:
         raise InputError(f"training set: {len(train)} case(s); at least 2 are needed.")
-    ckpt_dir = Path(out_dir) / "checkpoints"
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else Path(out_dir) / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     shuffle_gen = torch.Generator().manual_seed(settings.seed + 1)
     augment_gen = torch.Generator().manual_seed(settings.seed + 2)
     generators = {"shuffle": shuffle_gen, "augment": augment_gen}
-    augmenter = Augmenter(PRESETS[settings.augment])
+    augmenter = augmenter_for(settings.augment)
     model.to(device)
     params = trainable_parameters(model, settings.head_only)
     optimiser = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    result = TrainResult()
+    result = FitResult()
     best_metric, bad_epochs, start_epoch, step = None, 0, 0, 0
     settings_json = asdict(settings)
 
     latest = ckpt_dir / "latest.json"
     if resume:
         if not latest.is_file():
-            raise InputError(f"--resume: no checkpoint in {ckpt_dir}; start the run without --resume.")
+            raise InputError(f"resume: no checkpoint in {ckpt_dir}; start the run without resume.")
         pointer = json.loads(latest.read_text(encoding="utf-8"))
         meta = json.loads((ckpt_dir / pointer["json"]).read_text(encoding="utf-8"))
-        changed = {k: (meta["settings"].get(k), v) for k, v in settings_json.items()
-                   if k not in ("epochs", "patience") and meta["settings"].get(k) != v}
+        defaults = asdict(TrainSettings())  # settings added later read as their defaults in older checkpoints
+        changed = {k: (meta["settings"].get(k, defaults[k]), v) for k, v in settings_json.items()
+                   if k not in ("epochs", "patience") and meta["settings"].get(k, defaults[k]) != v}
         if changed:
-            raise InputError(f"--resume: settings differ from the checkpoint ({changed}); use the same options "
-                             "or start a new --out.")
+            raise InputError(f"resume: settings differ from the checkpoint ({changed}); use the same settings "
+                             "or start a new output folder (out).")
         _restore(model, optimiser, generators, load_file(str(ckpt_dir / pointer["tensors"])), meta["optimiser"])
         result.history = meta["history"]
         best_metric, bad_epochs, step = meta["best_metric"], meta["bad_epochs"], meta["step"]
@@ -352,21 +370,18 @@ def fit(model, train, val, settings: TrainSettings, out_dir, resume: bool = Fals
         # training C-index of the epoch from the batch outputs (training mode, augmented inputs): free to compute
         seen = torch.cat(batches)
         outputs = torch.cat(epoch_outputs).numpy()
-        if settings.endpoint == "binary":
-            record["train_c_index"] = _auc(train.endpoint[seen].numpy(), outputs)
-        else:
-            record["train_c_index"] = harrell_c_index(train.time_days[seen].numpy(), train.event[seen].numpy(), outputs)
+        record["train_c_index"] = score(settings, train, outputs, seen)
         if val is not None:
             val_eval = evaluate(model, val, settings, device)
             record["val_loss"], record["val_c_index"] = val_eval["loss"], val_eval["c_index"]
-            metric = val_eval["loss"] if settings.monitor == "loss" else -val_eval["c_index"]
+            monitored = val_eval["loss"] if settings.monitor == "loss" else -val_eval["c_index"]
         else:
-            metric = -float(epoch)  # no validation set: the best epoch is the last one
+            monitored = -float(epoch)  # no validation set: the best epoch is the last one
         record["seconds"] = round(_time.time() - started, 2)
         result.history.append(record)
-        improved = best_metric is None or (metric == metric and metric < best_metric)
+        improved = best_metric is None or (monitored == monitored and monitored < best_metric)
         if improved:
-            best_metric, bad_epochs, result.best_epoch = metric, 0, epoch + 1
+            best_metric, bad_epochs, result.best_epoch = monitored, 0, epoch + 1
             _save_tensors(ckpt_dir / "best.safetensors", model.state_dict())
         else:
             bad_epochs += 1

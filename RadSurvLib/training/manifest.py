@@ -1,4 +1,4 @@
-"""Cohort manifest: one CSV row per case for ``radsurv train`` / ``finetune`` / ``deep-features``.
+"""Training manifest: one CSV row per case for ``radsurv train`` / ``finetune`` / ``deep-features``.
 
 Columns (header names, case-insensitive): ``case_id``, ``ct``, ``gtv`` (NRRD / NIfTI paths; relative
 paths are resolved against the CSV's folder), ``time_days`` (observed time, days, > 0), ``event``
@@ -107,7 +107,7 @@ def _check_row(row: dict, folder: Path, seen: set, require_endpoint: bool) -> Ma
 
 
 def read_manifest(path, on_bad_row: str = "stop", require_endpoint: bool = False, log=None) -> Manifest:
-    """Read and validate a cohort manifest CSV.
+    """Read and validate a training manifest CSV.
 
     Args:
         path: the CSV file.
@@ -125,9 +125,9 @@ def read_manifest(path, on_bad_row: str = "stop", require_endpoint: bool = False
     """
     path = Path(path)
     if on_bad_row not in ("stop", "skip"):
-        raise InputError(f"--on-bad-row: must be 'skip' or 'stop', got {on_bad_row!r}.")
+        raise InputError(f"on_bad_row: must be 'skip' or 'stop', got {on_bad_row!r}.")
     if not path.is_file():
-        raise InputError(f"--manifest: file not found: {path}. Give a CSV with columns {', '.join(REQUIRED_COLUMNS)}.")
+        raise InputError(f"manifest: file not found: {path}. Give a CSV with columns {', '.join(REQUIRED_COLUMNS)}.")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -138,7 +138,7 @@ def read_manifest(path, on_bad_row: str = "stop", require_endpoint: bool = False
                                  f"{', '.join(REQUIRED_COLUMNS)} (optional: endpoint, clinical columns).")
             rows = [(reader.line_num, {h: (v or "") for h, v in zip(header, raw.values())}) for raw in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"--manifest: cannot read {path} as CSV ({exc}).") from None
+        raise InputError(f"manifest: cannot read {path} as CSV ({exc}).") from None
     cases, problems, seen = [], [], set()
     for line, row in rows:
         try:
@@ -146,7 +146,7 @@ def read_manifest(path, on_bad_row: str = "stop", require_endpoint: bool = False
         except ValueError as exc:
             message = f"manifest {path} line {line}: {exc}"
             if on_bad_row == "stop":
-                raise InputError(message + ". Fix the row or run with --on-bad-row skip.") from None
+                raise InputError(message + ". Fix the row or run with on_bad_row skip.") from None
             problems.append((line, str(exc)))
             if log:
                 log(f"{message} (skipped)")

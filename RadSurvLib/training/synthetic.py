@@ -1,4 +1,4 @@
-"""Synthetic survival cohort with a known ground-truth hazard, built on one real CT.
+"""Synthetic survival cases with a known ground-truth hazard, built on one real CT.
 
 Each case is an 80 mm cube of real 1 mm CT background (the PAT1 lung CT, resampled with a cubic
 B-spline) around a random point in the lung, with an inserted ellipsoidal "tumour" (semi-axes
@@ -13,7 +13,7 @@ Ground truth: ``log_hazard = BETA_HET * z(h) + BETA_NEC * z(n)`` with ``z`` the 
 uniform distribution (so log_hazard has mean 0, standard deviation sqrt(BETA_HET^2 + BETA_NEC^2));
 survival times are exponential with hazard ``BASELINE_HAZARD_PER_DAY * exp(log_hazard)`` (median
 ``MEDIAN_SURVIVAL_DAYS`` at log_hazard 0); independent exponential censoring with a constant rate chosen
-so that ``CENSORED_FRACTION`` of the cohort is censored in expectation. Everything is seeded: case ``i``
+so that ``CENSORED_FRACTION`` of the cases are censored in expectation. Everything is seeded: case ``i``
 of seed ``s`` uses ``numpy.random.default_rng([s, i])`` and does not depend on the other cases.
 """
 
@@ -138,7 +138,7 @@ def _smooth_noise(rng, shape, sigma_mm: float):
 
 
 def make_case(background, centres, seed: int, index: int, censoring_rate: float) -> SyntheticCase:
-    """Build case ``index`` of cohort ``seed`` (see module docstring for the generative model)."""
+    """Build case ``index`` of seed ``seed`` (see module docstring for the generative model)."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -169,11 +169,11 @@ def make_case(background, centres, seed: int, index: int, censoring_rate: float)
 
 
 def generate_cases(n_cases: int, seed: int = 0, background=None, start: int = 0):
-    """Yield ``n_cases`` synthetic cases (indices ``start`` .. ``start + n_cases - 1``) of cohort ``seed``.
+    """Yield ``n_cases`` synthetic cases (indices ``start`` .. ``start + n_cases - 1``) of seed ``seed``.
 
     Args:
         n_cases: number of cases.
-        seed: cohort seed; the same seed and index always give the same case.
+        seed: seed of the cases; the same seed and index always give the same case.
         background: 1 mm background CT (default: ``load_background()``).
         start: index of the first case.
 

@@ -10,7 +10,7 @@ experiments (Wang et al. pre-train on RTOG 0617 and fine-tune on an immunotherap
 - exponential survival (median ``MEDIAN_SURVIVAL_DAYS`` days at log hazard 0) and independent
   exponential censoring at a rate chosen for ``CENSORED_FRACTION`` censored cases in expectation.
 
-``SOURCE`` and ``TARGET`` (the ``--shift`` cohort) differ in the hazard weights (necrosis matters
+``SOURCE`` and ``TARGET`` (``shift=True``) differ in the hazard weights (necrosis matters
 more, size less) and in a scanner-like intensity change: a HU offset and a noise-amplitude gain
 applied to the whole block. Case ``i`` of seed ``s`` is drawn from ``numpy.random.default_rng([s, i,
 cohort_code])``, independent of the other cases.
@@ -29,7 +29,7 @@ from .synthetic import (BASELINE_HAZARD_PER_DAY, BLOCK_MM, CENSORED_FRACTION, HE
 
 
 @dataclass(frozen=True)
-class CohortSpec:
+class SyntheticCohortSpec:
     """Generative settings of one synthetic cohort.
 
     Attributes:
@@ -49,21 +49,21 @@ class CohortSpec:
     code: int = 0
 
 
-SOURCE = CohortSpec("source", w_size=1.0, w_het=1.0, w_nec=0.5, code=0)
-TARGET = CohortSpec("target", w_size=0.3, w_het=0.7, w_nec=1.5, hu_offset=25.0, noise_gain=1.3, code=1)
+SOURCE = SyntheticCohortSpec("source", w_size=1.0, w_het=1.0, w_nec=0.5, code=0)
+TARGET = SyntheticCohortSpec("target", w_size=0.3, w_het=0.7, w_nec=1.5, hu_offset=25.0, noise_gain=1.3, code=1)
 
 
 def _z_uniform(value: float, low: float, high: float) -> float:
     return (value - (low + high) / 2.0) / ((high - low) / math.sqrt(12.0))
 
 
-def log_hazard(spec: CohortSpec, size_mm: float, heterogeneity: float, necrosis: float) -> float:
+def log_hazard(spec: SyntheticCohortSpec, size_mm: float, heterogeneity: float, necrosis: float) -> float:
     """Ground-truth log hazard ratio of one case (see the module docstring)."""
     return (spec.w_size * _z_uniform(size_mm, *RADIUS_MM) + spec.w_het * _z_uniform(heterogeneity, 0.0, 1.0)
             + spec.w_nec * _z_uniform(necrosis, 0.0, NECROSIS_MAX))
 
 
-def censoring_rate(spec: CohortSpec, n_draws: int = 20000) -> float:
+def censoring_rate(spec: SyntheticCohortSpec, n_draws: int = 20000) -> float:
     """Exponential censoring rate (1/day) giving ``CENSORED_FRACTION`` censored in expectation (fixed-seed
     Monte Carlo over the latent uniforms, then bisection)."""
     import numpy as np
@@ -81,7 +81,7 @@ def censoring_rate(spec: CohortSpec, n_draws: int = 20000) -> float:
 
 
 @dataclass
-class CohortCase:
+class SyntheticCohortCase:
     """Ground truth of one written case (the truth CSV's columns)."""
 
     case_id: str
@@ -93,8 +93,8 @@ class CohortCase:
     necrosis: float
 
 
-def make_case(background, centres, spec: CohortSpec, seed: int, index: int, rate: float):
-    """Build one case: ``(ct, gtv, CohortCase)`` (SimpleITK float32 HU block and uint8 mask, 1 mm,
+def make_case(background, centres, spec: SyntheticCohortSpec, seed: int, index: int, rate: float):
+    """Build one case: ``(ct, gtv, SyntheticCohortCase)`` (SimpleITK float32 HU block and uint8 mask, 1 mm,
     ``BLOCK_MM`` voxels per axis, (z, y, x) arrays inside)."""
     import numpy as np
     import SimpleITK as sitk
@@ -124,7 +124,7 @@ def make_case(background, centres, spec: CohortSpec, seed: int, index: int, rate
     lh = log_hazard(spec, size, het, nec)
     death = rng.exponential(1.0 / (BASELINE_HAZARD_PER_DAY * math.exp(lh)))
     censor = rng.exponential(1.0 / rate)
-    truth = CohortCase(case_id="", time_days=round(float(min(death, censor)), 2), event=int(death <= censor),
+    truth = SyntheticCohortCase(case_id="", time_days=round(float(min(death, censor)), 2), event=int(death <= censor),
                        log_hazard=float(lh), size_mm=float(size), heterogeneity=float(het), necrosis=float(nec))
     return ct_image, gtv, truth
 
@@ -154,7 +154,7 @@ def write_cohort(out_dir, n_cases: int, seed: int = 0, shift: bool = False, back
     from ..io.images import write_image
 
     if int(n_cases) < 1:
-        raise InputError(f"--n: number of cases must be >= 1, got {n_cases}.")
+        raise InputError(f"n_cases: number of cases must be >= 1, got {n_cases}.")
     spec = TARGET if shift else SOURCE
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)

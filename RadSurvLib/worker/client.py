@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 from ..errors import RadSurvError
+from . import protocol
+from .protocol import ProgressEvent
 
 #: States of a job / task.
 IDLE, RUNNING, SUCCEEDED, FAILED, CANCELLED, SKIPPED = ("idle", "running", "succeeded", "failed",
@@ -51,7 +53,9 @@ def kill_process_tree(pid: int) -> None:
     the group reaches its children (PyTorch / PyRadiomics helpers). Windows: ``taskkill /T /F``.
     """
     if os.name == "nt":
-        subprocess.run(["taskkill", "/T", "/F", "/PID", str(pid)], capture_output=True)
+        from .environment import process_flags
+
+        subprocess.run(["taskkill", "/T", "/F", "/PID", str(pid)], capture_output=True, **process_flags())
         return
     try:
         os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -70,11 +74,10 @@ class SubprocessHandle:
     """
 
     def __init__(self, command, env=None, cwd=None, stderr_lines: int = 400):
-        kwargs = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True
+        from .environment import process_flags
+
+        # Own process group (cancel kills the tree); on Windows also no console window.
+        kwargs = process_flags(new_group=True)
         self.process = subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         stdin=subprocess.DEVNULL, env=env, cwd=cwd, **kwargs)
         self.pid = self.process.pid
@@ -146,9 +149,11 @@ class WorkerJob:
         runner: object with ``start(command, env, cwd)`` returning a handle with ``lines()``,
             ``returncode``, ``stderr_tail()``, ``kill()`` (default ``SubprocessRunner()``).
         env: process environment (default ``environment.worker_environ()``).
-        on_progress: optional callable(stage: str, fraction: float, message: str).
+        on_progress: optional callable(``protocol.ProgressEvent``): the worker's progress, plus
+            a "starting" event at ``start()`` and a "done" event (fraction 1) on success.
 
-    Attributes after ``poll()``: ``state``, ``stage``, ``fraction`` (0-1), ``message``,
+    Attributes after ``poll()``: ``state``, ``event`` (the last ``ProgressEvent``) and its
+    ``stage``, ``fraction`` (0-1) and ``message``,
     ``result`` (result.json dict), ``out_dir``, ``error`` (``WorkerFailed`` or None),
     ``returncode`` (exit status once ended), ``messages`` (every protocol message received).
     """
@@ -161,12 +166,13 @@ class WorkerJob:
         self.job_dir = Path(job_dir)
         self.runner = runner or SubprocessRunner()
         self.env = env if env is not None else worker_environ()
-        self.on_progress = on_progress or (lambda stage, fraction, message: None)
-        self.state, self.stage, self.fraction, self.message = IDLE, "", 0.0, ""
+        self.on_progress = on_progress or (lambda event: None)
+        self.state, self.event = IDLE, ProgressEvent("", 0.0, "")
         self.result = self.out_dir = self.error = None
         self.handle = self.returncode = None
         self.messages = []
         self._outcome, self._outcome_time = None, 0.0
+        self._final_message = ""
 
     def start(self) -> None:
         """Write ``job.json`` and start the worker."""
@@ -174,8 +180,8 @@ class WorkerJob:
         job_file = self.job_dir / "job.json"
         job_file.write_text(json.dumps(self.job, indent=2) + "\n", encoding="utf-8")
         command = [*self.python_command, "-m", "RadSurvLib.worker", str(job_file)]
-        self.state, self.stage, self.message = RUNNING, "starting", "starting the RadSurv worker"
-        self.on_progress(self.stage, 0.0, self.message)
+        self.state = RUNNING
+        self._report(ProgressEvent("starting", 0.0, "starting the RadSurv worker"))
         self.handle = self.runner.start(command, env=self.env, cwd=str(self.job_dir))
 
     def poll(self) -> str:
@@ -203,8 +209,8 @@ class WorkerJob:
                                     self.handle.stderr_tail()))
         elif self._outcome.get("type") == "result":
             self.result, self.out_dir = self._outcome.get("result"), self._outcome.get("out_dir")
-            self.state, self.fraction, self.stage, self.message = SUCCEEDED, 1.0, "done", "finished"
-            self.on_progress(self.stage, 1.0, self.message)
+            self.state = SUCCEEDED
+            self._report(ProgressEvent("done", 1.0, "finished", done=True))
         else:
             log = str(self._outcome.get("log") or "")
             stderr = self.handle.stderr_tail()
@@ -213,33 +219,47 @@ class WorkerJob:
             self._fail(WorkerFailed(str(self._outcome.get("message")), log, str(self._outcome.get("kind", "crash"))))
         return self.state
 
+    # -- the last event ------------------------------------------------------------------------
+    @property
+    def stage(self) -> str:
+        """Stage of the last progress event ('' before the start)."""
+        return self.event.stage
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the run done, 0-1 (last progress event)."""
+        return self.event.fraction
+
+    @property
+    def message(self) -> str:
+        """Message of the last progress event, or the error / "cancelled" once ended so."""
+        return self._final_message or self.event.message
+
+    def _report(self, event: ProgressEvent) -> None:
+        self.event = event
+        self.on_progress(event)
+
     def _handle_line(self, line: str) -> None:
-        try:
-            message = json.loads(line)
-        except ValueError:
+        message = protocol.decode(line)
+        if message is None:
             return  # not a protocol line (the worker sends everything else to stderr)
-        if not isinstance(message, dict):
-            return
         self.messages.append(message)
         kind = message.get("type")
-        if kind == "progress":
-            self.stage = str(message.get("stage", ""))
-            self.fraction = float(message.get("fraction", self.fraction))
-            self.message = str(message.get("message", ""))
-            self.on_progress(self.stage, self.fraction, self.message)
-        elif kind in ("result", "error") and self._outcome is None:
+        if kind == protocol.PROGRESS:
+            self._report(protocol.event_from_message(message, self.fraction))
+        elif kind in (protocol.RESULT, protocol.ERROR) and self._outcome is None:
             self._outcome, self._outcome_time = message, time.monotonic()
 
     def _fail(self, error: WorkerFailed) -> None:
         self.error, self.state = error, FAILED
-        self.message = str(error)
+        self._final_message = str(error)
 
     def cancel(self) -> None:
         """Kill the worker and its children; the state becomes CANCELLED."""
         if self.handle is not None and self.state == RUNNING:
             self.handle.kill()
         if self.state in (RUNNING, IDLE):
-            self.state, self.message = CANCELLED, "cancelled"
+            self.state, self._final_message = CANCELLED, "cancelled"
 
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until the job ends (or ``timeout_s`` passes: then it is cancelled); returns the state."""

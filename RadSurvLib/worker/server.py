@@ -4,31 +4,28 @@ Usage (the Slicer module and ``RadSurvLib.slicer.task`` start it; anyone can):
 
     <environment python> -m RadSurvLib.worker JOB.json        # or "-" to read the job on stdin
 
-The job is a JSON object:
+The job is a JSON object: the case's inputs (``protocol.INPUT_KEYS``) plus the scoring options
+(``RadSurvLib.options.ScoreOptions.to_job()``; a missing option takes its default, an unknown key
+is an error):
 
     {"ct": "ct.nrrd",            # CT: NRRD / NIfTI file, or a DICOM series folder
      "gtv": "gtv.nrrd",          # GTV mask on the CT grid (file) -- or, for a DICOM CT,
      "rtstruct": null, "seg": null, "roi": null,   #   an RTSTRUCT + ROI name or a DICOM SEG
-     "out_dir": "out",           # output folder (pipeline.score_case; never overwritten unless
-     "overwrite": false,         #   "overwrite": true)
-     "bundle": null,             # model bundle folder (null: the demonstration bundle)
-     "rings_mm": [3, 6, 9],      # ring distances, mm (or a band string "3-6,6-9")
-     "device": "auto",           # "auto" | "cpu" | "cuda"
-     "params_file": null,        # PyRadiomics YAML (null: Liu et al. 2025; a lighter one, e.g.
-                                 #   RadSurvLib/resources/parameters/Quick_PyRadiomics.yaml, is faster)
-     "kernel_radius": 1, "voxel_map_features": null, "signature": null}
+     "out_dir": "out",           # output folder (pipeline.score_case)
+     "rings_mm": "0-3,3-6,6-9", "device": "cpu", "params_file": null, ...}   # ScoreOptions fields
 
-Relative paths are relative to the job file's folder. The worker writes one JSON object per line
-on stdout, and nothing else (anything a library prints goes to stderr):
+``protocol.make_job(options, ct, out_dir, gtv=...)`` builds one. Relative paths are relative to
+the job file's folder. The worker writes one JSON object per line on stdout (``protocol``), and
+nothing else (anything a library prints goes to stderr).
 
-    {"type": "started", "pid": 1234, "radsurv_version": "0.1.0"}
-    {"type": "progress", "stage": "features", "fraction": 0.35, "message": "..."}
-    {"type": "result", "out_dir": "/abs/out", "result": {... result.json ...}}
-    {"type": "error", "kind": "input" | "crash", "message": "...", "log": "traceback and log tail"}
-
-Exit status: 0 result, 2 bad input (``InputError`` / ``BundleError``), 1 crash. ``fraction``
-grows from 0 to 1 over the stages, weighted by their usual share of the run time
-(``STAGE_WEIGHTS``).
+Exit status: 0 result, 2 bad input (``InputError`` / ``BundleError``, or a file the system
+refused: ``OSError`` naming it), 130 stopped by SIGINT / SIGTERM (an error message of kind
+``"cancelled"``; the unfinished run's outputs are removed), 1 crash (kind ``"crash"``; its
+message names a log file with the traceback, in ``$RADSURV_LOG_DIR`` or ``<temp>/radsurv-logs``).
+A killed worker (SIGKILL, the module's Cancel) leaves a staging folder that the next run into the
+same folder removes (``pipeline``). A progress
+message carries a ``protocol.ProgressEvent``: ``fraction`` grows from 0 to 1 over the stages,
+weighted by their usual share of the run time (``protocol.STAGE_WEIGHTS``).
 """
 
 from __future__ import annotations
@@ -37,21 +34,19 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
-#: Share of a typical run taken by each pipeline stage (PAT1, Liu et al. 2025 setting, CPU).
-STAGE_WEIGHTS = {"validate": 0.02, "resample": 0.06, "rings": 0.07, "features": 0.60,
-                 "voxel_maps": 0.12, "model": 0.10, "outputs": 0.03}
-
-#: Job keys and their defaults; any other key is an error (a typo should not be ignored).
-JOB_DEFAULTS = {"ct": None, "gtv": None, "rtstruct": None, "seg": None, "roi": None, "out_dir": None,
-                "overwrite": False, "bundle": None, "rings_mm": [3, 6, 9], "device": "auto",
-                "params_file": None, "kernel_radius": 1, "voxel_map_features": None, "signature": None}
+from . import protocol
 
 #: Lines of the worker's log kept in an error message.
 LOG_TAIL_LINES = 60
+
+#: Exit status and error kind of a job stopped by SIGINT or SIGTERM.
+EXIT_CANCELLED, CANCELLED = 130, "cancelled"
 
 
 class _Protocol:
@@ -62,7 +57,7 @@ class _Protocol:
 
     def send(self, message: dict) -> None:
         """Write one message as a JSON line and flush it."""
-        self.stream.write(json.dumps(message, allow_nan=True, default=str) + "\n")
+        self.stream.write(protocol.encode(message) + "\n")
         self.stream.flush()
 
 
@@ -75,17 +70,19 @@ def _take_stdout():
     return io.TextIOWrapper(os.fdopen(protocol_fd, "wb", buffering=0), encoding="utf-8", write_through=True)
 
 
-def load_job(source) -> dict:
+def load_job(source):
     """Read and check a job: a path to a JSON file, ``"-"`` (stdin) or a dict.
 
     Returns:
-        the job with defaults filled in and relative paths made absolute (relative to the job
-        file's folder, or the current folder).
+        ``(inputs, options)``: dict of ``protocol.INPUT_KEYS`` (relative paths made absolute against
+        the job file's folder, or the current folder) and the ``ScoreOptions``.
 
     Raises:
-        InputError: unreadable JSON, unknown keys, no ``ct`` or ``out_dir``.
+        InputError: unreadable JSON, unknown keys (named), no ``ct`` or ``out_dir``;
+        OptionError: an invalid option.
     """
     from ..errors import InputError
+    from ..options import ScoreOptions
 
     base = Path.cwd()
     if isinstance(source, dict):
@@ -101,68 +98,80 @@ def load_job(source) -> dict:
             raise InputError(f"worker job {source}: cannot read it as JSON ({exc}).") from None
     if not isinstance(job, dict):
         raise InputError("worker job: expected a JSON object.")
-    unknown = sorted(set(job) - set(JOB_DEFAULTS))
-    if unknown:
-        raise InputError(f"worker job: unknown keys {unknown}; known keys: {sorted(JOB_DEFAULTS)}.")
-    job = {**JOB_DEFAULTS, **job}
+    inputs = {key: job.pop(key, None) for key in protocol.INPUT_KEYS}
     for key in ("ct", "out_dir"):
-        if not job[key]:
+        if not inputs[key]:
             raise InputError(f"worker job: '{key}' is required.")
-    for key in ("ct", "gtv", "rtstruct", "seg", "out_dir", "bundle", "params_file", "signature"):
-        if job[key]:
-            job[key] = str((base / job[key]).resolve()) if not Path(job[key]).is_absolute() else str(job[key])
-    return job
+    for key in ("ct", "gtv", "rtstruct", "seg", "out_dir"):
+        if inputs[key]:
+            inputs[key] = str(inputs[key]) if Path(inputs[key]).is_absolute() else str((base / inputs[key]).resolve())
+    try:
+        options = ScoreOptions.from_job(job, base_dir=base)
+    except InputError as exc:
+        if not str(exc).startswith("options: unknown"):
+            raise
+        raise InputError(f"worker job: {str(exc).partition(': ')[2]} Case keys: "
+                         f"{', '.join(protocol.INPUT_KEYS)}.") from None
+    return inputs, options
 
 
-class _Progress:
-    """Turns ``score_case``'s (stage, message) calls into progress messages with a fraction."""
-
-    def __init__(self, protocol):
-        self.protocol = protocol
-        self.done = set()
-
-    def fraction(self, stage: str, finished: bool) -> float:
-        """Fraction of the run done (0-1) at the start or the end of ``stage``."""
-        total = sum(STAGE_WEIGHTS.values())
-        before = sum(w for s, w in STAGE_WEIGHTS.items() if s in self.done)
-        if finished:
-            before += STAGE_WEIGHTS.get(stage, 0.0)
-        return round(min(1.0, before / total), 4)
-
-    def __call__(self, stage: str, message: str) -> None:
-        finished = message.startswith("done in")
-        fraction = self.fraction(stage, finished)
-        if finished:
-            self.done.add(stage)
-        self.protocol.send({"type": "progress", "stage": stage, "fraction": fraction, "message": message})
-
-
-def run_job(job: dict, protocol, log_stream) -> int:
-    """Run one (checked) job and report it through ``protocol``; returns the exit status."""
+def run_job(job, protocol_out, log_stream) -> int:
+    """Check and run one job (``load_job``'s ``source``) and report it through ``protocol_out``
+    (an object with ``send(message)``); returns the exit status (0, 2 bad input, 1 crash)."""
     from .. import __version__
     from ..errors import BundleError, InputError
+    from ..options import translate
 
-    protocol.send({"type": "started", "pid": os.getpid(), "radsurv_version": __version__,
-                   "python": sys.executable})
+    protocol_out.send(protocol.started_message(os.getpid(), __version__, sys.executable))
     try:
         from ..io.dicom import resolve_score_inputs
         from ..pipeline import score_case
 
-        ct, gtv = resolve_score_inputs(job["ct"], job["gtv"], job["rtstruct"], job["seg"], job["roi"])
-        result = score_case(ct, gtv, job["out_dir"], bundle=job["bundle"], rings_mm=job["rings_mm"],
-                            device=job["device"], overwrite=bool(job["overwrite"]), progress=_Progress(protocol),
-                            params_file=job["params_file"], kernel_radius=int(job["kernel_radius"]),
-                            voxel_map_features=job["voxel_map_features"], signature=job["signature"])
+        inputs, options = load_job(job)
+        ct, gtv = resolve_score_inputs(inputs["ct"], inputs["gtv"], inputs["rtstruct"], inputs["seg"], inputs["roi"])
+        result = score_case(ct, gtv, inputs["out_dir"], options,
+                            progress=lambda event: protocol_out.send(protocol.progress_message(event)))
     except (InputError, BundleError) as exc:
-        protocol.send({"type": "error", "kind": "input", "message": str(exc), "log": _tail(log_stream)})
+        protocol_out.send(protocol.error_message(protocol.INPUT, translate(exc, "job"), _tail(log_stream)))
+        return 2
+    except KeyboardInterrupt:
+        protocol_out.send(protocol.error_message(CANCELLED, "worker job: stopped (SIGINT / SIGTERM); the unfinished "
+                                                 "run's outputs were removed, earlier results are kept.",
+                                                 _tail(log_stream)))
+        return EXIT_CANCELLED
+    except OSError as exc:
+        if exc.filename is None:
+            return _crash(exc, protocol_out, log_stream)
+        protocol_out.send(protocol.error_message(protocol.INPUT, f"{exc.filename}: {exc.strerror or exc}.",
+                                                 _tail(log_stream)))
         return 2
     except Exception as exc:  # noqa: BLE001  (a crash is reported, not hidden)
-        logging.getLogger("RadSurv.worker").error("worker crashed:\n%s", traceback.format_exc())
-        protocol.send({"type": "error", "kind": "crash", "message": f"{type(exc).__name__}: {exc}",
-                       "log": _tail(log_stream)})
-        return 1
-    protocol.send({"type": "result", "out_dir": str(Path(job["out_dir"]).resolve()), "result": result})
+        return _crash(exc, protocol_out, log_stream)
+    protocol_out.send(protocol.result_message(str(Path(inputs["out_dir"]).resolve()), result))
     return 0
+
+
+def _crash(exc, protocol_out, log_stream) -> int:
+    """Report an internal error: its traceback in the log and in a log file the message names."""
+    import tempfile
+
+    trace = traceback.format_exc()
+    logging.getLogger("RadSurv.worker").error("worker crashed:\n%s", trace)
+    try:
+        folder = Path(os.environ.get("RADSURV_LOG_DIR") or Path(tempfile.gettempdir()) / "radsurv-logs")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"radsurv-worker-{os.getpid()}-{int(time.time())}.log"
+        path.write_text(log_stream.getvalue() + "\n" + trace, encoding="utf-8")
+        where = f"the details are in {path}"
+    except OSError as log_error:
+        where = f"no log file could be written ({log_error})"
+    protocol_out.send(protocol.error_message(
+        protocol.CRASH, f"{type(exc).__name__}: {exc} (a bug in RadSurv; {where})", _tail(log_stream)))
+    return 1
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _tail(log_stream) -> str:
@@ -173,25 +182,18 @@ def _tail(log_stream) -> str:
 def main(argv=None) -> int:
     """Entry point of ``python -m RadSurvLib.worker JOB.json``."""
     argv = sys.argv[1:] if argv is None else argv
-    protocol = _Protocol(_take_stdout())
+    protocol_out = _Protocol(_take_stdout())
     log_stream = io.StringIO()
     handler = logging.StreamHandler(log_stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # cleans up like Ctrl-C (staging folder removed)
     if len(argv) != 1:
-        protocol.send({"type": "error", "kind": "input", "message": "usage: python -m RadSurvLib.worker JOB.json (or -)",
-                       "log": ""})
+        protocol_out.send(protocol.error_message(protocol.INPUT, "usage: python -m RadSurvLib.worker JOB.json (or -)"))
         return 2
-    from ..errors import InputError
-
-    try:
-        job = load_job(argv[0])
-    except InputError as exc:
-        protocol.send({"type": "error", "kind": "input", "message": str(exc), "log": ""})
-        return 2
-    return run_job(job, protocol, log_stream)
+    return run_job(argv[0], protocol_out, log_stream)
 
 
 if __name__ == "__main__":

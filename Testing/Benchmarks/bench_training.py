@@ -6,8 +6,8 @@ Usage::
         [--config small|paper]
 
 For each architecture (``RadSurvLib.models.registry``) with the small CPU configuration of
-``radsurv train`` (``RadSurvLib.training.commands.SMALL_PARAMS``, the default) or the paper-size defaults
-(``--config paper``), on random inputs of its ``input_kind`` shape (SEResNet3D ``[B, 1, 64, 64, 64]``,
+``radsurv train`` (its ``ModelSpec.small_params``, the default) or the paper-size defaults
+(``--config paper``), on random inputs of its input kind's shape (SEResNet3D ``[B, 1, 64, 64, 64]``,
 VisionMamba3D ``[B, 4, 32, 32, 32]``, DeepRadScore2D ``[B, 1, 64, 64]`` small / ``[B, 1, 160, 160]`` paper):
 one training step = Liu et al. augmentation + forward + Cox loss + backward + Adam step; inference = forward
 without gradients in eval mode. One warm-up step is not timed. ``--device auto`` runs on CPU and, when
@@ -21,27 +21,27 @@ import time
 
 
 def shapes(name: str, config: str):
-    from RadSurvLib.training.commands import DEFAULT_PREPROCESSING, SMALL_PARAMS
+    from RadSurvLib.models.registry import model_spec
 
+    spec = model_spec(name)
     if name == "SEResNet3D":
         return (1, 64, 64, 64), 0
     if name == "VisionMamba3D":
-        p = SMALL_PARAMS[name]
+        p = spec.small_params
         return (p["in_channels"], p["image_size"], p["image_size"], p["image_size"]), 0
-    size = DEFAULT_PREPROCESSING["slice2d+radscores"]["patch_size"] if config == "small" else 160
+    size = spec.preprocessing["patch_size"] if config == "small" else 160
     return (1, size, size), (0 if config == "small" else 2)
 
 
 def bench(name: str, device: str, batch_size: int, steps: int, config: str) -> dict:
     import torch
 
-    from RadSurvLib.models.registry import build_model
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.models.registry import build_model, model_spec
     from RadSurvLib.training.augment import Augmenter
-    from RadSurvLib.training.commands import SMALL_PARAMS
     from RadSurvLib.training.loop import call_model
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
-    params = dict(SMALL_PARAMS[name]) if config == "small" else {}
+    params = dict(model_spec(name).small_params) if config == "small" else {}
     shape, n_radscores = shapes(name, config)
     if name == "DeepRadScore2D":
         params["n_radscores"] = n_radscores

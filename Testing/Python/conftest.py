@@ -28,14 +28,14 @@ def pat1_run(tmp_path_factory):
     """One full pipeline run on PAT1 with the shipped demonstration bundle.
 
     Returns:
-        (out_dir, result dict, list of (stage, message) progress events).
+        (out_dir, result dict, list of ``worker.protocol.ProgressEvent``).
     """
+    from RadSurvLib.options import ScoreOptions
     from RadSurvLib.pipeline import score_case
 
     out_dir = tmp_path_factory.mktemp("pat1") / "out"
     events = []
-    result = score_case(PAT1_CT, PAT1_GTV, out_dir, rings_mm=(3, 6, 9), device="cpu",
-                        progress=lambda stage, message: events.append((stage, message)))
+    result = score_case(PAT1_CT, PAT1_GTV, out_dir, ScoreOptions(device="cpu"), progress=events.append)
     return out_dir, result, events
 
 
@@ -43,3 +43,71 @@ def pat1_run(tmp_path_factory):
 def pat1_outputs(pat1_run):
     """Path of the output folder of the PAT1 pipeline run."""
     return pat1_run[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Front ends down to score_case, without a heavy run
+# ---------------------------------------------------------------------------------------------
+
+class CapturedScoreCase(Exception):
+    """Raised by the ``captured_score_case`` stand-in once it has recorded its call."""
+
+
+@pytest.fixture
+def captured_score_case(monkeypatch):
+    """Replace ``pipeline.score_case`` by a stand-in that records (ct, gtv, out_dir, options) and
+    stops with an ``InputError`` ("stopped after the options"), so every front end can be driven
+    to it in a second. Returns the list of recorded calls."""
+    from RadSurvLib import pipeline
+    from RadSurvLib.errors import InputError
+
+    calls = []
+
+    def stand_in(ct, gtv, out_dir, options=None, progress=None):
+        calls.append({"ct": ct, "gtv": gtv, "out_dir": out_dir, "options": options})
+        raise InputError("stopped after the options")
+
+    monkeypatch.setattr(pipeline, "score_case", stand_in)
+    return calls
+
+
+class _ReplayHandle:
+    """A finished 'process': its stdout lines (all at once), exit status, no stderr."""
+
+    def __init__(self, lines, returncode):
+        self._lines, self.returncode, self.pid = list(lines), returncode, 0
+
+    def lines(self):
+        out, self._lines = self._lines, []
+        return out
+
+    def stderr_tail(self):
+        return ""
+
+    def kill(self):
+        pass
+
+
+class InProcessWorkerRunner:
+    """A ``WorkerJob`` runner that runs the real worker code (``worker.server.run_job``) on the
+    job file in this process, instead of starting ``python -m RadSurvLib.worker``; ``jobs`` keeps
+    each job as the worker read it."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def start(self, command, env=None, cwd=None):
+        import io
+        import json
+
+        from RadSurvLib.worker import protocol, server
+
+        lines = []
+
+        class Out:
+            def send(self, message):
+                lines.append(protocol.encode(message))
+
+        self.jobs.append(json.loads(Path(command[-1]).read_text()))
+        code = server.run_job(command[-1], Out(), io.StringIO())
+        return _ReplayHandle(lines, code)

@@ -22,9 +22,9 @@ def lung1():
     """Lung1 cohort, endpoint death within 2 years (known status), two real scores with ties:
     log tumour volume rounded to 0.1 and age rounded to 5 years."""
     from RadSurvLib.survival.binary import horizon_endpoint
-    from RadSurvLib.survival.data import load_cohort
+    from RadSurvLib.survival.data import load_feature_table
 
-    cohort = load_cohort(FEATURES, CLINICAL)
+    cohort = load_feature_table(FEATURES, CLINICAL)
     y, known = horizon_endpoint(cohort.time, cohort.event, 2)
     vol = np.round(np.log(cohort.features["original_shape_MeshVolume"].to_numpy(float)), 1)
     age = np.round(cohort.clinical["age"].to_numpy(float) / 5) * 5

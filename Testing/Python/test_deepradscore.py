@@ -29,7 +29,9 @@ def test_full_size_is_densenet121_with_fused_penultimate_layer():
     assert model.backbone_dim == 1024
     assert (model.fc_penultimate.in_features, model.fc_penultimate.out_features) == (1024 + 2, 128)
     assert (model.fc_out.in_features, model.fc_out.out_features) == (128, 1)
-    assert model.input_kind == "slice2d+radscores" and model.feature_dim == 128
+    from RadSurvLib.models.registry import spec_of
+
+    assert spec_of(model).input_kind == "slice2d+radscores" and model.feature_dim == 128
     assert "backbone.denseblock3" in dict(model.named_modules())
     narrow = DeepRadScore2D(init_features=4, growth_rate=2).eval()  # DenseNet121's depth, cheap widths
     with torch.no_grad():
@@ -77,7 +79,7 @@ def run_steps(model, loss_fn, x, r, steps=10, lr=3e-3):
 
 
 def test_few_training_steps_reduce_cox_loss():
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
     hazard, x, r = training_data()
     time, event = torch.exp(-hazard) * 100, torch.ones(len(hazard))
@@ -201,7 +203,9 @@ def test_pipeline_refuses_deepradscore_bundle_without_signature(tmp_path, pat1_i
 
     _, folder = save_tiny_bundle(tmp_path / "b")
     ct, gtv = pat1_images
-    with pytest.raises(InputError, match="--signature"):
-        score_case(ct, gtv, tmp_path / "out", bundle=folder, device="cpu")
+    from RadSurvLib.options import ScoreOptions
+
+    with pytest.raises(InputError, match="signature: "):
+        score_case(ct, gtv, tmp_path / "out", ScoreOptions(bundle=str(folder), device="cpu"))
     assert not (tmp_path / "out" / "result.json").exists()
     assert json.loads((folder / "bundle.json").read_text())["architecture"]["name"] == "DeepRadScore2D"

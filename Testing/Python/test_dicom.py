@@ -64,6 +64,21 @@ def test_missing_slice_is_reported(tmp_path):
         read_ct_series(folder)
 
 
+@pytest.mark.parametrize("name, fraction", [("DCM_IMG_00030.dcm", 0.99), ("DCM_IMG_00030.dcm", 0.6),
+                                            ("DCM_IMG_00059.dcm", 0.99), ("DCM_IMG_00000.dcm", 0.1)])
+def test_truncated_slice_is_named_not_dropped(tmp_path, name, fraction):
+    # GDCM leaves a cut slice out of the series silently: at an end of the stack the CT would lose a
+    # slice without any gap to show it.
+    from RadSurvLib.io.dicom import read_ct_series
+
+    folder = tmp_path / "series"
+    shutil.copytree(SERIES, folder)
+    data = (folder / name).read_bytes()
+    (folder / name).write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(InputError, match=rf"1 DICOM file\(s\) cannot be read .*{name} .*truncated or corrupt"):
+        read_ct_series(folder)
+
+
 def _edited_rtstruct(tmp_path, edit):
     import pydicom
 
@@ -112,12 +127,11 @@ def test_not_an_rtstruct(tmp_path):
         rasterise_rtstruct(tmp_path / "none.dcm", series, "GTV-1")
 
 
-def test_dicom_seg_round_trip(tmp_path, pat1_dicom):
+def _pat1_seg(tmp_path, pat1_dicom):
+    """A DICOM SEG of PAT1's rasterised GTV ('GTV-1') made with highdicom; returns (path, mask)."""
     highdicom = pytest.importorskip("highdicom")
     import pydicom
     from pydicom.sr.codedict import codes
-
-    from RadSurvLib.io.dicom import read_seg_segment
 
     ct, gtv, series = pat1_dicom
     sources = [pydicom.dcmread(f) for f in series.files]
@@ -132,6 +146,14 @@ def test_dicom_seg_round_trip(tmp_path, pat1_dicom):
         manufacturer_model_name="test", software_versions="0", device_serial_number="0")
     path = tmp_path / "seg.dcm"
     seg.save_as(str(path))
+    return path, mask
+
+
+def test_dicom_seg_round_trip(tmp_path, pat1_dicom):
+    from RadSurvLib.io.dicom import read_seg_segment
+
+    ct, gtv, series = pat1_dicom
+    path, mask = _pat1_seg(tmp_path, pat1_dicom)
     read = read_seg_segment(path, series)
     assert np.array_equal(sitk.GetArrayFromImage(read) > 0, mask)
     assert read_seg_segment(path, series, "GTV-1").GetSize() == ct.GetSize()
@@ -139,12 +161,25 @@ def test_dicom_seg_round_trip(tmp_path, pat1_dicom):
         read_seg_segment(path, series, "lung")
 
 
+def test_seg_of_another_patient_is_refused(tmp_path, pat1_dicom):
+    import pydicom
+
+    from RadSurvLib.io.dicom import read_seg_segment
+
+    path, _ = _pat1_seg(tmp_path, pat1_dicom)
+    ds = pydicom.dcmread(str(path))
+    ds.PatientID = "LUNG1-042"  # same frame of reference, series and slices: only the patient differs
+    ds.save_as(str(path))
+    with pytest.raises(InputError, match=r"seg.dcm belongs to patient ID 'LUNG1-042', .* patient ID '1'"):
+        read_seg_segment(path, pat1_dicom[2])
+
+
 def test_cli_score_passes_dicom_images_to_the_pipeline(monkeypatch, tmp_path, capsys):
     from RadSurvLib import cli, pipeline
 
     seen = {}
 
-    def fake_score_case(ct, gtv, out_dir, **kwargs):
+    def fake_score_case(ct, gtv, out_dir, *args, **kwargs):
         seen["ct"], seen["gtv"] = ct, gtv
         raise InputError("stop after the inputs")
 

@@ -1,4 +1,4 @@
-"""Tests of the 3D SE-ResNet, the Cox loss, model preprocessing, Grad-CAM and the synthetic cohort."""
+"""Tests of the 3D SE-ResNet, the Cox loss, model preprocessing, Grad-CAM, the registry and the synthetic cases."""
 
 import math
 
@@ -81,7 +81,7 @@ def test_se_layer_after_every_residual_block():
 
 
 def test_cox_loss_hand_computed_with_ties():
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
     risk = torch.tensor([0.1, 0.5, -0.2, 0.3])
     time = torch.tensor([1.0, 1.0, 2.0, 3.0])
@@ -94,17 +94,19 @@ def test_cox_loss_hand_computed_with_ties():
 
 
 def test_c_index_simple_cases():
-    from RadSurvLib.training import harrell_c_index, pairwise_concordance
+    from RadSurvLib.survival.metrics import harrell_c, pairwise_concordance
 
     time, event = [1, 2, 3, 4], [1, 1, 1, 0]
-    assert harrell_c_index(time, event, [4, 3, 2, 1]) == 1.0
-    assert harrell_c_index(time, event, [1, 2, 3, 4]) == 0.0
-    assert harrell_c_index(time, event, [1, 1, 1, 1]) == 0.5
+    assert harrell_c(time, event, [4, 3, 2, 1]) == 1.0
+    assert harrell_c(time, event, [1, 2, 3, 4]) == 0.0
+    assert harrell_c(time, event, [1, 1, 1, 1]) == 0.5
     assert pairwise_concordance([0.1, 0.2, 0.3], [1, 2, 3]) == 1.0
+    assert pairwise_concordance([0.3, 0.2, 0.1], [1, 2, 3]) == 0.0
+    assert pairwise_concordance([0.1, 0.1, 0.3], [1, 2, 2]) == 0.75  # truth tie skipped, predicted tie 1/2
 
 
 def test_training_steps_reduce_cox_loss():
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
     generator = torch.Generator().manual_seed(1)
     hazard = torch.linspace(-1, 1, 16)
@@ -201,16 +203,19 @@ def test_gradcam_rejects_unknown_layer_and_leaves_model_clean():
     assert not model.layer3._forward_hooks and not model.layer3._backward_hooks
 
 
-def test_centre_risk_keeps_ranking_and_centres_the_median():
-    from RadSurvLib.training.demo import centre_risk, predict_risk
+def test_centre_output_keeps_ranking_and_centres_the_median():
+    from RadSurvLib.training.cache import TrainingSet
+    from RadSurvLib.training.loop import predict
+    from RadSurvLib.training.train import centre_output
 
     model = small_model(head_units=(8,))
     with torch.no_grad():
         model.out.bias += 2.5  # a drifted output, as the Cox loss allows
-    x = torch.randn(9, 1, 32, 32, 32)
-    before = predict_risk(model, x)
-    shift = centre_risk(model, x)
-    after = predict_risk(model, x)
+    data = TrainingSet([str(i) for i in range(9)], torch.randn(9, 1, 32, 32, 32), None, torch.ones(9),
+                       torch.ones(9), None)
+    before = predict(model, data)
+    shift = centre_output(model, data)
+    after = predict(model, data)
     assert shift > 0
     assert np.array_equal(np.argsort(before), np.argsort(after))
     assert abs(np.median(after)) < 1e-5 and abs(np.median(before)) > 0.5
@@ -245,21 +250,32 @@ TINY_ARCHITECTURES = {
 
 @pytest.mark.parametrize("name", sorted(TINY_ARCHITECTURES))
 def test_registry_architectures_share_one_api(name):
-    from RadSurvLib.models.registry import ARCHITECTURES, INPUT_KINDS, build_model, input_kind
+    from RadSurvLib.errors import InputError
+    from RadSurvLib.models.registry import INPUT_KINDS, SPECS, build_model, model_spec, spec_of
 
     params, x_shape, r_shape = TINY_ARCHITECTURES[name]
     torch.manual_seed(0)
     model = build_model(name, params).eval()
-    assert type(model) is ARCHITECTURES[name] and input_kind(name) == model.input_kind in INPUT_KINDS
-    assert model.gradcam_layer in dict(model.named_modules())
+    spec = model_spec(name)
+    assert type(model) is spec.model_class and spec_of(model) is spec is SPECS[name]
+    assert spec.input_kind in INPUT_KINDS
+    layer = spec.cam_layer_for(params)
+    assert layer in dict(model.named_modules())
     names = [n for n, _ in model.named_parameters()]
-    for prefix in model.head_prefixes:  # head-only fine-tuning trains exactly these, ending at the output
+    for prefix in spec.head_prefixes:  # head-only fine-tuning trains exactly these, ending at the output
         assert any(n.startswith(prefix + ".") for n in names)
-    assert names[-1].startswith(model.head_prefixes[-1] + ".")
+    assert names[-1].startswith(spec.head_prefixes[-1] + ".")
     from RadSurvLib.models.bundle import PREPROCESSING_KEYS_BY_KIND
-    from RadSurvLib.models.inputs import default_preprocessing
 
-    assert set(PREPROCESSING_KEYS_BY_KIND[model.input_kind]) <= set(default_preprocessing(model.input_kind))
+    # the default preprocessing plus the training-set statistics is a complete bundle preprocessing
+    filled = {**spec.preprocessing, "norm_mean": 0.0, "norm_std": 1.0}
+    assert set(PREPROCESSING_KEYS_BY_KIND[spec.input_kind]) <= set(filled)
+    # the small CPU configuration builds (VisionMamba3D's channels follow its default maps)
+    small = build_model(name, spec.small_params)
+    assert spec.cam_layer_for(spec.small_params) in dict(small.named_modules())
+    if spec.input_kind == "ct3d+maps":
+        assert spec.small_params["in_channels"] == 1 + len(spec.preprocessing["voxel_maps"])
+        assert spec.small_params["image_size"] == spec.preprocessing["crop_size"]
     x = torch.randn(*x_shape)
     r = None if r_shape is None else torch.randn(*r_shape)
     with torch.no_grad():
@@ -267,19 +283,20 @@ def test_registry_architectures_share_one_api(name):
     assert risk.shape == (2,) and torch.all(risk.abs() < 1)
     assert feats.shape == (2, model.feature_dim)
     cam, cam_risk = __import__("RadSurvLib.explain", fromlist=["gradcam"]).gradcam(
-        model, x, layer=model.gradcam_layer, radscores=r)
+        model, x, layer=layer, radscores=r)
     assert cam.shape == (2,) + x_shape[2:] and 0 <= cam.min() and cam.max() <= 1
     assert cam_risk == pytest.approx(risk.numpy(), abs=1e-6)
-    with pytest.raises(KeyError, match="SEResNet3D"):
+    with pytest.raises(InputError, match="SEResNet3D"):
         build_model("ResNet50", {})
 
 
-def test_seresnet_full_width_size_and_seresnet_registry_alias():
+def test_seresnet_full_width_size_and_spec():
     from RadSurvLib.models import registry, seresnet
 
-    assert seresnet.ARCHITECTURES["SEResNet3D"] is registry.ARCHITECTURES["SEResNet3D"]
     model = seresnet.SEResNet3D()
-    assert model.input_kind == "ct3d" and model.gradcam_layer == "layer2"
+    spec = registry.spec_of(model)
+    assert spec.input_kind == "ct3d" and spec.cam_layer_for() == "layer2"
+    assert not hasattr(seresnet, "ARCHITECTURES") and not hasattr(registry, "ARCHITECTURES")  # no second home
     # ResNet18-3D trunk + 16 SE layers (r = 64) + the 512-512-256-128-1 head (Liu et al. 2025).
     assert sum(p.numel() for p in model.parameters()) == 33_590_495
 

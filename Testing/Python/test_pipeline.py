@@ -11,6 +11,7 @@ from conftest import PAT1_CT, PAT1_GTV, PAT1_IBSI_VOLUME_MM3
 
 from RadSurvLib.models.bundle import default_bundle_path
 from RadSurvLib.errors import BundleError, InputError
+from RadSurvLib.options import ScoreOptions
 from RadSurvLib.pipeline import score_case
 
 STAGES = ["validate", "resample", "rings", "features", "voxel_maps", "model", "outputs"]
@@ -30,7 +31,9 @@ def test_result_json_reports_risk_model_and_timings(pat1_run):
     assert result["model"]["demonstration"] is True and result["model"]["name"]
     assert list(result["timings_s"]) == STAGES
     assert all(t >= 0 for t in result["timings_s"].values())
-    assert [stage for stage, _ in events if _.startswith("done")] == STAGES
+    assert [event.stage for event in events if event.done] == STAGES
+    fractions = [event.fraction for event in events]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert len(result["case"]["ct"]["sha256"]) == 64 and len(result["case"]["gtv"]["sha256"]) == 64
 
 
@@ -107,7 +110,7 @@ def test_earlier_run_is_kept(pat1_outputs):
 def test_failed_overwrite_keeps_the_earlier_run(pat1_outputs, tmp_path):
     before = {p.name: p.read_bytes() for p in pat1_outputs.iterdir()}
     with pytest.raises(InputError, match="not found"):
-        score_case(tmp_path / "missing.nrrd", PAT1_GTV, pat1_outputs, overwrite=True)
+        score_case(tmp_path / "missing.nrrd", PAT1_GTV, pat1_outputs, ScoreOptions(overwrite=True))
     assert {p.name: p.read_bytes() for p in pat1_outputs.iterdir()} == before
 
 
@@ -120,7 +123,7 @@ def test_bad_inputs_give_clear_errors(tmp_path, pat1_images):
     other_grid = sitk.Resample(gtv, [s // 2 for s in gtv.GetSize()], sitk.Transform(),
                                sitk.sitkNearestNeighbor, gtv.GetOrigin(),
                                [s * 2 for s in gtv.GetSpacing()], gtv.GetDirection())
-    with pytest.raises(InputError, match="not on the --ct grid"):
+    with pytest.raises(InputError, match="not on the ct grid"):
         score_case(ct, other_grid, tmp_path / "b")
     with pytest.raises(InputError, match="not found"):
         score_case(tmp_path / "no_ct.nii.gz", PAT1_GTV, tmp_path / "c")
@@ -137,7 +140,7 @@ def test_bundle_with_wrong_checksum_is_refused(tmp_path):
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="checksum"):
-        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", bundle=bundle)
+        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", ScoreOptions(bundle=bundle))
     assert not any((tmp_path / "out").iterdir())
 
 
@@ -145,8 +148,9 @@ def test_ring_bands_inner_rim_and_air_exclusion_reach_the_outputs(tmp_path, pat1
     ct, gtv = pat1_images
     params = tmp_path / "firstorder.yaml"
     params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\nsetting:\n  binWidth: 25\n")
-    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", rings_mm="3-6", inner_rim_mm=2.0, air_hu=-950.0,
-                        params_file=params, voxel_map_features=["firstorder_Mean"], device="cpu")
+    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", ScoreOptions(
+        rings_mm="3-6", inner_rim_mm=2.0, air_hu=-950.0, params_file=params,
+        voxel_map_features=["firstorder_Mean"], device="cpu"))
     names = [ring["name"] for ring in result["rings"]]
     assert names == ["ring_3-6mm", "rim_0-2mm"]
     assert list(result["features"]["per_roi"]) == ["GTV", "ring_3-6mm", "rim_0-2mm"]
@@ -166,11 +170,11 @@ def test_signature_bundle_fitted_on_lung1_is_applied_to_the_case(tmp_path):
 
     from conftest import REPO
 
-    from RadSurvLib.survival.data import load_cohort
+    from RadSurvLib.survival.data import load_feature_table
     from RadSurvLib.survival.signature import fit_signature, save_signature
 
     lung1 = REPO / "Testing" / "Data" / "Lung1"
-    cohort = load_cohort(lung1 / "extracted_features.csv.gz",
+    cohort = load_feature_table(lung1 / "extracted_features.csv.gz",
                          lung1 / "NSCLC-Radiomics-Lung1.clinical-version3-Oct-2019.csv")
     columns = [c for c in cohort.features.columns if c.startswith(("original_firstorder_", "original_shape_"))]
     signature = fit_signature(cohort.features[columns], cohort.time, cohort.event, seed=0)
@@ -179,8 +183,8 @@ def test_signature_bundle_fitted_on_lung1_is_applied_to_the_case(tmp_path):
     params = tmp_path / "params.yaml"  # Lung1's setting, original image only
     params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  shape:\n  firstorder:\nsetting:\n"
                       "  binWidth: 25\n  normalize: true\n  normalizeScale: 100\n  voxelArrayShift: 1000\n")
-    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", rings_mm="3", params_file=params,
-                        voxel_map_features=["firstorder_Mean"], device="cpu", signature=tmp_path / "signature")
+    light = ScoreOptions(rings_mm="3", params_file=params, voxel_map_features=["firstorder_Mean"], device="cpu")
+    result = score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", light.replace(signature=str(tmp_path / "signature")))
     scored = result["signature"]
     with open(tmp_path / "out" / "features.csv") as handle:
         gtv = next(row for row in csv.DictReader(handle) if row["roi"] == "GTV")
@@ -193,5 +197,4 @@ def test_signature_bundle_fitted_on_lung1_is_applied_to_the_case(tmp_path):
     signature["features"][0] = "square_firstorder_Mean"
     save_signature(signature, tmp_path / "other")
     with pytest.raises(InputError, match="square_firstorder_Mean"):
-        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out2", rings_mm="3", params_file=params,
-                   voxel_map_features=["firstorder_Mean"], device="cpu", signature=tmp_path / "other")
+        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out2", light.replace(signature=str(tmp_path / "other")))

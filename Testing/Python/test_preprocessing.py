@@ -88,3 +88,40 @@ def test_sphere_volume_recovered_on_anisotropic_grid():
     result = resample_mask_preserving_volume(mask, resample_image(ct, 1.0))
     analytic = 4 / 3 * np.pi * radius**3
     assert abs(result.volume_mm3_resampled - analytic) / analytic < 0.02
+
+
+def test_spacing_bounds_are_inclusive(pat1_images):
+    from RadSurvLib.preprocessing import SPACING_RANGE_MM, check_voxel_spacing
+
+    ct = sitk.Image(pat1_images[0])
+    for spacing in [(0.1, 0.1, 10.0), (0.977, 0.977, 3.0), (10.0, 10.0, 10.0)]:
+        ct.SetSpacing(spacing)
+        check_voxel_spacing(ct, "ct")
+    for spacing in [(0.099, 0.977, 3.0), (0.977, 0.977, 10.01)]:
+        ct.SetSpacing(spacing)
+        with pytest.raises(InputError, match=rf"ct: voxel spacing .* mm is "):
+            check_voxel_spacing(ct, "ct")
+    assert SPACING_RANGE_MM == (0.1, 10.0)
+
+
+def test_gtv_size_bounds(pat1_images):
+    from RadSurvLib.preprocessing import GTV_MAX_FRACTION, check_gtv_size
+
+    ct, gtv = pat1_images
+    total = int(np.prod(ct.GetSize()))
+    flat = np.zeros(total, dtype=np.uint8)
+    limit = int(GTV_MAX_FRACTION * total)  # 25 % of the voxels: accepted; one voxel more: refused
+    flat[:limit] = 1
+    check_gtv_size(_with_array(gtv, flat.reshape(sitk.GetArrayFromImage(gtv).shape)), ct)
+    flat[limit] = 1
+    with pytest.raises(InputError, match=r"covers 25\.0 % of the voxels"):
+        check_gtv_size(_with_array(gtv, flat.reshape(sitk.GetArrayFromImage(gtv).shape)), ct)
+    # 5 voxels of 0.977 x 0.977 x 3 mm = 14.3 mm^3 pass; on a 1 mm grid 5 voxels (5 mm^3) are too small.
+    small = np.zeros(sitk.GetArrayFromImage(gtv).shape, dtype=np.uint8)
+    small[30, 100, 100:105] = 1
+    check_gtv_size(_with_array(gtv, small), ct)
+    iso_ct, iso_gtv = sitk.Image(ct), _with_array(gtv, small)
+    iso_ct.SetSpacing((1.0, 1.0, 1.0))
+    iso_gtv.SetSpacing((1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match=r"only 5 voxels \(5 mm\^3\); at least 5 voxels and 10 mm\^3"):
+        check_gtv_size(iso_gtv, iso_ct)

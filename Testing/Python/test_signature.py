@@ -17,9 +17,9 @@ CLINICAL = LUNG1 / "NSCLC-Radiomics-Lung1.clinical-version3-Oct-2019.csv"
 
 @pytest.fixture(scope="module")
 def cohort():
-    from RadSurvLib.survival.data import load_cohort
+    from RadSurvLib.survival.data import load_feature_table
 
-    return load_cohort(FEATURES, CLINICAL)
+    return load_feature_table(FEATURES, CLINICAL)
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +185,12 @@ def test_commands_end_to_end_on_lung1(cohort, small, tmp_path, capsys):
                  "--bootstrap", "20"]) == 0
     ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert ev["set"] == "test" and ev["n"] == 29
-    assert main(["report", "--bundle", str(out), "--evaluation", str(tmp_path / "ev"),
+    assert main(["report", "--signature", str(out), "--evaluation", str(tmp_path / "ev"),
                  "--out", str(tmp_path / "report.html")]) == 0
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4 and sig["features"][0] in html
     # apply to the same table reproduces the stored predictions
-    assert main(["signature", "apply", "--bundle", str(out), "--features", str(feats), "--clinical", str(CLINICAL),
+    assert main(["signature", "apply", "--signature", str(out), "--features", str(feats), "--clinical", str(CLINICAL),
                  "--out", str(tmp_path / "applied.csv")]) == 0
     applied = pd.read_csv(tmp_path / "applied.csv").set_index("PatientID")
     stored = pred.set_index("PatientID")
@@ -242,11 +242,11 @@ def test_combined_model_pca_cox(cohort, small):
 def test_cross_validated_fit_predicts_each_patient_out_of_fold(cohort, small, tmp_path):
     import pandas as pd
 
-    from RadSurvLib.survival.data import Cohort
+    from RadSurvLib.survival.data import FeatureTable
     from RadSurvLib.survival.signature import apply_signature, fit_signature
 
     feats = small[[c for c in small.columns if "shape" not in c][:30]]
-    sub = Cohort(ids=cohort.ids, features=feats, time=cohort.time, event=cohort.event,
+    sub = FeatureTable(ids=cohort.ids, features=feats, time=cohort.time, event=cohort.event,
                  clinical=cohort.clinical)
     from RadSurvLib.survival.signature import fit_and_predict
 

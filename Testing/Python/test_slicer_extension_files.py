@@ -163,7 +163,11 @@ def test_files_the_module_reads_are_installed():
         assert relative in resources, f"{relative} (sample data) is not installed"
         digest = hashlib.sha256((REPO / relative).read_bytes()).hexdigest()
         assert checksum == f"SHA256:{digest}", f"checksum of {relative} in RadSurv.py is stale"
-    for name in module_constant("RADIOMICS_SETTINGS").values():
+    from RadSurvLib.options import RADIOMICS_SETTINGS
+    from RadSurvLib.slicer.logic import RADIOMICS_SETTING_LABELS
+
+    assert set(RADIOMICS_SETTING_LABELS.values()) == set(RADIOMICS_SETTINGS)  # every GUI label is a setting
+    for name in RADIOMICS_SETTINGS.values():
         assert f"RadSurvLib/resources/parameters/{name}" in resources
         assert (REPO / "RadSurvLib" / "resources" / "parameters" / name).is_file()
     assert {"RadSurvLib/resources/PAT1/LICENSE.md", "RadSurvLib/resources/PAT1/README.md"} <= resources  # licence travels
@@ -186,11 +190,13 @@ def radsurvlib_imports_of_the_module() -> list[str]:
 
 def test_module_imports_are_found():
     names = radsurvlib_imports_of_the_module()
-    assert {"RadSurvLib.worker.environment", "RadSurvLib.slicer.task", "RadSurvLib.batch"} <= set(names)
+    assert {"RadSurvLib.options", "RadSurvLib.slicer.logic", "RadSurvLib.slicer.task"} <= set(names)
 
 
 def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
-    modules = ["RadSurvLib", "RadSurvLib.worker.server", "RadSurvLib.errors", *radsurvlib_imports_of_the_module()]
+    # the module's imports, and what its logic (RadSurvLib.slicer.logic) imports when it runs
+    modules = ["RadSurvLib", "RadSurvLib.worker.server", "RadSurvLib.errors", "RadSurvLib.worker.environment",
+               "RadSurvLib.worker.client", "RadSurvLib.batch", *radsurvlib_imports_of_the_module()]
     script = textwrap.dedent(f"""
         import importlib, importlib.abc, sys
         BLOCKED = {HEAVY!r}
@@ -208,15 +214,18 @@ def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
         from RadSurvLib.rings import parse_bands
         from RadSurvLib.models.bundle import default_bundle_path
         from RadSurvLib.radiomics.roi import LIU2025_PARAMS
-        from RadSurvLib.worker.environment import PythonEnvironment, choose_torch_build
+        from RadSurvLib.worker.environment import PythonEnvironment
         from RadSurvLib.batch import read_cases
+        from RadSurvLib.options import ScoreOptions
+        from RadSurvLib.slicer.logic import ScoringLogic
         from RadSurvLib.slicer.task import input_key
         assert parse_bands("3,6,9") == ((0.0, 3.0), (3.0, 6.0), (6.0, 9.0))
         assert default_bundle_path().is_dir() and LIU2025_PARAMS.is_file()
         assert PythonEnvironment({str(tmp_path / 'env')!r}).status().state == "needs install"
-        assert choose_torch_build(None, index_url="pip").name == "cpu"
         assert read_cases([("a.nrrd", "b.nrrd")])[0].case_id == "a"
-        assert len(input_key(["x", "y"], {{"rings_mm": [3]}})) == 16
+        options = ScoringLogic.optionsFromGui("3", "", "cpu", "quick (original image only)")
+        assert options.parameter_file().name == "Quick_PyRadiomics.yaml" and options.rings_mm == ((0.0, 3.0),)
+        assert len(input_key(["x", "y"], options)) == 16
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
         assert not loaded, loaded
         print("ok", len([m for m in sys.modules if m.startswith("RadSurvLib")]))

@@ -77,7 +77,7 @@ def test_runtime_resources_listed_and_present(lists):
     absent = sorted(r for r in listed if not (REPO / r).is_file())
     if absent and all(r.startswith("RadSurvLib/resources/bundles/demo-seresnet3d/") for r in absent):
         pytest.skip(f"demonstration bundle not built yet ({absent}); "
-                    "python -m RadSurvLib.training.demo --out RadSurvLib/resources/bundles/demo-seresnet3d")
+                    "radsurv train-demo --out RadSurvLib/resources/bundles/demo-seresnet3d")
     assert not absent, f"listed in RADSURVLIB_RESOURCES but not on disk: {absent}"
 
 

@@ -28,6 +28,9 @@ slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip 
 from RadSurvLib.slicer import task as sj  # noqa: E402
 from RadSurvLib.worker import client as wc  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
+from RadSurvLib.options import OptionError, ScoreOptions  # noqa: E402
+from RadSurvLib.slicer.write import heatmap_node_name  # noqa: E402
+from RadSurvLib.worker.protocol import ProgressEvent  # noqa: E402
 from test_slicer_write import make_case_scene as make_pat1_scene  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "RadSurvLib" / "resources" / "PAT1"
@@ -111,16 +114,17 @@ def test_success_writes_results_and_tags_them(fake_worker, tmp_path):
     scene, ct, seg, gtv_id, _ = make_case_scene()
     events = []
     task = sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("success"), work_dir=tmp_path,
-                               on_progress=lambda *e: events.append(e), options={"device": "cpu"})
+                               on_progress=events.append, options=ScoreOptions(device="cpu"))
     assert task.start() == sj.RUNNING
     assert task.wait(timeout_s=120) == sj.SUCCEEDED, task.error
-    assert [e[0] for e in events] == ["starting", "validate", "features", "done"]
-    assert events[-1][1] == 1.0
+    assert [e.stage for e in events] == ["starting", "validate", "features", "done"]
+    assert events[-1].fraction == 1.0 and events[-1].done
     created = task.created
     names = [seg.GetSegmentation().GetSegment(s).GetName() for s in created["ring_segment_ids"]]
     assert names == ["GTV ring 0-3 mm", "GTV ring 3-6 mm", "GTV ring 6-9 mm"]
     heatmap = scene.GetNodeByID(created["heatmap_volume"])
-    assert heatmap.GetName() == "RadSurv Grad-CAM heatmap"
+    method = json.loads((Path(task.out_dir) / "result.json").read_text())["gradcam_method"]
+    assert method == "hirescam" and heatmap.GetName() == "RadSurv HiResCAM heatmap"  # named by its method
     assert heatmap.GetAttribute(sj.INPUT_KEY_ATTRIBUTE) == created["input_key"]
     scores = scene.GetNodeByID(created["scores_table"])
     assert scores.GetAttribute(sj.INPUT_KEY_ATTRIBUTE) == created["input_key"]
@@ -145,7 +149,7 @@ def test_second_run_skips_adds_or_replaces_only_when_asked(fake_worker, tmp_path
 
     # other options = other inputs: not the same key
     other = sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("success"), work_dir=tmp_path,
-                                options={"rings_mm": [5, 10]})
+                                options=ScoreOptions(rings_mm=[5, 10]))
     other.start()
     other.cancel()
     assert other.key != first.created["input_key"]
@@ -168,13 +172,24 @@ def test_second_run_skips_adds_or_replaces_only_when_asked(fake_worker, tmp_path
 
 
 def test_outputs_wanted(fake_worker, tmp_path):
+    import vtk
+
     scene, ct, seg, gtv_id, _ = make_case_scene()
+    added = []
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def on_added(caller, event, node):
+        added.append(node.GetName())
+
+    scene.AddObserver(scene.NodeAddedEvent, on_added)
     task = sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("success"), work_dir=tmp_path,
                                outputs={"voxel_maps": False, "heatmap": False})
     task.start()
     assert task.wait(120) == sj.SUCCEEDED
     assert task.created["voxel_map_volumes"] == {} and "heatmap_volume" not in task.created
-    assert scene.GetNodesByName("RadSurv Grad-CAM heatmap").GetNumberOfItems() == 0
+    # never added (not added, then removed): no map or heatmap node went through the scene
+    assert "RadSurv scores" in added and not [n for n in added if n and ("heatmap" in n or "firstorder" in n)]
+    assert scene.GetNodesByName(heatmap_node_name("hirescam")).GetNumberOfItems() == 0
     assert len(task.created["ring_segment_ids"]) == 3
     assert scene.GetNodeByID(task.created["scores_table"]) is not None
 
@@ -230,8 +245,14 @@ def test_bad_inputs_fail_before_any_worker(tmp_path, fake_worker):
     with pytest.raises(InputError, match="empty"):
         sj.SceneScoringTask(ct, seg, empty_id, fake_worker("crash"), work_dir=tmp_path).start()
     seg.GetSegmentation().RemoveSegment(empty_id)
-    with pytest.raises(InputError, match="Device"):
-        sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), options={"device": "tpu"}).start()
+    with pytest.raises(OptionError, match="device"):
+        sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), options=ScoreOptions(device="tpu")).start()
+    with pytest.raises(InputError, match="ScoreOptions"):
+        sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), options={"device": "cpu"})
+    with pytest.raises(OptionError, match="gtv_label"):
+        sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), options=ScoreOptions(gtv_label=2)).start()
+    with pytest.raises(InputError, match="unknown part"):
+        sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), outputs={"maps": False})
     with pytest.raises(InputError, match="if_exists"):
         sj.SceneScoringTask(ct, seg, gtv_id, fake_worker("crash"), if_exists="overwrite")
     assert scene_state(scene, seg) == before
@@ -258,7 +279,7 @@ def test_worker_rejects_unknown_job_keys(tmp_path):
                               tmp_path)
     worker_job.start()
     assert worker_job.wait(120) == sj.FAILED
-    assert "unknown keys ['rings']" in str(worker_job.error)
+    assert "unknown option(s) rings;" in str(worker_job.error)
 
 
 class ScriptedRunner:
@@ -295,7 +316,7 @@ def test_injected_runner_protocol(tmp_path):
     runner = ScriptedRunner(lines, 0)
     events = []
     job = sj.WorkerJob({"ct": "ct.nrrd", "out_dir": "out"}, ["python"], tmp_path, runner=runner,
-                       env={"PYTHONPATH": "x"}, on_progress=lambda *e: events.append(e))
+                       env={"PYTHONPATH": "x"}, on_progress=events.append)
     job.start()
     command, env, cwd = runner.started
     assert command == ["python", "-m", "RadSurvLib.worker", str(tmp_path / "job.json")]
@@ -304,7 +325,8 @@ def test_injected_runner_protocol(tmp_path):
     states = [job.poll() for _ in range(10)]
     assert states[-1] == sj.SUCCEEDED and sj.RUNNING in states
     assert job.result == {"risk_score": 0.5} and job.out_dir == "/x" and job.returncode == 0
-    assert events == [("starting", 0.0, "starting the RadSurv worker"), ("rings", 0.15, "rings"), ("done", 1.0, "finished")]
+    assert events == [ProgressEvent("starting", 0.0, "starting the RadSurv worker"), ProgressEvent("rings", 0.15, "rings"),
+                      ProgressEvent("done", 1.0, "finished", done=True)]
 
     # an error message: final once the process exited, with the stderr tail in the log
     failing = sj.WorkerJob({"ct": "c", "out_dir": "o"}, ["python"], tmp_path / "2", runner=ScriptedRunner(

@@ -163,7 +163,7 @@ def test_volumes_on_ct_grid_and_heatmap_overlay(out_dir):
         np.testing.assert_allclose(ijk_to_ras(node), ijk_to_ras(ct), atol=1e-4)
 
     heatmap = scene.GetNodeByID(created["heatmap_volume"])
-    assert heatmap.GetName() == "RadSurv Grad-CAM heatmap"
+    assert heatmap.GetName() == "RadSurv HiResCAM heatmap"
     np.testing.assert_allclose(ijk_to_ras(heatmap), ijk_to_ras(ct), atol=1e-4)
     low, high = heatmap.GetImageData().GetScalarRange()
     assert 0.0 <= low and high <= 1.0
@@ -172,7 +172,8 @@ def test_volumes_on_ct_grid_and_heatmap_overlay(out_dir):
     assert display.GetColorNodeID() == color.GetID() and color.IsA("vtkMRMLColorTableNode")
     assert color.GetNumberOfColors() >= 128
     assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx((0.0, 1.0))
-    assert display.GetApplyThreshold() and 0.0 < display.GetLowerThreshold() < 0.01
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(rs.HEATMAP_LOWER_THRESHOLD)
+    assert 0.0 < rs.HEATMAP_LOWER_THRESHOLD < 1.0
 
     # Voxel values survive the LPS->RAS round trip unchanged and in the same order.
     array = voxels(scene.GetNodeByID(created["voxel_map_volumes"][map_names[0]]))
@@ -230,7 +231,7 @@ def test_second_run_adds_suffixed_set_and_changes_nothing(out_dir):
     assert len(visible) == len(set(visible))
     assert set(names_before) <= set(node_names(scene))
     assert second["heatmap_color"] == first["heatmap_color"]  # the colour table is shared, not copied
-    assert scene.GetNodeByID(second["heatmap_volume"]).GetName() == "RadSurv Grad-CAM heatmap (2)"
+    assert scene.GetNodeByID(second["heatmap_volume"]).GetName() == "RadSurv HiResCAM heatmap (2)"
 
 
 def test_user_segment_with_a_ring_name_is_kept(out_dir):
@@ -243,6 +244,26 @@ def test_user_segment_with_a_ring_name_is_kept(out_dir):
     assert segment_voxels(seg, user_id) == 0
     assert ring_name + " (2)" in created["ring_segment_names"]
     assert user_id not in created["ring_segment_ids"]
+
+
+def test_only_the_parts_asked_for_are_added(out_dir):
+    scene, ct, seg, gtv_id, _logic = make_case_scene()
+    names_before, segments_before = node_names(scene), rs.segment_names(seg)
+    created = rs.write_results_to_scene(ct, seg, gtv_id, out_dir, outputs={"rings": False, "tables": False})
+    assert rs.segment_names(seg) == segments_before and created["ring_segment_ids"] == []
+    assert "scores_table" not in created and "features_table" not in created
+    added = sorted(n for n in set(node_names(scene)) - set(names_before) if n.startswith("RadSurv"))
+    result = json.loads((out_dir / "result.json").read_text())
+    assert [n for n in added if "inferno" not in n] == sorted(
+        ["RadSurv HiResCAM heatmap", *(f"RadSurv {name}" for name in result["outputs"]["voxel_maps"])])
+    with pytest.raises(InputError, match="unknown part"):
+        rs.write_results_to_scene(ct, seg, gtv_id, out_dir, outputs={"heatmaps": False})
+
+
+def test_heatmap_is_named_by_its_method():
+    assert rs.heatmap_node_name("hirescam") == "RadSurv HiResCAM heatmap"
+    assert rs.heatmap_node_name("gradcam") == "RadSurv Grad-CAM heatmap"
+    assert rs.heatmap_node_name(None) == "RadSurv Grad-CAM heatmap"  # results from before the method was recorded
 
 
 def test_errors_leave_the_scene_untouched(out_dir, tmp_path):
@@ -305,7 +326,7 @@ def test_save_scene_mrb_loads_back(out_dir, tmp_path, monkeypatch):
     for name in result["outputs"]["voxel_maps"]:
         node = by_name(f"RadSurv {name}")
         np.testing.assert_allclose(ijk_to_ras(node), ijk_to_ras(ct), atol=1e-4)
-    heatmap = by_name("RadSurv Grad-CAM heatmap")
+    heatmap = by_name("RadSurv HiResCAM heatmap")
     color = heatmap.GetDisplayNode().GetColorNode()
     assert color is not None and color.GetNumberOfColors() >= 128
     scores = {row["Quantity"]: row["Value"] for row in table_rows(by_name("RadSurv scores"))}

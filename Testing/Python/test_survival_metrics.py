@@ -20,9 +20,9 @@ CLINICAL = LUNG1 / "NSCLC-Radiomics-Lung1.clinical-version3-Oct-2019.csv"
 def lung1():
     """(time days, event bool, risk) on Lung1, risk = tumour mesh volume (a known OS predictor),
     rounded so that tied risks occur, plus the cohort."""
-    from RadSurvLib.survival.data import load_cohort
+    from RadSurvLib.survival.data import load_feature_table
 
-    cohort = load_cohort(FEATURES, CLINICAL)
+    cohort = load_feature_table(FEATURES, CLINICAL)
     risk = np.round(np.log(cohort.features["original_shape_MeshVolume"].to_numpy(float)), 1)
     return cohort.time, cohort.event, risk, cohort
 
@@ -263,3 +263,44 @@ def test_agreement_with_torchsurv_on_lung1(lung1):
         ref = Auc()(r, e, t, auc_type="cumulative", weight=weight, new_time=horizon,
                     weight_new_time=get_ipcw(e, t, horizon))
         assert abs(float(ref) - td_auc(time, event, risk, years * 365.25)) < 1e-6
+
+
+def tied_survival(seed=0, n=80):
+    """Integer times 1-10 (event-event and event-censored ties) and risks rounded to 1 decimal (tied risks)."""
+    rng = np.random.default_rng(seed)
+    risk = np.round(rng.normal(size=n), 1)
+    time = np.minimum(10, np.ceil(rng.exponential(4.0 * np.exp(-risk)))).astype(float)
+    event = (rng.random(n) < 0.7).astype(int)
+    return time, event, risk
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_harrell_c_with_ties_in_time_and_risk_agrees_with_lifelines_torchsurv_and_the_definition(seed):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchsurv")
+    from lifelines.utils import concordance_index
+    from torchsurv.metrics.cindex import ConcordanceIndex
+
+    from RadSurvLib.survival.metrics import harrell_c
+
+    time, event, risk = tied_survival(seed)
+    assert len(np.unique(time)) <= 10 and len(np.unique(risk)) < len(risk) / 2  # ties of both kinds
+    assert ((time[:, None] == time[None, :]) & (event[:, None] == 1) & (event[None, :] == 0)).any()
+    c = harrell_c(time, event, risk)
+    assert c == pytest.approx(ref_harrell(time, event, risk), abs=1e-12)
+    assert c == pytest.approx(concordance_index(time, -risk, event), abs=1e-12)
+    ref = ConcordanceIndex()(torch.tensor(risk, dtype=torch.float64), torch.tensor(event).bool(),
+                             torch.tensor(time, dtype=torch.float64))
+    assert c == pytest.approx(float(ref), abs=1e-6)
+
+
+def test_training_reports_the_same_c_index_as_evaluate():
+    """``radsurv train`` (loop.c_index) and ``radsurv evaluate`` (harrell_c) give one C on one prediction set,
+    tied times included (the old training C-index dropped event-censored ties)."""
+    pytest.importorskip("torch")
+    from RadSurvLib.survival.metrics import harrell_c
+    from RadSurvLib.training.loop import c_index
+
+    time, event, risk = tied_survival(5)
+    assert c_index(time, event, risk) == harrell_c(time, event, risk)
+    assert np.isnan(c_index([1.0, 2.0], [0, 0], [0.1, 0.2]))  # no comparable pair: NaN in a training log

@@ -164,3 +164,27 @@ def test_augmenter_is_reproducible_and_channel_aware():
     with pytest.raises(ValueError, match="unknown augmentation"):
         Augmenter(["sharpen"])
     assert torch.equal(Augmenter([])(batch, torch.Generator()), batch)
+
+
+def test_flip_rot90_preset_is_the_demo_augmentation():
+    """Each axis flipped independently with probability 1/2, then a k * 90 degree turn with k uniform in 0-3,
+    exact (a permutation of the voxels)."""
+    import torch
+
+    from RadSurvLib.training.augment import augmenter_for, rotate_z90
+
+    x = torch.arange(2 * 4 * 4 * 4, dtype=torch.float32).reshape(2, 4, 4, 4)
+    assert torch.equal(rotate_z90(x, 1), torch.rot90(x, 1, dims=(2, 3)))
+    assert torch.equal(rotate_z90(rotate_z90(x, 1), 3), x)
+    augmenter = augmenter_for("flip-rot90")
+    generator = torch.Generator().manual_seed(0)
+    flips, turns = {}, {}
+    for _ in range(4000):
+        out, applied = augmenter.augment_case(x, generator)
+        assert torch.equal(torch.sort(out.reshape(-1)).values, torch.sort(x.reshape(-1)).values)
+        axes = next((a for name, a in applied if name == "mirror"), ())
+        k = next(v for name, v in applied if name == "rotate_z90")
+        flips[axes] = flips.get(axes, 0) + 1
+        turns[k] = turns.get(k, 0) + 1
+    assert len(flips) == 8 and all(abs(n / 4000 - 1 / 8) < 0.02 for n in flips.values())  # 8 subsets, 1/8 each
+    assert sorted(turns) == [0, 1, 2, 3] and all(abs(n / 4000 - 1 / 4) < 0.025 for n in turns.values())

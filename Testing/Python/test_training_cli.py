@@ -39,8 +39,8 @@ def test_train_writes_bundle_report_and_checkpoints(trained, cohort):
     import torch
 
     from RadSurvLib.models.bundle import load_bundle
-    from RadSurvLib.training.cache import CaseCache, load_cohort
-    from RadSurvLib.training.commands import apply_norm
+    from RadSurvLib.training.cache import CaseCache, load_training_set
+    from RadSurvLib.training.train import normalised
     from RadSurvLib.training.loop import predict
     from RadSurvLib.training.manifest import read_manifest
 
@@ -59,9 +59,9 @@ def test_train_writes_bundle_report_and_checkpoints(trained, cohort):
     # the cut-off is the median risk of the training cases (recomputed from the bundle + cached inputs)
     pre = bundle.config["preprocessing"]
     cases = read_manifest(cohort / "source" / "manifest.csv").cases
-    data = load_cohort(cases, CaseCache(cache, "ct3d", {k: v for k, v in pre.items() if not k.startswith("norm")}))
+    data = load_training_set(cases, CaseCache(cache, "ct3d", {k: v for k, v in pre.items() if not k.startswith("norm")}))
     assert data.x.shape[-1] == 16
-    apply_norm("ct3d", data, pre)
+    data = normalised("ct3d", data, pre)
     risk = predict(bundle.model, data)
     train_ids = set(data.case_ids) - set(_val_ids(data, prov))
     train_risk = [r for c, r in zip(data.case_ids, risk) if c in train_ids]
@@ -72,7 +72,7 @@ def test_train_writes_bundle_report_and_checkpoints(trained, cohort):
 
 
 def _val_ids(data, prov):
-    from RadSurvLib.training.commands import split_validation
+    from RadSurvLib.training.train import split_validation
 
     _, val = split_validation(data, 0.25, prov["seed"])
     return val.case_ids

@@ -56,7 +56,7 @@ def test_stop_raises_at_the_first_bad_row(bad_manifest):
     from RadSurvLib.errors import InputError
     from RadSurvLib.training.manifest import read_manifest
 
-    with pytest.raises(InputError, match=r"line 3: ct file not found.*--on-bad-row skip"):
+    with pytest.raises(InputError, match=r"line 3: ct file not found.*on_bad_row skip"):  # the library names the parameter
         read_manifest(bad_manifest, on_bad_row="stop")
 
 
@@ -111,8 +111,8 @@ def test_synthetic_cohort_files_and_truth(tiny_cohort):
 
 
 def test_cache_hit_does_not_recompute(tiny_cohort, tmp_path):
-    from RadSurvLib.training.cache import CaseCache, build_case_arrays, load_cohort
-    from RadSurvLib.training.commands import DEFAULT_PREPROCESSING
+    from RadSurvLib.models.registry import SPECS
+    from RadSurvLib.training.cache import CaseCache, build_case_arrays, load_training_set
     from RadSurvLib.training.manifest import read_manifest
 
     calls = []
@@ -123,15 +123,15 @@ def test_cache_hit_does_not_recompute(tiny_cohort, tmp_path):
 
     _, info = tiny_cohort
     cases = read_manifest(info["manifest"]).cases
-    settings = DEFAULT_PREPROCESSING["ct3d"]
+    settings = SPECS["SEResNet3D"].preprocessing
     first = CaseCache(tmp_path / "cache", "ct3d", settings, builder=counting_builder)
-    data1 = load_cohort(cases, first)
+    data1 = load_training_set(cases, first)
     assert len(calls) == 3 and (first.hits, first.misses) == (0, 3)
     assert tuple(data1.x.shape) == (3, 1, 64, 64, 64) and float(data1.x.min()) >= -1000.0  # clipped HU
     second = CaseCache(tmp_path / "cache", "ct3d", settings, builder=counting_builder)  # e.g. a rerun
-    data2 = load_cohort(cases, second)
+    data2 = load_training_set(cases, second)
     assert len(calls) == 3 and (second.hits, second.misses) == (3, 0)  # nothing recomputed
     assert np.array_equal(data1.x.numpy(), data2.x.numpy())
     other = CaseCache(tmp_path / "cache", "ct3d", {**settings, "margin_mm": 2.0}, builder=counting_builder)
-    load_cohort(cases[:1], other)  # other settings -> other key -> recomputed
+    load_training_set(cases[:1], other)  # other settings -> other key -> recomputed
     assert len(calls) == 4 and other.misses == 1

@@ -46,21 +46,21 @@ def test_gradcam_peaks_in_the_hazard_region_more_often_than_chance(tmp_path):
 
     from RadSurvLib.explain import gradcam
     from RadSurvLib.models.seresnet import SEResNet3D
-    from RadSurvLib.training import pairwise_concordance
-    from RadSurvLib.training.cache import CohortArrays
+    from RadSurvLib.survival.metrics import pairwise_concordance
+    from RadSurvLib.training.cache import TrainingSet
     from RadSurvLib.training.loop import TrainSettings, fit, predict
 
     background = sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_CT))).astype(np.float32)  # (z, y, x) HU
     torch.manual_seed(0)
     x, _, log_hazard = make_arrays(96, 1, background)
-    train = CohortArrays([str(i) for i in range(len(x))], x, None, torch.tensor(np.exp(-log_hazard), dtype=torch.float32),
+    train = TrainingSet([str(i) for i in range(len(x))], x, None, torch.tensor(np.exp(-log_hazard), dtype=torch.float32),
                          torch.ones(len(x)), None)
     model = SEResNet3D(base_width=4, blocks_per_stage=(1, 1, 1, 1), head_units=(16,), dropout=0.0)
     settings = TrainSettings(epochs=12, batch_size=16, lr=1e-2, decay_steps=6, patience=0, augment="spatial", seed=0)
     fit(model, train, None, settings, tmp_path, log=lambda m: None, progress=False)
 
     x_test, regions, log_hazard_test = make_arrays(32, 2, background)
-    test = CohortArrays([str(i) for i in range(32)], x_test, None, torch.tensor(np.exp(-log_hazard_test)),
+    test = TrainingSet([str(i) for i in range(32)], x_test, None, torch.tensor(np.exp(-log_hazard_test)),
                         torch.ones(32), None)
     assert pairwise_concordance(predict(model, test), log_hazard_test) > 0.65  # the model learned the hazard
     cam, _ = gradcam(model, x_test, layer="layer1")

@@ -11,7 +11,7 @@ def toy_cohort(n, shape, seed=0, channels=1, radscores=0):
     """Inputs whose mean intensity of a central block drives the log hazard; deterministic times."""
     import torch
 
-    from RadSurvLib.training.cache import CohortArrays
+    from RadSurvLib.training.cache import TrainingSet
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((n, channels, *shape), generator=g) * 0.3
@@ -21,7 +21,7 @@ def toy_cohort(n, shape, seed=0, channels=1, radscores=0):
     time = torch.exp(-2.0 * u)
     event = (torch.rand(n, generator=g) < 0.8).float()
     r = torch.randn(n, radscores, generator=g) if radscores else None
-    return CohortArrays([f"c{i}" for i in range(n)], x, r, time, event, None)
+    return TrainingSet([f"c{i}" for i in range(n)], x, r, time, event, None)
 
 
 def tiny_model(name):
@@ -45,7 +45,7 @@ DATA = {"SEResNet3D": dict(shape=(16, 16, 16)), "VisionMamba3D": dict(shape=(16,
 def test_loss_falls_over_a_few_steps(name):
     import torch
 
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
     from RadSurvLib.training.loop import call_model
 
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def test_loss_falls_over_a_few_steps(name):
 def test_cox_loss_breslow_ties():
     import torch
 
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
     risk = torch.tensor([0.3, -0.2, 0.5, 0.1])
     time = torch.tensor([1.0, 1.0, 2.0, 3.0])
@@ -146,12 +146,9 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
 def test_head_only_finetuning_leaves_the_backbone_unchanged(tmp_path, name):
     import torch
 
-    from RadSurvLib.training.commands import HEAD_PREFIXES
     from RadSurvLib.training.loop import fit, head_prefixes
 
     model = tiny_model(name)
-    if name in HEAD_PREFIXES:
-        model.head_prefixes = HEAD_PREFIXES[name]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fit(model, toy_cohort(16, **DATA[name]), None, _settings(epochs=2, head_only=True), tmp_path,
         log=lambda m: None, progress=False)
@@ -162,3 +159,35 @@ def test_head_only_finetuning_leaves_the_backbone_unchanged(tmp_path, name):
     assert head and backbone
     assert all(torch.equal(before[k], after[k]) for k in backbone)  # weights AND batch-norm statistics
     assert any(not torch.equal(before[k], after[k]) for k in head)
+
+
+def test_train_from_python_with_efron_ties_reports_harrell_c_of_the_saved_bundle(tmp_path):
+    """``train(TrainConfig)`` on an in-memory TrainingSet: the bundle's reported C-indices are
+    ``survival.metrics.harrell_c`` of the saved model's risks on the normalised cases."""
+    import torch
+
+    from RadSurvLib.models.bundle import load_bundle
+    from RadSurvLib.survival.metrics import harrell_c
+    from RadSurvLib.training.loop import TrainSettings, predict
+    from RadSurvLib.training.train import TrainConfig, TrainResult, normalised, split_validation, train
+
+    data = toy_cohort(20, (16, 16, 16))
+    data.time_days = torch.round(data.time_days * 4) / 4  # tied times
+    settings = TrainSettings(epochs=2, batch_size=4, lr=1e-3, decay_steps=5, seed=3, augment="none", ties="efron")
+    result = train(TrainConfig(out=tmp_path / "b", manifest=data, model="SEResNet3D", val_fraction=0.25,
+                               model_params={"base_width": 2, "blocks_per_stage": [1, 1, 1, 1], "head_units": [4],
+                                             "dropout": 0.0},
+                               preprocessing={"crop_size": 16}, settings=settings, cache_dir=None, progress=False,
+                               log=lambda m: None))
+    assert isinstance(result, TrainResult) and len(result.history) == 2
+    bundle = load_bundle(result.bundle_path)
+    prov = bundle.config["provenance"]
+    assert prov["training"]["ties"] == "efron" and "Efron" in prov["training"]["loss"]
+    assert bundle.config["preprocessing"]["crop_size"] == 16 and "norm_std" in bundle.config["preprocessing"]
+    train_set, val = split_validation(data, 0.25, settings.seed)
+    for name, part in (("train", train_set), ("val", val)):
+        risk = predict(bundle.model, normalised("ct3d", part, bundle.config["preprocessing"]))
+        c = harrell_c(part.time_days.numpy(), part.event.numpy(), risk)
+        assert result.metrics[f"{name}_c_index"] == pytest.approx(c, abs=1e-12)
+        assert prov[f"{name}_c_index"] == pytest.approx(c, abs=1e-4)
+    assert torch.equal(data.x, toy_cohort(20, (16, 16, 16)).x)  # the caller's inputs are not normalised in place

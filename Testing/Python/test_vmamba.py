@@ -100,7 +100,9 @@ def test_shapes_features_and_head_consistency():
     with torch.no_grad():
         risk, feats = model(x), model.features(x)
         grid = model.token_grid(model.norm(torch.zeros(3, 64, 16)))
-    assert model.input_kind == "ct3d+maps" and model.gradcam_layer == "token_grid"
+    from RadSurvLib.models.registry import spec_of
+
+    assert spec_of(model).input_kind == "ct3d+maps" and spec_of(model).cam_layer_for() == "token_grid"
     assert risk.shape == (3,) and feats.shape == (3, 16) and model.feature_dim == 16
     assert torch.all(risk.abs() < 1) and grid.shape == (3, 16, 4, 4, 4)
     assert torch.allclose(risk, torch.tanh(model.out(model.head(feats)).squeeze(1)))
@@ -129,7 +131,7 @@ def test_block_is_bidirectional():
 
 
 def test_few_training_steps_reduce_cox_loss():
-    from RadSurvLib.training import cox_partial_likelihood_loss
+    from RadSurvLib.training.losses import cox_partial_likelihood_loss
 
     g = torch.Generator().manual_seed(1)
     hazard = torch.linspace(-1, 1, 12)

@@ -97,7 +97,7 @@ def _load_families() -> dict:
     return families
 
 
-# PyRadiomics' eps in entropies: numpy.spacing(1).
+#: PyRadiomics' eps in entropies and divisions, numpy.spacing(1): the one EPS of the voxel-map package.
 EPS = 2.220446049250313e-16
 
 
@@ -509,27 +509,56 @@ def kernel_ranks(flat):
     return torch.where(in_kernel, ranks, L), L
 
 
-def neighbour_offsets_26():
-    """The 26 offsets (dz, dy, dx) of the distance-1 neighbourhood, as a list of tuples."""
-    return [d for d in ((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
-            if d != (0, 0, 0)]
+def neighbour_sums(cubes):
+    """Per cube voxel: the sum of the gray levels of its 26 neighbours in the kernel, and their count.
 
-
-def neighbour_stack(cubes):
-    """Levels of the 26 neighbours of every cube voxel, 0 outside the cube or kernel.
+    A 3 x 3 x 3 box sum over the zero-padded cube (separable: three passes of three shifted adds)
+    minus the voxel itself; neighbours outside the cube or the kernel are 0 and add nothing.
 
     Args:
         cubes: torch.int64 (n, D, D, D) (engine layout).
 
     Returns:
-        torch.int64 (26, n, D, D, D), order of ``neighbour_offsets_26``.
+        (total, count): torch.int64 (n, D, D, D) each.
+    """
+    inside = (cubes > 0).to(cubes.dtype)
+    return _box3(cubes) - cubes, _box3(inside) - inside
+
+
+def _box3(x):
+    """Sum over the 3 x 3 x 3 neighbourhood (itself included) of each voxel of (n, D, D, D), 0 outside."""
+    import torch
+
+    p = torch.nn.functional.pad(x, (1, 1, 1, 1, 1, 1))
+    p = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
+    p = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
+    return p[..., :-2] + p[..., 1:-1] + p[..., 2:]
+
+
+def same_level_neighbours(cubes):
+    """Per cube voxel in the kernel: how many of its 26 neighbours in the kernel have its gray level.
+
+    Each of the 13 directions of ``directions_13`` compares the cube with itself shifted; an
+    equal pair (q, q + d) counts at both ends (so the 26 neighbours are covered once each).
+
+    Args:
+        cubes: torch.int64 (n, D, D, D) (engine layout).
+
+    Returns:
+        torch.int64 (n, D, D, D), 0 outside the kernel.
     """
     import torch
 
-    D = cubes.shape[1]
-    padded = torch.nn.functional.pad(cubes, (1, 1, 1, 1, 1, 1))
-    return torch.stack([padded[:, 1 + dz:1 + dz + D, 1 + dy:1 + dy + D, 1 + dx:1 + dx + D]
-                        for dz, dy, dx in neighbour_offsets_26()])
+    count = torch.zeros_like(cubes)
+    small = cubes.to(torch.int16) if int(cubes.max()) < 2 ** 15 else cubes
+    for d in directions_13():
+        a = tuple(slice(max(0, -o), small.shape[i + 1] - max(0, o)) for i, o in enumerate(d))
+        b = tuple(slice(max(0, o), small.shape[i + 1] + min(0, o)) for i, o in enumerate(d))
+        lo, hi = (slice(None),) + a, (slice(None),) + b
+        eq = (small[lo] == small[hi]) & (small[lo] > 0)
+        count[lo] += eq
+        count[hi] += eq
+    return count
 
 
 # Loaded last: the family modules import helpers from this module.

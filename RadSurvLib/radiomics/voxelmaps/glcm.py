@@ -38,8 +38,6 @@ from __future__ import annotations
 
 from .engine import EPS, directions_13
 
-_EPS = EPS
-
 #: GLCM features (PyRadiomics ``glcm``, the 24 not deprecated), name -> IBSI tag (None: not in IBSI).
 FEATURES = {
     "Autocorrelation": "QWB0", "JointAverage": "60VM", "ClusterProminence": "AE86",
@@ -123,173 +121,344 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
     return out
 
 
-_K_KEYS = {"Contrast", "DifferenceAverage", "DifferenceEntropy", "DifferenceVariance", "Id", "Idm",
-           "Idn", "Idmn", "InverseVariance"}
-_S_KEYS = {"_srel", "SumEntropy", "ClusterTendency", "ClusterShade", "ClusterProminence"}
 _CELL_FEATURES = {"JointEnergy", "JointEntropy", "MaximumProbability"}
 _DENSE_FEATURES = {"Imc1", "Imc2", "MCC"}
 
 
-def _group(flat, lo, R, ranks, L, n_levels, names, present, use_dense=True):
-    """Features of kernels whose gray-level range is <= R and distinct-level count <= L."""
-    import torch
+class Glcm:
+    """The per-direction GLCM statistics of a group of kernels, computed when first asked.
 
-    m, K = flat.shape
-    D = round(K ** (1 / 3))
-    dev = flat.device
-    starts, ends, valid = pair_indices(D, dev)
-    a, b = flat[:, starts], flat[:, ends]  # (m, 13, P)
-    ok = (a > 0) & (b > 0) & valid[None]
-    okd = ok.double()
-    npairs = okd.sum(-1)  # (m, 13)
-    empty = npairs == 0
-    norm = torch.where(empty, torch.full_like(npairs, float("nan")), 1 / npairs.clamp(min=1))
-    lazy = {}
+    Notation (PyRadiomics ``glcm``): p(i, j) the normalised symmetric GLCM of one direction,
+    p_x(i) = sum_j p(i, j) (= p_y, symmetric), p_{x-y}(k) = sum_{|i-j|=k} p(i, j),
+    p_{x+y}(k) = sum_{i+j=k} p(i, j), mu_x = sum_i i p_x(i), N_g the highest gray level of the ROI,
+    eps = ``engine.EPS``. Every statistic is a torch.float64 tensor (m, 13): one value per kernel
+    and direction, NaN for a direction without pairs in the kernel.
 
-    def hist(which):  # p_{x-y}(k), k = 0..R-1, or p_{x+y} relative to 2 * the lowest level
-        if which not in lazy:
-            if which == "k":
-                codes, bins = torch.where(ok, (a - b).abs(), 0), R
-            else:
-                codes, bins = torch.where(ok, a + b - 2 * lo[:, None, None], 0), 2 * R - 1
-            h = torch.zeros(m, 13, bins, dtype=torch.float64, device=dev).scatter_add_(-1, codes, okd)
-            lazy[which] = h * norm[..., None]  # NaN rows for empty directions
-        return lazy[which]
-    kv = torch.arange(R, dtype=torch.float64, device=dev)
-    sv = torch.arange(2 * R - 1, dtype=torch.float64, device=dev)
-    ng = float(n_levels)
-    cache = {}
+    Args:
+        flat: torch.int64 (m, D^3) kernel cubes, 0 = not in the kernel.
+        lo: torch.int64 (m,) lowest gray level of each kernel.
+        R: bound on the kernels' gray-level range (max - min + 1).
+        ranks, L: ``engine.kernel_ranks`` of ``flat`` (ranks of the levels among the kernel's L
+            distinct levels) or (None, 0) when no L x L statistic is asked.
+        n_levels: N_g. use_dense: joint energy / entropy / maximum from the L x L matrix (else
+            from the sorted cell codes of the pairs).
+    """
 
-    def dot(h, v):
-        return h @ v
+    def __init__(self, flat, lo, R, ranks, L, n_levels, use_dense=True):
+        import torch
 
-    def get(key):
-        if key in cache:
-            return cache[key]
-        hk = hist("k") if key in _K_KEYS else None
-        hs = hist("s") if key in _S_KEYS else None
-        if key == "Contrast":
-            v = dot(hk, kv * kv)
-        elif key == "DifferenceAverage":
-            v = dot(hk, kv)
-        elif key == "DifferenceEntropy":
-            v = _entropy(hk)
-        elif key == "DifferenceVariance":
-            v = (hk * (kv - get("DifferenceAverage")[..., None]) ** 2).sum(-1)
-        elif key == "Id":
-            v = dot(hk, 1 / (1 + kv))
-        elif key == "Idm":
-            v = dot(hk, 1 / (1 + kv * kv))
-        elif key == "Idn":
-            v = dot(hk, 1 / (1 + kv / ng))
-        elif key == "Idmn":
-            v = dot(hk, 1 / (1 + kv * kv / (ng * ng)))
-        elif key == "InverseVariance":
-            v = dot(hk[..., 1:], 1 / kv[1:] ** 2) if R > 1 else hk[..., 0] * 0
-        elif key == "_srel":
-            v = dot(hs, sv)
-        elif key == "SumAverage":
-            v = get("_srel") + 2 * lo[:, None].double()
-        elif key == "JointAverage":
-            v = get("SumAverage") / 2
-        elif key == "SumEntropy":
-            v = _entropy(hs)
-        elif key in ("ClusterTendency", "ClusterShade", "ClusterProminence"):
-            power = {"ClusterTendency": 2, "ClusterShade": 3, "ClusterProminence": 4}[key]
-            v = (hs * (sv - get("_srel")[..., None]) ** power).sum(-1)
-        elif key == "Autocorrelation":  # E[ij] = (E[(i+j)^2] - E[(i-j)^2]) / 4
-            v = (get("ClusterTendency") + get("SumAverage") ** 2 - get("Contrast")) / 4
-        elif key == "SumSquares":  # sigma^2 = (E[(i+j-2ux)^2] + E[(i-j)^2]) / 4
-            v = (get("ClusterTendency") + get("Contrast")) / 4
-        elif key == "Correlation":
-            sigma2 = get("SumSquares")
-            cov = (get("ClusterTendency") - get("Contrast")) / 4
-            v = torch.where(sigma2 == 0, torch.ones_like(sigma2), cov / (sigma2 + _EPS))
-        elif key == "_p":
-            ra, rb = get("_ranks")
-            counts = torch.zeros(m, 13, L * L, dtype=torch.float64, device=dev)
-            counts.scatter_add_(-1, ra * L + rb, okd)
-            counts.scatter_add_(-1, rb * L + ra, okd)
-            v = counts.view(m, 13, L, L) * (norm / 2)[..., None, None]
-        elif key == "_ranks":
-            v = (torch.where(ok, ranks[:, starts], 0), torch.where(ok, ranks[:, ends], 0))
-        elif key == "_px":  # marginal p_x(i) = p_y(i) over the kernel's level ranks, (m, 13, L)
-            ra, rb = get("_ranks")
-            v = torch.zeros(m, 13, L, dtype=torch.float64, device=dev)
-            v.scatter_add_(-1, ra, okd).scatter_add_(-1, rb, okd)
-            v = v * (norm / 2)[..., None]
-        elif key == "_cells":
-            # one slot per unordered cell {i, j} present: its p (per cell) and multiplicity
-            lo_ab, hi_ab = torch.minimum(a, b), torch.maximum(a, b)
-            counts, diagonal = _run_counts(lo_ab * (n_levels + 1) + hi_ab, ok, extra=a == b)
-            pc = counts * (norm / 2)[..., None] * torch.where(diagonal, 2.0, 1.0)
-            v = (pc, torch.where(diagonal, 1.0, 2.0))
-        elif key == "JointEnergy":
-            if use_dense:
-                v = (get("_p") ** 2).sum((-1, -2))
-            else:
-                pc, mult = get("_cells")
-                v = (mult * pc ** 2).sum(-1)
-        elif key == "JointEntropy":
-            if use_dense:
-                p = get("_p")
-                v = -(p * torch.log2(p + _EPS)).sum((-1, -2))
-            else:
-                pc, mult = get("_cells")
-                v = -(mult * pc * torch.log2(pc + _EPS)).sum(-1)
-        elif key == "MaximumProbability":
-            v = get("_p").amax((-1, -2)) if use_dense else get("_cells")[0].amax(-1)
-        elif key == "Imc1":
-            px = get("_px")
-            hx = _entropy(px)  # HY = HX (symmetric GLCM)
-            # HXY1 = -sum p(i, j) log2(px(i) px(j) + eps): a mean over the pairs (both orders
-            # of a pair give the same term)
-            ra, rb = get("_ranks")
-            pa, pb = px.gather(-1, ra), px.gather(-1, rb)
-            hxy1 = -(torch.log2(pa * pb + _EPS) * okd).sum(-1) * norm
-            v = torch.where(hx == 0, torch.zeros_like(hx), (get("JointEntropy") - hxy1) / hx)
-            v = torch.where(empty, torch.full_like(v, float("nan")), v)
-        elif key == "Imc2":
-            # HXY2 = -sum_ij px_i px_j log2(px_i px_j + eps) = 2 H(px) - n_cells eps / ln 2
-            # (q = px_i px_j >= 1 / (2 N)^2 >> eps, so log2(q + eps) = log2 q + eps / (q ln 2)
-            # up to eps^2 / q^2), n_cells = (number of levels with px > 0)^2: O(L), not O(L^2).
-            px = get("_px")
-            present_px = px > 0
-            hx0 = -(torch.where(present_px, px * torch.log2(px), 0.0)).sum(-1)
-            n_cells = present_px.sum(-1).double() ** 2
-            hxy2 = 2 * hx0 - n_cells * (_EPS / 0.6931471805599453)
-            mi = hxy2 - get("JointEntropy")  # mutual information, >= 0 up to rounding
-            # PyRadiomics returns 0 where HXY2 == HXY exactly; rounding noise (|mi| < 1e-14 bits)
-            # is taken as that tie here
-            v = torch.where(mi.abs() < 1e-14, torch.zeros_like(mi), (1 - torch.exp(-2 * mi)).sqrt())
-        elif key == "MCC":
-            p, px = get("_p"), get("_px")
-            p0 = torch.nan_to_num(p)
-            w = p0 / (px[..., :, None] * px[..., None, :] + _EPS).nan_to_num(1.0)
-            ev = torch.linalg.eigvals(w @ p0.transpose(-1, -2))  # Q[i, j] = sum_k W[i, k] p(j, k)
-            idx = ev.real.argsort(-1)[..., -2:-1]
-            v = ev.gather(-1, idx)[..., 0].sqrt().real
-            v = torch.where(empty, torch.full_like(v, float("nan")), v)
-        else:
-            raise KeyError(key)
-        cache[key] = v
-        return v
+        self.m, K = flat.shape
+        D = round(K ** (1 / 3))
+        self.dev = flat.device
+        self.R, self.L, self.ng, self.use_dense, self.n_levels = R, L, float(n_levels), use_dense, n_levels
+        self.lo, self.rank_table = lo, ranks
+        starts, ends, valid = pair_indices(D, self.dev)
+        self.starts, self.ends = starts, ends
+        self.a, self.b = flat[:, starts], flat[:, ends]  # (m, 13, P) levels of each pair's two ends
+        self.ok = (self.a > 0) & (self.b > 0) & valid[None]
+        self.okd = self.ok.double()
+        npairs = self.okd.sum(-1)
+        self.empty = npairs == 0  # (m, 13): direction without pairs in the kernel
+        self.norm = torch.where(self.empty, torch.full_like(npairs, float("nan")), 1 / npairs.clamp(min=1))
+        self.k = torch.arange(R, dtype=torch.float64, device=self.dev)  # |i - j|
+        self.s = torch.arange(2 * R - 1, dtype=torch.float64, device=self.dev)  # i + j - 2 lo
+        self._memo = {}
 
-    out = {}
-    for f in names:
-        per_dir = get(f)
-        if f == "JointAverage":
-            out[f] = per_dir[:, present].mean(-1)  # plain mean (PyRadiomics): NaN if one is empty
-        else:
-            out[f] = torch.nanmean(per_dir, -1)
-    return out
+    def memo(self, key, fn):
+        """``fn(self)`` computed once per group (features share their intermediate statistics)."""
+        if key not in self._memo:
+            self._memo[key] = fn(self)
+        return self._memo[key]
+
+    def feature(self, name):
+        """Per-direction value of the feature ``name`` (m, 13)."""
+        return self.memo(name, FEATURE_FUNCTIONS[name])
+
+    @property
+    def p_diff(self):
+        """p_{x-y}(k), k = 0..R-1: (m, 13, R)."""
+        import torch
+
+        def build(g):
+            codes = torch.where(g.ok, (g.a - g.b).abs(), 0)
+            h = torch.zeros(g.m, 13, g.R, dtype=torch.float64, device=g.dev).scatter_add_(-1, codes, g.okd)
+            return h * g.norm[..., None]
+        return self.memo("_p_diff", build)
+
+    @property
+    def p_sum(self):
+        """p_{x+y}(k) relative to twice the kernel's lowest level, k = 0..2R-2: (m, 13, 2R-1)."""
+        import torch
+
+        def build(g):
+            codes = torch.where(g.ok, g.a + g.b - 2 * g.lo[:, None, None], 0)
+            h = torch.zeros(g.m, 13, 2 * g.R - 1, dtype=torch.float64, device=g.dev)
+            return h.scatter_add_(-1, codes, g.okd) * g.norm[..., None]
+        return self.memo("_p_sum", build)
+
+    @property
+    def sum_relative(self):
+        """sum_k k p_{x+y}(k) with k relative to 2 lo (= 2 mu_x - 2 lo)."""
+        return self.memo("_srel", lambda g: g.p_sum @ g.s)
+
+    @property
+    def pair_ranks(self):
+        """Ranks (0..L-1) of the two ends of every pair, 0 for invalid pairs: two (m, 13, P)."""
+        import torch
+
+        return self.memo("_ranks", lambda g: (torch.where(g.ok, g.rank_table[:, g.starts], 0),
+                                               torch.where(g.ok, g.rank_table[:, g.ends], 0)))
+
+    @property
+    def p(self):
+        """The symmetric GLCM over the kernel's level ranks, p(i, j): (m, 13, L, L)."""
+        import torch
+
+        def build(g):
+            ra, rb = g.pair_ranks
+            counts = torch.zeros(g.m, 13, g.L * g.L, dtype=torch.float64, device=g.dev)
+            counts.scatter_add_(-1, ra * g.L + rb, g.okd)
+            counts.scatter_add_(-1, rb * g.L + ra, g.okd)
+            return counts.view(g.m, 13, g.L, g.L) * (g.norm / 2)[..., None, None]
+        return self.memo("_p", build)
+
+    @property
+    def px(self):
+        """Marginal p_x(i) = p_y(i) over the kernel's level ranks: (m, 13, L)."""
+        import torch
+
+        def build(g):
+            ra, rb = g.pair_ranks
+            v = torch.zeros(g.m, 13, g.L, dtype=torch.float64, device=g.dev)
+            v.scatter_add_(-1, ra, g.okd).scatter_add_(-1, rb, g.okd)
+            return v * (g.norm / 2)[..., None]
+        return self.memo("_px", build)
+
+    @property
+    def cells(self):
+        """One slot per unordered GLCM cell {i, j} present: (its p(i, j), its multiplicity 1 or 2)."""
+        import torch
+
+        def build(g):
+            lo_ab, hi_ab = torch.minimum(g.a, g.b), torch.maximum(g.a, g.b)
+            counts, diagonal = _run_counts(lo_ab * (g.n_levels + 1) + hi_ab, g.ok, extra=g.a == g.b)
+            pc = counts * (g.norm / 2)[..., None] * torch.where(diagonal, 2.0, 1.0)
+            return pc, torch.where(diagonal, 1.0, 2.0)
+        return self.memo("_cells", build)
 
 
 def _entropy(p):
     """-sum p log2(p + eps) over the last axis (PyRadiomics' entropy; empty slots add 0)."""
     import torch
 
-    return -(p * torch.log2(p + _EPS)).sum(-1)
+    return -(p * torch.log2(p + EPS)).sum(-1)
+
+
+# One function per feature (PyRadiomics ``radiomics.glcm``, its formulas), each of a ``Glcm``.
+
+def autocorrelation(g):
+    """Autocorrelation = sum_ij p(i, j) i j, from i j = ((i + j)^2 - (i - j)^2) / 4:
+    (ClusterTendency + SumAverage^2 - Contrast) / 4. IBSI QWB0."""
+    return (g.feature("ClusterTendency") + g.feature("SumAverage") ** 2 - g.feature("Contrast")) / 4
+
+
+def joint_average(g):
+    """JointAverage mu_x = sum_ij p(i, j) i = SumAverage / 2. IBSI 60VM."""
+    return g.feature("SumAverage") / 2
+
+
+def _cluster_moment(g, power):
+    return (g.p_sum * (g.s - g.sum_relative[..., None]) ** power).sum(-1)
+
+
+def cluster_prominence(g):
+    """ClusterProminence = sum_ij (i + j - mu_x - mu_y)^4 p(i, j). IBSI AE86."""
+    return _cluster_moment(g, 4)
+
+
+def cluster_shade(g):
+    """ClusterShade = sum_ij (i + j - mu_x - mu_y)^3 p(i, j). IBSI 7NFM."""
+    return _cluster_moment(g, 3)
+
+
+def cluster_tendency(g):
+    """ClusterTendency = sum_ij (i + j - mu_x - mu_y)^2 p(i, j). IBSI DG8W."""
+    return _cluster_moment(g, 2)
+
+
+def contrast(g):
+    """Contrast = sum_ij (i - j)^2 p(i, j) = sum_k k^2 p_{x-y}(k). IBSI ACUI."""
+    return g.p_diff @ (g.k * g.k)
+
+
+def correlation(g):
+    """Correlation = (sum_ij p(i, j) i j - mu_x mu_y) / (sigma_x sigma_y + eps), 1 where
+    sigma_x = 0 (PyRadiomics); covariance = (ClusterTendency - Contrast) / 4. IBSI NI2N."""
+    import torch
+
+    sigma2 = g.feature("SumSquares")
+    cov = (g.feature("ClusterTendency") - g.feature("Contrast")) / 4
+    return torch.where(sigma2 == 0, torch.ones_like(sigma2), cov / (sigma2 + EPS))
+
+
+def difference_average(g):
+    """DifferenceAverage = sum_k k p_{x-y}(k). IBSI TF7R."""
+    return g.p_diff @ g.k
+
+
+def difference_entropy(g):
+    """DifferenceEntropy = -sum_k p_{x-y}(k) log2(p_{x-y}(k) + eps). IBSI NTRS."""
+    return _entropy(g.p_diff)
+
+
+def difference_variance(g):
+    """DifferenceVariance = sum_k (k - DifferenceAverage)^2 p_{x-y}(k). IBSI D3YU."""
+    return (g.p_diff * (g.k - g.feature("DifferenceAverage")[..., None]) ** 2).sum(-1)
+
+
+def joint_energy(g):
+    """JointEnergy = sum_ij p(i, j)^2. IBSI 8ZQL."""
+    if g.use_dense:
+        return (g.p ** 2).sum((-1, -2))
+    pc, mult = g.cells
+    return (mult * pc ** 2).sum(-1)
+
+
+def joint_entropy(g):
+    """JointEntropy HXY = -sum_ij p(i, j) log2(p(i, j) + eps). IBSI TU9B."""
+    import torch
+
+    if g.use_dense:
+        p = g.p
+        return -(p * torch.log2(p + EPS)).sum((-1, -2))
+    pc, mult = g.cells
+    return -(mult * pc * torch.log2(pc + EPS)).sum(-1)
+
+
+def imc1(g):
+    """Imc1 = (HXY - HXY1) / max(HX, HY), 0 where HX = HY = 0 (PyRadiomics), with
+    HX = -sum_i p_x(i) log2(p_x(i) + eps) (= HY) and
+    HXY1 = -sum_ij p(i, j) log2(p_x(i) p_y(j) + eps): a mean over the pairs (both orders of a pair
+    give the same term). IBSI R8DG."""
+    import torch
+
+    px = g.px
+    hx = _entropy(px)
+    ra, rb = g.pair_ranks
+    hxy1 = -(torch.log2(px.gather(-1, ra) * px.gather(-1, rb) + EPS) * g.okd).sum(-1) * g.norm
+    v = torch.where(hx == 0, torch.zeros_like(hx), (g.feature("JointEntropy") - hxy1) / hx)
+    return torch.where(g.empty, torch.full_like(v, float("nan")), v)
+
+
+def imc2(g):
+    """Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))), 0 where HXY2 = HXY (PyRadiomics), with
+    HXY2 = -sum_ij p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps) = 2 H(p_x) - n_cells eps / ln 2
+    (q = p_x(i) p_y(j) >= 1 / (2 N)^2 >> eps, so log2(q + eps) = log2 q + eps / (q ln 2) up to
+    eps^2 / q^2; n_cells = (levels with p_x > 0)^2): O(L), not O(L^2). A difference below 1e-14
+    bits (the rounding noise of the two sums) counts as the tie. IBSI JN9H."""
+    import torch
+
+    px = g.px
+    present = px > 0
+    hx0 = -(torch.where(present, px * torch.log2(px), 0.0)).sum(-1)
+    n_cells = present.sum(-1).double() ** 2
+    hxy2 = 2 * hx0 - n_cells * (EPS / 0.6931471805599453)
+    mi = hxy2 - g.feature("JointEntropy")  # mutual information, >= 0 up to rounding
+    return torch.where(mi.abs() < 1e-14, torch.zeros_like(mi), (1 - torch.exp(-2 * mi)).sqrt())
+
+
+def idm(g):
+    """Idm (inverse difference moment) = sum_k p_{x-y}(k) / (1 + k^2). IBSI WF0Z."""
+    return g.p_diff @ (1 / (1 + g.k * g.k))
+
+
+def mcc(g):
+    """MCC = sqrt(second largest eigenvalue of Q), Q(i, j) = sum_k p(i, k) p(j, k) /
+    (p_x(i) p_y(k) + eps); eigenvalues sorted as complex numbers, real part kept (PyRadiomics).
+    Costly (an L x L eigenproblem per kernel and direction); not in IBSI."""
+    import torch
+
+    p, px = g.p, g.px
+    p0 = torch.nan_to_num(p)
+    w = p0 / (px[..., :, None] * px[..., None, :] + EPS).nan_to_num(1.0)
+    ev = torch.linalg.eigvals(w @ p0.transpose(-1, -2))
+    idx = ev.real.argsort(-1)[..., -2:-1]
+    v = ev.gather(-1, idx)[..., 0].sqrt().real
+    return torch.where(g.empty, torch.full_like(v, float("nan")), v)
+
+
+def idmn(g):
+    """Idmn (inverse difference moment normalised) = sum_k p_{x-y}(k) / (1 + k^2 / N_g^2). IBSI 1QCO."""
+    return g.p_diff @ (1 / (1 + g.k * g.k / (g.ng * g.ng)))
+
+
+def id_(g):
+    """Id (inverse difference) = sum_k p_{x-y}(k) / (1 + k). IBSI IB1Z."""
+    return g.p_diff @ (1 / (1 + g.k))
+
+
+def idn(g):
+    """Idn (inverse difference normalised) = sum_k p_{x-y}(k) / (1 + k / N_g). IBSI NDRX."""
+    return g.p_diff @ (1 / (1 + g.k / g.ng))
+
+
+def inverse_variance(g):
+    """InverseVariance = sum_{k >= 1} p_{x-y}(k) / k^2. IBSI E8JP."""
+    if g.R == 1:
+        return g.p_diff[..., 0] * 0
+    return g.p_diff[..., 1:] @ (1 / g.k[1:] ** 2)
+
+
+def maximum_probability(g):
+    """MaximumProbability = max_ij p(i, j). IBSI GYBY."""
+    return g.p.amax((-1, -2)) if g.use_dense else g.cells[0].amax(-1)
+
+
+def sum_average(g):
+    """SumAverage = sum_k k p_{x+y}(k) (= 2 mu_x). IBSI ZGXS."""
+    return g.sum_relative + 2 * g.lo[:, None].double()
+
+
+def sum_entropy(g):
+    """SumEntropy = -sum_k p_{x+y}(k) log2(p_{x+y}(k) + eps). IBSI P6QZ."""
+    return _entropy(g.p_sum)
+
+
+def sum_squares(g):
+    """SumSquares = sum_ij (i - mu_x)^2 p(i, j) = (ClusterTendency + Contrast) / 4, from
+    sigma^2 = (E[(i + j - 2 mu_x)^2] + E[(i - j)^2]) / 4. IBSI UR99."""
+    return (g.feature("ClusterTendency") + g.feature("Contrast")) / 4
+
+
+#: PyRadiomics feature name -> its function (of a ``Glcm``; per-direction values (m, 13)).
+FEATURE_FUNCTIONS = {
+    "Autocorrelation": autocorrelation, "JointAverage": joint_average,
+    "ClusterProminence": cluster_prominence, "ClusterShade": cluster_shade,
+    "ClusterTendency": cluster_tendency, "Contrast": contrast, "Correlation": correlation,
+    "DifferenceAverage": difference_average, "DifferenceEntropy": difference_entropy,
+    "DifferenceVariance": difference_variance, "JointEnergy": joint_energy,
+    "JointEntropy": joint_entropy, "Imc1": imc1, "Imc2": imc2, "Idm": idm, "MCC": mcc,
+    "Idmn": idmn, "Id": id_, "Idn": idn, "InverseVariance": inverse_variance,
+    "MaximumProbability": maximum_probability, "SumAverage": sum_average,
+    "SumEntropy": sum_entropy, "SumSquares": sum_squares,
+}
+
+
+def _group(flat, lo, R, ranks, L, n_levels, names, present, use_dense=True):
+    """Features of kernels whose gray-level range is <= R and distinct-level count <= L, averaged
+    over directions as PyRadiomics (``JointAverage``: plain mean over ``present``, see the module
+    docstring; the others: ``nanmean`` over the directions with pairs)."""
+    import torch
+
+    g = Glcm(flat, lo, R, ranks, L, n_levels, use_dense)
+    out = {}
+    for f in names:
+        per_dir = g.feature(f)
+        if f == "JointAverage":
+            out[f] = per_dir[:, present].mean(-1)
+        else:
+            out[f] = torch.nanmean(per_dir, -1)
+    return out
 
 
 def pair_indices(D: int, device):

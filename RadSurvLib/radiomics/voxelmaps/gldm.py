@@ -9,7 +9,7 @@ extension's ``calculate_gldm`` on the kernel mask). Sums over P become means ove
 
 from __future__ import annotations
 
-from .engine import EPS, neighbour_stack
+from .engine import EPS, same_level_neighbours
 
 #: GLDM features (PyRadiomics ``gldm``, the 14 not deprecated), name -> IBSI tag (IBSI NGLDM, coarseness 0).
 FEATURES = {
@@ -27,9 +27,9 @@ COSTLY = frozenset()
 
 
 def bytes_per_voxel(D, n_levels, names) -> int:
-    """Working-set estimate per ROI voxel (bytes): 26 neighbour cubes plus ~12 float64 cubes and
-    the gray-level histogram (Ng + 1 slots)."""
-    return (26 * 8 + 12 * 8) * D ** 3 + 8 * (n_levels + 1) + 28 * 8 * 2
+    """Working-set estimate per ROI voxel (bytes): ~16 float64 / int64 cubes and the gray-level
+    histogram (Ng + 1 slots)."""
+    return 16 * 8 * D ** 3 + 8 * (n_levels + 1) + 28 * 8 * 2
 
 
 def compute(cubes, n_levels, names, **_):
@@ -46,9 +46,8 @@ def compute(cubes, n_levels, names, **_):
     import torch
 
     n = cubes.shape[0]
-    nb = neighbour_stack(cubes)
     inside = cubes > 0
-    dep = ((nb == cubes[None]) & inside[None]).sum(0)  # dependent neighbours (neighbour level > 0)
+    dep = same_level_neighbours(cubes)  # dependent neighbours (alpha = 0: same level, in the kernel)
     ok = inside.reshape(n, -1)
     okd = ok.double()
     i = cubes.reshape(n, -1).double()

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .engine import EPS
+
 #: GLRLM features (PyRadiomics ``glrlm``), name -> IBSI tag (IBSI 1, section 3.7).
 FEATURES = {
     "ShortRunEmphasis": "22OV", "LongRunEmphasis": "W4KF", "GrayLevelNonUniformity": "R5YN",
@@ -57,10 +59,6 @@ FEATURES = {
 #: Features off by default: none (the run-length pass, shared by all, dominates the cost).
 COSTLY = frozenset()
 
-# PyRadiomics' eps in entropies: numpy.spacing(1).
-_EPS = 2.220446049250313e-16
-
-
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Upper estimate of the peak working-set bytes per kernel (cube) of ``compute``.
 
@@ -72,16 +70,22 @@ def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
             interface.
 
     Returns:
-        int bytes: 13 * D^3 * 32 + 13 * U * D * 36 (at most ~49 kB at D = 3, ~344 kB at D = 5):
-        ~32 bytes per (direction, position) slot for the run pass plus the (level, length)
-        cell histogram of U * D cells per direction, worst case U. Kernels are grouped by
-        their own U, so typical peaks are far lower: measured on 3000 PAT1 GTV kernels, 9.4 kB
-        at D = 3 and 33 kB at D = 5. Excludes the input cubes (8 D^3 bytes) and the outputs
-        (8 bytes per feature). Chunk size: budget // this.
+        int bytes: 13 * D^3 * 32 + 13 * U * D * 36 with U = min(8, D^3, Ng + 1) (~14 kB at
+        D = 3): ~32 bytes per (direction, position) slot for the run pass plus the (level,
+        length) cell histogram of U * D cells per direction for a typical U (measured on 3000
+        PAT1 GTV kernels: 9.4 kB at D = 3, 33 kB at D = 5). ``compute`` groups kernels by their
+        own U and splits a group of larger U into batches whose worst case (``_group_bytes``)
+        stays within ``engine.CHUNK_BYTES``. Excludes the input cubes (8 D^3 bytes) and the
+        outputs (8 bytes per feature). Chunk size: budget // this.
     """
     D, k = int(D), int(D) ** 3
-    u = k if not n_levels or n_levels <= 0 else min(k, int(n_levels) + 1)
-    return 13 * k * 32 + 13 * u * D * 36
+    u = min(8, k) if not n_levels or n_levels <= 0 else min(8, k, int(n_levels) + 1)
+    return _group_bytes(D, u)
+
+
+def _group_bytes(D: int, u: int) -> int:
+    """Worst-case working set per kernel of ``_features`` for kernels of at most u distinct values."""
+    return 13 * D ** 3 * 32 + 13 * u * D * 36
 
 
 def directions():
@@ -231,11 +235,16 @@ def compute(cubes, n_levels, names, **settings) -> dict:
     distinct = (ordered[:, 1:] != ordered[:, :-1]).sum(-1) + 1
     bound = 2 ** torch.ceil(torch.log2(distinct.double())).long()
     out = {name: torch.empty(n, dtype=torch.float64, device=dev) for name in names}
+    from . import engine
+
     for b in torch.unique(bound).tolist():
-        rows = torch.nonzero(bound == b).squeeze(1)
-        part = _features(cubes[rows], names)
-        for name in names:
-            out[name][rows] = part[name]
+        rows_all = torch.nonzero(bound == b).squeeze(1)
+        step = max(1, engine.CHUNK_BYTES // _group_bytes(size, min(int(b), size ** 3)))
+        for s0 in range(0, rows_all.numel(), step):
+            rows = rows_all[s0:s0 + step]
+            part = _features(cubes[rows], names)
+            for name in names:
+                out[name][rows] = part[name]
     return out
 
 
@@ -309,7 +318,7 @@ def _features(cubes, names) -> dict:
     out = {}
     if "RunEntropy" in want:
         p = cells / n_runs[..., None, None]
-        out["RunEntropy"] = -(p * torch.log2(p + _EPS)).sum((-2, -1))
+        out["RunEntropy"] = -(p * torch.log2(p + EPS)).sum((-2, -1))
         del p
     gln = (per_level ** 2).sum(-1)
     rln = (per_length ** 2).sum(-1)

@@ -16,24 +16,26 @@ kernel ``calculate_glszm`` of ``radiomics/src/cmatrices.c``):
 
 How (vectorised, one code path for CPU and CUDA): each cube is flattened to K = D^3 positions.
 Connected components are found by min-label propagation: every kernel position starts with its
-own index as label (int16 for K < 32767); each step takes the minimum label over itself and its
-26 neighbours that are in the kernel with the same level (the others are masked by a
-precomputed (n, K, 26) penalty), then shortcuts ``label = label[label]`` twice (pointer
-jumping). Kernels whose labels no longer change leave the working set; the loop ends when none
-changes (at most K steps, a few in practice). A zone's root is the position whose label is its
+own index as label (int16 for K < 32767); each sweep takes, along each of the 13 directions, the
+smaller label at both ends of every same-level pair of kernel voxels (in place), then shortcuts
+``label = label[label]`` (pointer jumping). Kernels whose labels no longer change leave the
+working set; the loop ends when none changes (at most K steps, a few in practice). A zone's root is the position whose label is its
 own index; zone sizes are counts of equal labels (scatter-add). Linear features are sums over
 roots; the gray-level, zone-size and (level, size) cell histograms needed by GLN, SZN and ZE
 come from sorting the codes ``level * (K + 1) + size`` of the roots of each kernel and counting
 groups of equal codes, so no Ng x Ns matrix is built.
 
-Memory: the dominant arrays are (n, K, 26) int16 (the penalty and the gathered labels) and
-their int64 gather index: ``bytes_per_voxel`` = 26 * K * 14 + 12 * K * 8 bytes (~12 kB at
-r = 1, ~58 kB at r = 2; measured peaks on PAT1 GTV kernels 10.7 kB and 43.2 kB).
+For 3 x 3 x 3 cubes the labelling instead gathers each position's 26 neighbours at every step
+(``_zone_labels_gather``: fewer, larger torch ops, faster at that size).
+
+Memory: see ``bytes_per_voxel``.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+
+from .engine import EPS
 
 #: GLSZM features (PyRadiomics ``glszm``), name -> IBSI tag (IBSI 1, section 3.8).
 FEATURES = {
@@ -49,10 +51,6 @@ FEATURES = {
 #: Features off by default: none (the zone labelling, shared by all, dominates the cost).
 COSTLY = frozenset()
 
-# PyRadiomics' eps in entropies: numpy.spacing(1).
-_EPS = 2.220446049250313e-16
-
-
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Estimated peak working-set bytes per kernel (cube) of ``compute``.
 
@@ -62,12 +60,86 @@ def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
             family interface.
 
     Returns:
-        int bytes, 26 * D^3 * 14 + 12 * D^3 * 8 (~12 kB at D = 3, ~58 kB at D = 5; measured
-        peaks on 3000 PAT1 GTV kernels: 10.7 kB and 43.2 kB); excludes the input cubes and the
-        8-byte-per-feature outputs. Chunk size: budget // this.
+        int bytes: D = 3 (gather labelling, (n, K, 26) int16 arrays and their int64 index):
+        26 * K * 14 + 12 * K * 8 (~12 kB; measured 10.7 kB on PAT1 GTV kernels); larger D (sweep
+        labelling: int16 labels and links): 13 * K * 2 + 24 * K * 8 (~27 kB at D = 5), with
+        K = D^3 and ~24 int64 / float64 per-position arrays of the features; excludes the input
+        cubes and the 8-byte-per-feature outputs. Chunk size: budget // this.
     """
     k = int(D) ** 3
-    return 26 * k * 14 + 12 * k * 8
+    if D <= 3:
+        return 26 * k * 14 + 12 * k * 8
+    return 13 * k * 2 + 24 * k * 8
+
+
+def zone_labels(cubes):
+    """Label the 26-connected same-level zones of the kernel voxels of each cube.
+
+    3 x 3 x 3 cubes (kernel radius 1): ``_zone_labels_gather``; larger cubes: the sweeps below.
+
+    Min-label propagation along the 13 directions of ``engine.directions_13``: every kernel
+    position starts with its own flat index; a sweep takes, for each direction d and each
+    same-level pair (q, q + d) of kernel voxels, the smaller label at both ends (in place, so a
+    label travels several steps in one sweep), then shortcuts ``label = label[label]`` (pointer
+    jumping). Kernels whose labels no longer change leave the working set; the loop ends when
+    none changes (at most D^3 sweeps, a few in practice).
+
+    Args:
+        cubes: torch int64 (n, D, D, D), axis (z, y, x); levels >= 1 in the kernel, 0 outside.
+
+    Returns:
+        int64 (n, D^3) on the cubes' device, positions flattened in (z, y, x) order: for a kernel
+        position, the smallest flat index of its zone (the zone's root); D^3 outside the kernel.
+    """
+    import torch
+
+    from .engine import directions_13
+
+    n, size = cubes.shape[0], cubes.shape[1]
+    if size <= 3:
+        return _zone_labels_gather(cubes)
+    k = size ** 3
+    dev = cubes.device
+    small = torch.int16 if k < 2**15 - 1 else torch.int32
+    lev = cubes.to(small if int(cubes.max()) < 2**15 else torch.int64)
+    inside = lev > 0
+    ids = torch.arange(k, device=dev).to(small).view(1, size, size, size)
+    label = torch.where(inside, ids, torch.full_like(ids, k)).contiguous()  # (n, D, D, D)
+    # per direction: the two ends' slices and where the pair joins one zone (same level, in kernel)
+    links = []
+    for d in directions_13():
+        a = (slice(None),) + tuple(slice(max(0, -o), size - max(0, o)) for o in d)
+        b = (slice(None),) + tuple(slice(max(0, o), size + min(0, o)) for o in d)
+        joined = inside[a] & (lev[a] == lev[b])
+        if bool(joined.any()):
+            links.append((a, b, joined))
+    far = torch.tensor(k, dtype=small, device=dev)
+    rows = torch.arange(n, device=dev)
+    out = label.view(n, k).clone()
+    current = label
+    sentinel_cache = {}
+    for _ in range(k):
+        m = current.shape[0]
+        new = current.clone()
+        for a, b, joined in links:  # labels only decrease (the two slices overlap)
+            lo = torch.where(joined, torch.minimum(new[a], new[b]), far)
+            new[a] = torch.minimum(new[a], lo)
+            new[b] = torch.minimum(new[b], lo)
+        flat = new.view(m, k)
+        if m not in sentinel_cache:
+            sentinel_cache[m] = torch.full((m, 1), k, dtype=small, device=dev)
+        flat = torch.cat([flat, sentinel_cache[m]], 1).gather(1, flat.long())  # pointer jumping
+        changed = (flat != current.view(m, k)).any(1)
+        out[rows] = flat
+        n_changed = int(changed.sum())
+        if n_changed == 0:
+            break
+        new = flat.view(m, size, size, size)
+        if n_changed <= (3 * m) // 4:
+            rows, new = rows[changed], new[changed]
+            links = [(a, b, joined[changed]) for a, b, joined in links]
+        current = new
+    return out.long()
 
 
 @lru_cache(maxsize=None)
@@ -76,15 +148,17 @@ def _neighbours_26(size: int):
 
     Neighbours outside the cube get the sentinel index K = size^3.
     """
-    from .glrlm import _neighbour_tables
+    from RadSurvLib.radiomics.voxelmaps.glrlm import _neighbour_tables
 
     offsets = tuple((dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
                     if (dz, dy, dx) != (0, 0, 0))
     return _neighbour_tables(size, offsets)
 
 
-def zone_labels(cubes):
-    """Label the 26-connected same-level zones of the kernel voxels of each cube.
+def _zone_labels_gather(cubes):
+    """``zone_labels`` by gathers: each step takes the minimum label over a position and its 26
+    neighbours in the same zone (a precomputed (n, K, 26) penalty masks the others), then two
+    pointer jumps. Fewer, larger torch ops than the sweeps: faster for 3 x 3 x 3 cubes.
 
     Args:
         cubes: torch int64 (n, D, D, D), axis (z, y, x); levels >= 1 in the kernel, 0 outside.
@@ -195,7 +269,7 @@ def compute(cubes, n_levels, names, **settings) -> dict:
         valid = ordered >= 0
         if "ZoneEntropy" in want:
             p = _counts_of_sorted(ordered, valid) / n_zones[:, None]
-            out["ZoneEntropy"] = -(p * torch.log2(p + _EPS)).sum(-1)
+            out["ZoneEntropy"] = -(p * torch.log2(p + EPS)).sum(-1)
         if want & {"GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized"}:
             per_level = _counts_of_sorted(torch.div(ordered, k + 1, rounding_mode="floor"), valid)
             gln = (per_level ** 2).sum(-1)

@@ -12,7 +12,8 @@ sum s_i = 0.
 
 from __future__ import annotations
 
-from .engine import kernel_ranks, neighbour_stack
+from . import engine
+from .engine import kernel_ranks, neighbour_sums
 
 #: NGTDM features (PyRadiomics ``ngtdm``), name -> IBSI tag.
 FEATURES = {"Coarseness": "QCDE", "Contrast": "65HE", "Busyness": "NQ30", "Complexity": "HDEZ",
@@ -23,10 +24,10 @@ COSTLY = frozenset()
 
 
 def bytes_per_voxel(D, n_levels, names) -> int:
-    """Working-set estimate per ROI voxel (bytes): 26 neighbour cubes, a few float64 cubes and
-    four L x L matrices (L <= min(D^3, Ng) levels present in a kernel)."""
-    L = min(D ** 3, n_levels)
-    return (26 * 8 * 2 + 10 * 8) * D ** 3 + 4 * 8 * L * L
+    """Working-set estimate per ROI voxel (bytes): ~16 int64 / float64 (padded) cubes for the
+    neighbour sums and the per-level sums. The L x L level-pair matrices are built per group of
+    kernels with at most L_g levels, in batches that keep them within ``engine.CHUNK_BYTES``."""
+    return 16 * 8 * (D + 2) ** 3
 
 
 def compute(cubes, n_levels, names, **_):
@@ -43,10 +44,8 @@ def compute(cubes, n_levels, names, **_):
     import torch
 
     n = cubes.shape[0]
-    nb = neighbour_stack(cubes)
-    nb_in = nb > 0
-    count = nb_in.sum(0)
-    total = (nb * nb_in).sum(0).double()
+    total, count = neighbour_sums(cubes)
+    total = total.double()
     inside = cubes > 0
     has = (inside & (count > 0)).reshape(n, -1)
     level = cubes.reshape(n, -1).double()
@@ -79,25 +78,12 @@ def compute(cubes, n_levels, names, **_):
         for end, lg in zip(cuts, bounds):
             if end <= begin:
                 continue
-            sel = order[begin:end]
-            pg, sg, gg, pr = p[sel, :lg], s_i[sel, :lg], gl[sel, :lg], present[sel, :lg]
-            both = pr[:, :, None] & pr[:, None, :]
-            dgl = gg[:, :, None] - gg[:, None, :]
-            for f in pair_feats:
-                if f == "Contrast":
-                    v = (pg[:, :, None] * pg[:, None, :] * dgl ** 2).sum((1, 2))
-                elif f == "Busyness":
-                    ip = gg * pg
-                    v = ((ip[:, :, None] - ip[:, None, :]).abs() * both).sum((1, 2))
-                elif f == "Complexity":
-                    ps = pg * sg
-                    num = (ps[:, :, None] + ps[:, None, :]) * both
-                    div = pg[:, :, None] + pg[:, None, :]
-                    div = torch.where(div == 0, torch.ones_like(div), div)
-                    v = (dgl.abs() * num / div).sum((1, 2))
-                else:  # Strength
-                    v = ((pg[:, :, None] + pg[:, None, :]) * dgl ** 2 * both).sum((1, 2))
-                pair_sums[f][sel] = v
+            step = max(1, engine.CHUNK_BYTES // (8 * 8 * lg * lg))
+            for s0 in range(begin, end, step):
+                sel = order[s0:min(s0 + step, end)]
+                sums = _pair_sums(p[sel, :lg], s_i[sel, :lg], gl[sel, :lg], present[sel, :lg], pair_feats)
+                for f in pair_feats:
+                    pair_sums[f][sel] = sums[f]
             begin = end
 
     out = {}
@@ -120,5 +106,33 @@ def compute(cubes, n_levels, names, **_):
             v = torch.where(sum_s != 0, s / torch.where(sum_s != 0, sum_s, 1.0), torch.zeros_like(s))
         else:
             raise KeyError(f)
+        out[f] = v
+    return out
+
+
+def _pair_sums(pg, sg, gg, pr, feats):
+    """The level-pair double sums of NGTDM over (m, L_g) per-level vectors: p_i, s_i, level i and
+    presence, for Contrast (sum p_i p_j (i - j)^2), Busyness (sum |i p_i - j p_j|), Complexity
+    (sum |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)) and Strength (sum (p_i + p_j) (i - j)^2),
+    each over the levels present in the kernel."""
+    import torch
+
+    both = pr[:, :, None] & pr[:, None, :]
+    dgl = gg[:, :, None] - gg[:, None, :]
+    out = {}
+    for f in feats:
+        if f == "Contrast":
+            v = (pg[:, :, None] * pg[:, None, :] * dgl ** 2).sum((1, 2))
+        elif f == "Busyness":
+            ip = gg * pg
+            v = ((ip[:, :, None] - ip[:, None, :]).abs() * both).sum((1, 2))
+        elif f == "Complexity":
+            ps = pg * sg
+            num = (ps[:, :, None] + ps[:, None, :]) * both
+            div = pg[:, :, None] + pg[:, None, :]
+            div = torch.where(div == 0, torch.ones_like(div), div)
+            v = (dgl.abs() * num / div).sum((1, 2))
+        else:  # Strength
+            v = ((pg[:, :, None] + pg[:, None, :]) * dgl ** 2 * both).sum((1, 2))
         out[f] = v
     return out

@@ -1,0 +1,352 @@
+"""RadSurv's ROI-radiomics engine: PyRadiomics' features for several ROIs of one image, in one pass.
+
+What ``radiomics.featureextractor.RadiomicsFeatureExtractor.execute`` does for one ROI, done for all
+ROIs (the GTV and its peritumoral rings) of one CT with the work shared where the result allows it:
+
+1. ``normalize``: ``imageoperations.normalizeImage`` on the whole image given, once (PyRadiomics uses
+   the statistics of the whole image, before any cropping).
+2. ROI checks as ``imageoperations.getMask`` / ``checkMask`` (empty ROI, one voxel, fewer than
+   ``minimumROIDimensions`` dimensions, ``minimumROISize``): ``InputError`` with PyRadiomics' reason.
+3. ``preCrop``: PyRadiomics filters each ROI's bounding box grown by ``padDistance`` voxels (clipped to
+   the image). The filtered values then depend on the crop:
+   * Wavelet (PyWavelets' SWT, periodic): a voxel's value depends only on the voxels within the
+     filter's reach, so for every ROI whose grown box is not clipped and whose ``padDistance`` covers
+     the reach, the values equal those of one transform of the union of these boxes: computed once
+     and shared (bit-identical: same taps, same order). Other ROIs get their own transform.
+   * LoG (SimpleITK's recursive Gaussian, infinite support): values depend on the crop, so each
+     distinct grown box gets its own LoG, exactly as PyRadiomics. (With ``preCrop: false`` every filter
+     is computed once on the whole image and shared by all ROIs.)
+   The filters are PyRadiomics' own ``imageoperations.getWaveletImage`` / ``getLoGImage``.
+4. Per image and ROI: the ROI's bounding box, gray levels with ``getBinEdges``' rule (fixed bin
+   width; NumPy min / max instead of Python's builtins: same numbers) and ``numpy.digitize``.
+5. Shape: ``shape.mesh_coefficients`` (PyRadiomics' marching-cubes contributions, diameters from the
+   convex hull). Texture matrices: ``matrices`` (vectorised NumPy, equal to ``radiomics._cmatrices``).
+   Feature formulas: PyRadiomics' own (``features``).
+
+Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as NumPy scalars.
+Settings the engine does not implement (resampling, ``binCount``, ``resegmentRange``, distances other
+than [1], ``weightingNorm``, ``force2D``, voxel-based, other image types) raise ``InputError`` naming
+the setting; use ``engine="pyradiomics"`` for those.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import InputError
+from . import features as F
+from . import matrices as M
+from . import shape as S
+
+#: Image types the engine implements (PyRadiomics' names).
+IMAGE_TYPES = ("Original", "Wavelet", "LoG")
+#: Feature classes the engine implements.
+FAMILIES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+_UNSUPPORTED = {  # setting -> value PyRadiomics uses by default, the only one implemented here
+    "resampledPixelSpacing": None, "binCount": None, "resegmentRange": None, "weightingNorm": None,
+    "force2D": False, "voxelBased": False, "symmetricalGLCM": True, "gldm_a": 0,
+}
+
+
+def check_settings(extractor) -> dict:
+    """The extractor's settings, checked against what the engine implements.
+
+    Raises:
+        InputError: a setting, image type or feature class the engine does not implement.
+    """
+    settings = dict(extractor.settings)
+    for name, default in _UNSUPPORTED.items():
+        if settings.get(name, default) != default:
+            raise InputError(f"radiomics parameter file: setting {name}={settings[name]!r} is not "
+                             "implemented by the radsurv ROI engine; use engine='pyradiomics'.")
+    if list(settings.get("distances", [1])) != [1]:
+        raise InputError("radiomics parameter file: setting distances other than [1] is not implemented "
+                         "by the radsurv ROI engine; use engine='pyradiomics'.")
+    for kind, custom in extractor.enabledImagetypes.items():
+        if kind not in IMAGE_TYPES:
+            raise InputError(f"radiomics parameter file: image type {kind} is not implemented by the "
+                             f"radsurv ROI engine (it has {', '.join(IMAGE_TYPES)}); use engine='pyradiomics'.")
+        for name, default in _UNSUPPORTED.items():
+            if custom.get(name, default) != default:
+                raise InputError(f"radiomics parameter file: setting {name} of image type {kind} is not "
+                                 "implemented by the radsurv ROI engine; use engine='pyradiomics'.")
+    for family in extractor.enabledFeatures:
+        if family not in FAMILIES:
+            raise InputError(f"radiomics parameter file: feature class {family} is not implemented by "
+                             "the radsurv ROI engine; use engine='pyradiomics'.")
+    return settings
+
+
+class _Roi:
+    """One ROI: its mask, bounding box (z, y, x, inclusive) and PyRadiomics' crop box."""
+
+    def __init__(self, name, mask: np.ndarray, settings: dict):
+        self.name = name
+        self.mask = mask
+        check_roi(mask, name, settings)
+        nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
+        self.lo = np.array([n[0] for n in nz])
+        self.hi = np.array([n[-1] for n in nz]) + 1
+        self.box_mask = mask[self._slices(self.lo, self.hi)]
+        shape = np.array(mask.shape)
+        if settings.get("preCrop", False):
+            pad = int(settings.get("padDistance", 5))
+            self.crop_lo = np.maximum(self.lo - pad, 0)
+            self.crop_hi = np.minimum(self.hi + pad, shape)
+            self.clipped = bool(np.any(self.lo - pad < 0) or np.any(self.hi + pad > shape))
+        else:
+            self.crop_lo, self.crop_hi, self.clipped = np.zeros(3, int), shape, False
+
+    @staticmethod
+    def _slices(lo, hi):
+        return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+    def box_of(self, array: np.ndarray, origin) -> np.ndarray:
+        """The ROI's bounding box out of ``array`` whose [0, 0, 0] is at ``origin`` (z, y, x)."""
+        origin = np.asarray(origin)
+        return array[self._slices(self.lo - origin, self.hi - origin)]
+
+
+def _check_grid(image, mask, name: str, settings: dict) -> None:
+    """Mask on the image's grid, within ``geometryTolerance`` as PyRadiomics' ``checkMask`` asks
+    (ITK's coordinate tolerance, relative to the voxel spacing; default 1e-6).
+
+    Raises:
+        InputError: another size, origin, spacing or direction.
+    """
+    tolerance = settings.get("geometryTolerance") or 1e-6
+    scale = tolerance * min(image.GetSpacing())
+    same = (mask.GetSize() == image.GetSize()
+            and np.allclose(mask.GetOrigin(), image.GetOrigin(), rtol=0, atol=scale)
+            and np.allclose(mask.GetSpacing(), image.GetSpacing(), rtol=0, atol=scale)
+            and np.allclose(mask.GetDirection(), image.GetDirection(), rtol=0, atol=tolerance))
+    if not same:
+        raise InputError(f"radiomics: mask {name} is not on the image's grid (size, origin, spacing or "
+                         f"direction differ beyond geometryTolerance {tolerance:g}); resample it onto "
+                         "the image first.")
+
+
+def check_roi(mask: np.ndarray, name: str, settings: dict) -> None:
+    """PyRadiomics' ROI checks (``getMask``, ``checkMask``).
+
+    Raises:
+        InputError: with PyRadiomics' reason.
+    """
+    count = int(mask.sum())
+    if count == 0:
+        raise InputError(f"radiomics: ROI {name} is empty: no labels found in this mask "
+                         "(i.e. nothing is segmented)")
+    extent = [int(np.ptp(np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))))) + 1
+              for k in range(3)]
+    ndims = sum(e > 1 for e in extent)
+    if ndims == 0:
+        raise InputError(f"radiomics: ROI {name}: mask only contains 1 segmented voxel! "
+                         "Cannot extract features for a single voxel.")
+    min_dims = settings.get("minimumROIDimensions", 2)
+    if ndims < min_dims:
+        raise InputError(f"radiomics: ROI {name}: mask has too few dimensions (number of dimensions "
+                         f"{ndims}, minimum required {min_dims})")
+    min_size = settings.get("minimumROISize")
+    if min_size is not None and count <= min_size:
+        raise InputError(f"radiomics: ROI {name}: size of the ROI is too small (minimum size: "
+                         f"{min_size}, ROI size: {count})")
+
+
+def bin_levels(values: np.ndarray, bin_width: float) -> np.ndarray:
+    """Gray levels (int >= 1) of the ROI values (1D), as ``imageoperations.binImage`` with a fixed
+    bin width (``getBinEdges``; IBSI "fixed bin size" discretisation starting at the ROI minimum
+    rounded down to a multiple of the bin width).
+
+    Raises:
+        InputError: a value is NaN (PyRadiomics fails there too).
+    """
+    if not np.isfinite(values).all():
+        raise InputError("radiomics: the image has NaN or infinite values inside the ROI after "
+                         "filtering (NaN in the CT inside the filter support); fix or mask the CT.")
+    minimum = values.min()
+    maximum = values.max()
+    low = minimum - (minimum % bin_width)
+    edges = np.arange(low, maximum + 2 * bin_width, bin_width)
+    if len(edges) == 1:
+        edges = [edges[0] - .5, edges[0] + .5]
+    return np.digitize(values, edges)
+
+
+def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled: dict,
+                       spacing_xyz) -> dict:
+    """Features of one ROI on one (filtered) image: {family: {name: value}} for the enabled
+    non-shape families. ``values_box``: float64 (z, y, x), the ROI's bounding box of the image."""
+    mask = roi.box_mask
+    values = values_box[mask].astype(np.float64)
+    levels = bin_levels(values, kwargs.get("binWidth", 25))
+    gray_levels = np.flatnonzero(np.bincount(levels))  # np.unique, without a sort
+    out = {}
+    if "firstorder" in enabled:
+        out["firstorder"] = F.firstorder_features(values, levels, spacing_xyz, kwargs, enabled["firstorder"])
+    texture = [f for f in enabled if f not in ("shape", "firstorder")]
+    if not texture:
+        return out
+    rank = np.zeros(int(gray_levels.max()) + 1, dtype=np.int32)
+    rank[gray_levels] = np.arange(1, len(gray_levels) + 1, dtype=np.int32)
+    box = np.zeros(mask.shape, dtype=np.int32)
+    box[mask] = rank[levels]
+    padded = np.pad(box, 1)
+    nbrs = M.RoiNeighbours(padded, mask.shape)
+    found = M.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
+    formulas = {"glcm": F.glcm_features, "glrlm": F.glrlm_features, "glszm": F.glszm_features,
+                "gldm": F.gldm_features, "ngtdm": F.ngtdm_features}
+    for family in texture:
+        out[family] = formulas[family](found[family], gray_levels, kwargs, enabled[family])
+    return out
+
+
+def _wavelet_reach(kwargs) -> int:
+    """Voxels on each side that one SWT output may depend on: (filter length - 1) per pass, the
+    filter dilated by 2^j at pass j (PyRadiomics' ``_swt3`` runs start_level + level passes)."""
+    import pywt
+
+    wavelet = kwargs.get("wavelet", "coif1")
+    length = (wavelet if isinstance(wavelet, pywt.Wavelet) else pywt.Wavelet(wavelet)).dec_len
+    levels = kwargs.get("start_level", 0) + kwargs.get("level", 1)
+    return (length - 1) * (2 ** levels - 1)
+
+
+def _groups(rois, kind: str, kwargs: dict, settings: dict):
+    """[(crop_lo, crop_hi, [rois])]: the boxes to filter and the ROIs each serves."""
+    if kind == "Original":
+        return [(np.zeros(3, int), None, list(rois))]
+    if not settings.get("preCrop", False):
+        return [(rois[0].crop_lo, rois[0].crop_hi, list(rois))]
+    groups = []
+    if kind == "Wavelet":
+        pad = int(settings.get("padDistance", 5))
+        shared = [r for r in rois if not r.clipped and pad >= _wavelet_reach(kwargs)]
+        if shared:
+            lo = np.min([r.crop_lo for r in shared], axis=0)
+            hi = np.max([r.crop_hi for r in shared], axis=0)
+            groups.append((lo, hi, shared))
+        rest = [r for r in rois if r not in shared]
+    else:
+        rest = list(rois)
+    by_box = {}
+    for r in rest:
+        by_box.setdefault((tuple(r.crop_lo), tuple(r.crop_hi)), []).append(r)
+    groups += [(np.array(lo), np.array(hi), members) for (lo, hi), members in by_box.items()]
+    return groups
+
+
+def _filtered(image, kind: str, lo, hi, kwargs):
+    """(name, float64 array (z, y, x) whose [0,0,0] is voxel ``lo``, kwargs) per filtered image."""
+    import SimpleITK as sitk
+    from radiomics import imageoperations
+
+    size = np.array(image.GetSize())[::-1]
+    crop = sitk.Crop(image, [int(v) for v in lo[::-1]], [int(v) for v in (size - hi)[::-1]])
+    mask = sitk.Image(crop.GetSize(), sitk.sitkUInt32)
+    mask.CopyInformation(crop)
+    generator = imageoperations.getWaveletImage if kind == "Wavelet" else imageoperations.getLoGImage
+    for filtered, name, args in generator(crop, mask, **kwargs) or ():
+        yield name, sitk.GetArrayViewFromImage(filtered).astype(np.float64, copy=False), args
+
+
+def _workers() -> int:
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def extract(image, masks: dict, extractor, progress=None, workers: int = None) -> dict:
+    """PyRadiomics features of several ROIs on one image, per ``extractor``'s settings.
+
+    Args:
+        image: SimpleITK image (CT in HU on the analysis grid).
+        masks: ROI name -> SimpleITK mask on the same grid (voxels equal to the ``label`` setting,
+            default 1, are the ROI).
+        extractor: a ``RadiomicsFeatureExtractor`` (``roi.make_extractor``): settings, image types
+            and feature classes are read from it.
+        progress: optional callable(message: str).
+        workers: threads computing the ROIs of one filtered image at the same time (default: the
+            CPU cores this process may use; NumPy releases the GIL in the heavy array operations).
+
+    Returns:
+        dict ROI name -> dict feature name -> value (PyRadiomics' names and order) or an
+        ``InputError`` instance for an ROI PyRadiomics rejects (empty, one voxel, ...).
+
+    Raises:
+        InputError: a setting the engine does not implement; a mask on another grid.
+    """
+    import SimpleITK as sitk
+    from radiomics import imageoperations
+
+    settings = check_settings(extractor)
+    label = int(settings.get("label", 1))
+    size = image.GetSize()
+    rois, table = [], {}
+    for name, mask in masks.items():
+        _check_grid(image, mask, name, settings)
+        try:
+            rois.append(_Roi(name, sitk.GetArrayViewFromImage(mask) == label, settings))
+            table[name] = {}
+        except InputError as exc:
+            table[name] = exc
+    if settings.get("normalize", False):
+        image = imageoperations.normalizeImage(image, **settings)
+    spacing_xyz = image.GetSpacing()
+    enabled = dict(extractor.enabledFeatures)
+    if "shape" in enabled:
+        for roi in rois:
+            area, volume, diam = S.mesh_coefficients(roi.box_mask, spacing_xyz[::-1])
+            values = F.shape_features(roi.box_mask, spacing_xyz[::-1], area, volume, diam, settings,
+                                      enabled["shape"])
+            table[roi.name].update({f"original_shape_{k}": v for k, v in values.items()})
+    if not rois:
+        return table
+
+    def one(roi, values, lo, args):
+        try:
+            return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz)
+        except InputError as exc:
+            return exc
+
+    workers = min(workers or _workers(), len(rois))
+    if workers == 1:
+        _image_types(image, rois, extractor, settings, table, lambda *a: map(one, *a), progress)
+        return table
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+    return table
+
+
+def _image_types(image, rois, extractor, settings, table, map_rois, progress) -> None:
+    """Fill ``table`` with the non-shape features of every image type (see ``extract``);
+    ``map_rois(rois, values, origins, kwargs)`` computes ``roi_image_features`` for several ROIs."""
+    import SimpleITK as sitk
+
+    array = None
+    for kind, custom in extractor.enabledImagetypes.items():
+        kwargs = dict(settings, **custom)
+        if progress:
+            progress(f"radiomics features: {kind} image(s)")
+        for lo, hi, members in _groups(rois, kind, kwargs, settings):
+            if kind == "Original":
+                if array is None:
+                    array = sitk.GetArrayViewFromImage(image).astype(np.float64, copy=False)
+                images = [("original", array, kwargs)]
+            else:
+                images = _filtered(image, kind, lo, hi, kwargs)
+            for image_name, values, args in images:
+                todo = [r for r in members if not isinstance(table[r.name], InputError)]
+                results = map_rois(todo, [values] * len(todo), [lo] * len(todo), [args] * len(todo))
+                for roi, result in zip(todo, results):
+                    if isinstance(result, InputError):
+                        table[roi.name] = InputError(f"{result} (ROI {roi.name}, image {image_name})")
+                        continue
+                    row = table[roi.name]
+                    for family, feats in result.items():
+                        row.update({f"{image_name}_{family}_{k}": v for k, v in feats.items()})
