@@ -6,7 +6,8 @@ The ``radsurv score`` command, the Slicer module's logic and batch scripts all c
 (timed in ``result.json``):
 
 1. validate    CT and GTV on one grid, GTV not empty, CT in HU
-2. resample    CT to 1 mm isotropic (B-spline), GTV with a volume-preserving threshold
+2. resample    the analysis box (GTV + outermost ring / model crop + filter support) of the CT to 1 mm
+               isotropic (B-spline, on the whole-CT grid points), GTV with a volume-preserving threshold
 3. rings       peritumoral rings (3/6/9 mm by default) on the 1 mm grid and on the CT grid
 4. features    PyRadiomics ROI features (Liu et al. 2025 setting) for the GTV and each ring
 5. voxel_maps  voxel radiomics maps inside the GTV, on the CT's own grid
@@ -138,6 +139,33 @@ def _gtv_inradius_mm(mask) -> float:
     return float(depth[crop != 0].max())
 
 
+def _analysis_margin_mm(bands, model_bundle) -> float:
+    """How far around the GTV the 1 mm analysis box reaches, mm: the outermost ring, and the model
+    input's crop margin (the 2D patch's half width for a ``slice2d+radscores`` model)."""
+    from .models.inputs import PATCH_SIZE
+
+    pre = getattr(model_bundle, "preprocessing", None) or {}
+    margin = float(pre.get("margin_mm", 5.0))
+    if getattr(model_bundle, "input_kind", "ct3d") == "slice2d+radscores":
+        margin = max(margin, 0.5 * float(pre.get("patch_size", PATCH_SIZE)) * ANALYSIS_SPACING_MM)
+    return max([margin] + [outer for _, outer in bands])
+
+
+def _normalised_like_whole_ct(ct_iso, ct_image, extractor):
+    """The analysis box as PyRadiomics' ``normalize`` would leave the whole 1 mm CT (it uses the
+    statistics of the whole image it is given): normalised here with the whole CT's statistics,
+    and the extractor's own normalisation turned off. Unchanged when the setting does not normalise."""
+    from .preprocessing import normalize_like_pyradiomics, resampled_statistics
+
+    settings = extractor.settings
+    if not settings.get("normalize"):
+        return ct_iso
+    stats = resampled_statistics(ct_image, spacing_mm=ANALYSIS_SPACING_MM)
+    settings["normalize"] = False
+    return normalize_like_pyradiomics(ct_iso, stats, scale=settings.get("normalizeScale", 1),
+                                      outliers=settings.get("removeOutliers"))
+
+
 def _check_inner_rim(inner_rim_mm, mask, grid: str) -> None:
     """Refuse an inner rim that would take the whole GTV (nothing left of it to score)."""
     if inner_rim_mm is None:
@@ -242,8 +270,10 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     _remove_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     finished = False
-    caught_warnings = warnings.catch_warnings(record=True)
-    caught = caught_warnings.__enter__()
+    caught_warnings = warnings.catch_warnings()
+    caught_warnings.__enter__()
+    caught = _WarningLog()
+    warnings.showwarning = caught.showwarning
     for category in (rings.RingClippedWarning, preprocessing.GTVVolumeChangeWarning):
         warnings.simplefilter("always", category)  # every run records its own, not only the first
     try:
@@ -261,8 +291,12 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             if not options.features_only:
                 _check_model_needs(model_bundle, signature_bundle)
 
-        with stages.stage("resample", f"resampling to {ANALYSIS_SPACING_MM:g} mm isotropic"):
-            ct_iso = preprocessing.resample_image(ct_image, ANALYSIS_SPACING_MM, "bspline")
+        with stages.stage("resample", f"resampling the analysis box to {ANALYSIS_SPACING_MM:g} mm isotropic"):
+            # Only the box the GTV, its rings, the model's crop and the filters need, on the grid
+            # points of the whole-CT resampling (preprocessing.analysis_crop): the same values.
+            crop = preprocessing.analysis_crop(ct_image, gtv_image, _analysis_margin_mm(bands, model_bundle),
+                                               spacing_mm=ANALYSIS_SPACING_MM)
+            ct_iso = preprocessing.resample_crop(ct_image, crop)
             gtv_iso = preprocessing.resample_mask_preserving_volume(gtv_image, ct_iso)
             stages.report("resample", f"GTV volume {gtv_iso.volume_mm3_input:,.0f} mm^3 -> "
                                       f"{gtv_iso.volume_mm3_resampled:,.0f} mm^3 at 1 mm")
@@ -278,7 +312,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
 
         with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
             extractor = feats.make_extractor(params_file)
-            table = feats.extract_features(ct_iso, rings.roi_masks(labels_iso, rings_iso), extractor,
+            table = feats.extract_features(_normalised_like_whole_ct(ct_iso, ct_image, extractor),
+                                           rings.roi_masks(labels_iso, rings_iso), extractor,
                                            lambda message: stages.report("features", message), **extract_kwargs)
 
         maps, prediction = {}, None
@@ -344,7 +379,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
         shutil.rmtree(staging, ignore_errors=True)
         if not finished:
             remove_created(created)
-            for item in caught:
+        for item in list(caught):  # shown once the recording has stopped (RadSurv's own: in result.json)
+            if not finished or not _is_radsurv_warning(item):
                 warnings.showwarning(item.message, item.category, item.filename, item.lineno)
 
     if scene_path:
@@ -485,17 +521,30 @@ def _overview_title(result: dict) -> str:
             f"model {model['name']} {model['version']}{notice}")
 
 
+class _WarningLog(list):
+    """The warnings of a run, each distinct one once: a library warning raised in a loop (under a
+    filter "always", as pytest sets for deprecations) must not pile up millions of records."""
+
+    def __init__(self):
+        super().__init__()
+        self._seen = set()
+
+    def showwarning(self, message, category, filename, lineno, file=None, line=None):
+        """``warnings.showwarning`` while the run records."""
+        key = (category, str(message), filename, lineno)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+
 def _record_warnings(caught) -> list:
     """RadSurv's own warnings of this run as text (for ``result.json["warnings"]``); the others
-    (libraries' deprecation notes, ...) are shown again as Python would have shown them."""
+    (libraries' deprecation notes, ...) are shown after the run as Python would have shown them."""
     own = []
-    for item in caught:
-        if _is_radsurv_warning(item):
-            text = f"{item.category.__name__}: {item.message}"
-            if text not in own:
-                own.append(text)
-        else:
-            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    for item in list(caught):
+        text = f"{item.category.__name__}: {item.message}"
+        if _is_radsurv_warning(item) and text not in own:
+            own.append(text)
     return own
 
 

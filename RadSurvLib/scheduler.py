@@ -170,8 +170,13 @@ def dask_client(spec: SchedulerSpec, threads: int = 1, retries: int = 2):
     except ImportError:
         raise InputError("scheduler: Dask is not installed in this Python; pip install 'dask[distributed]' "
                          "(or score the cases one after the other).") from None
+    import dask
+
     cluster = None
     if spec.kind == "local":
+        # A case can hold the GIL for minutes inside PyRadiomics' C code, so the worker misses its
+        # heartbeats; on our own cluster that is no reason to restart it (a dead process still is).
+        dask.config.set({"distributed.scheduler.worker-ttl": None})
         # One thread per worker process: the case sets its own pools to `threads`.
         cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", env={"OMP_NUM_THREADS": str(threads),

@@ -459,6 +459,7 @@ class RadSurvApp(TrameApp):
                     with html.Tr(v_for="row in rs_scores", key="row[0]"):
                         html.Td("{{ row[0] }}")
                         html.Td("{{ row[1] }}")
+                        html.Td("{{ row[2] }}", classes="text-caption")
             v3.VSelect(v_model=("rs_overlay",), items=("rs_overlays",), label="Overlay", density="compact",
                        hide_details=True, classes="my-2")
         with html.Div(classes="d-flex flex-wrap"):
@@ -474,10 +475,10 @@ class RadSurvApp(TrameApp):
 
 
 def scores_rows(result: dict) -> list[list[str]]:
-    """Rows (quantity, value) of the scores table: those of the scene's ``RadSurv scores`` table."""
+    """Rows (quantity, value, unit) of the scores table: those of the scene's ``RadSurv scores`` table."""
     from ..slicer.write import _scores_rows
 
-    return [[quantity, f"{value} {unit}".strip()] for quantity, value, unit in _scores_rows(result)]
+    return [[quantity, value, unit] for quantity, value, unit in _scores_rows(result)]
 
 
 def _dicom_object(path: Path) -> str:

@@ -362,7 +362,16 @@ def test_mismatched_grids():
 def test_command_line(tmp_path):
     from RadSurvLib.cli import main
 
-    ct, gtv = pat1_crop()
+    # the PAT1 crop's GTV voxels inside a 24 x 24 x 12 CT box (the reader rejects a GTV that covers
+    # more than 25 % of the CT, as a mask that is not a GTV)
+    full_ct, full_gtv = sitk.ReadImage(str(PAT1_CT)), sitk.ReadImage(str(PAT1_GTV))
+    box = (slice(102, 126), slice(42, 66), slice(23, 35))
+    ct = full_ct[box]
+    piece = np.zeros_like(sitk.GetArrayFromImage(full_gtv))
+    piece[27:31, 50:58, 110:118] = sitk.GetArrayFromImage(full_gtv)[27:31, 50:58, 110:118]
+    gtv = sitk.GetImageFromArray(piece)
+    gtv.CopyInformation(full_gtv)
+    gtv = gtv[box]
     sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
     sitk.WriteImage(gtv, str(tmp_path / "gtv.nrrd"))
     out = tmp_path / "maps"

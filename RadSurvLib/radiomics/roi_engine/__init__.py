@@ -247,7 +247,8 @@ def _filtered(image, kind: str, lo, hi, kwargs):
     mask.CopyInformation(crop)
     generator = imageoperations.getWaveletImage if kind == "Wavelet" else imageoperations.getLoGImage
     for filtered, name, args in generator(crop, mask, **kwargs) or ():
-        yield name, sitk.GetArrayViewFromImage(filtered).astype(np.float64, copy=False), args
+        # a copy: a view would dangle once the generator drops ``filtered``
+        yield name, sitk.GetArrayFromImage(filtered).astype(np.float64, copy=False), args
 
 
 def _workers() -> int:
@@ -323,30 +324,54 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     return table
 
 
+def _images(image, rois, extractor, settings):
+    """(kind, origin, rois, image name, float64 array, kwargs) for every filtered image of every
+    image type, in PyRadiomics' order; ``origin`` (z, y, x) is the array's first voxel."""
+    import SimpleITK as sitk
+
+    for kind, custom in extractor.enabledImagetypes.items():
+        kwargs = dict(settings, **custom)
+        for lo, hi, members in _groups(rois, kind, kwargs, settings):
+            if kind == "Original":
+                array = sitk.GetArrayViewFromImage(image).astype(np.float64, copy=False)
+                yield kind, lo, members, "original", array, kwargs
+                continue
+            for name, values, args in _filtered(image, kind, lo, hi, kwargs):
+                yield kind, lo, members, name, values, args
+
+
+def _prefetched(iterable):
+    """The items of ``iterable``, the next one computed in a helper thread while the caller works on
+    the current one (the filters run in SimpleITK / PyWavelets without the GIL). Only the helper
+    thread advances ``iterable``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = object()
+    iterator = iter(iterable)
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        pending = helper.submit(next, iterator, done)
+        while True:
+            item = pending.result()
+            if item is done:
+                return
+            pending = helper.submit(next, iterator, done)
+            yield item
+
+
 def _image_types(image, rois, extractor, settings, table, map_rois, progress) -> None:
     """Fill ``table`` with the non-shape features of every image type (see ``extract``);
     ``map_rois(rois, values, origins, kwargs)`` computes ``roi_image_features`` for several ROIs."""
-    import SimpleITK as sitk
-
-    array = None
-    for kind, custom in extractor.enabledImagetypes.items():
-        kwargs = dict(settings, **custom)
-        if progress:
+    current = None
+    for kind, lo, members, image_name, values, args in _prefetched(_images(image, rois, extractor, settings)):
+        if progress and kind != current:
             progress(f"radiomics features: {kind} image(s)")
-        for lo, hi, members in _groups(rois, kind, kwargs, settings):
-            if kind == "Original":
-                if array is None:
-                    array = sitk.GetArrayViewFromImage(image).astype(np.float64, copy=False)
-                images = [("original", array, kwargs)]
-            else:
-                images = _filtered(image, kind, lo, hi, kwargs)
-            for image_name, values, args in images:
-                todo = [r for r in members if not isinstance(table[r.name], InputError)]
-                results = map_rois(todo, [values] * len(todo), [lo] * len(todo), [args] * len(todo))
-                for roi, result in zip(todo, results):
-                    if isinstance(result, InputError):
-                        table[roi.name] = InputError(f"{result} (ROI {roi.name}, image {image_name})")
-                        continue
-                    row = table[roi.name]
-                    for family, feats in result.items():
-                        row.update({f"{image_name}_{family}_{k}": v for k, v in feats.items()})
+        current = kind
+        todo = [r for r in members if not isinstance(table[r.name], InputError)]
+        results = map_rois(todo, [values] * len(todo), [lo] * len(todo), [args] * len(todo))
+        for roi, result in zip(todo, results):
+            if isinstance(result, InputError):
+                table[roi.name] = InputError(f"{result} (ROI {roi.name}, image {image_name})")
+                continue
+            row = table[roi.name]
+            for family, feats in result.items():
+                row.update({f"{image_name}_{family}_{k}": v for k, v in feats.items()})

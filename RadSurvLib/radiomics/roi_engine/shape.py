@@ -116,19 +116,31 @@ def _largest_distance(points: np.ndarray) -> float:
     return best
 
 
-def _extremes(points: np.ndarray) -> np.ndarray:
-    """A subset of ``points`` (n, d) holding every vertex of their convex hull: the two extreme
-    points of each line along the last axis, then (3D, many points) the hull's vertices (Qhull)."""
-    if len(points) <= 64 or points.shape[1] < 3:
-        return points
-    lines = points[:, :-1]
-    order = np.lexsort(points.T[::-1])
-    ordered, keys = points[order], lines[order]
-    new = np.ones(len(points), dtype=bool)
-    new[1:] = np.any(keys[1:] != keys[:-1], axis=1)
+def _line_ends(points: np.ndarray, axis: int) -> np.ndarray:
+    """Boolean mask of the rows of ``points`` (n, d) that are the first or the last along ``axis``
+    among the rows with the same other coordinates (the two ends of each grid line)."""
+    others = [points[:, k] for k in range(points.shape[1]) if k != axis]
+    order = np.lexsort([points[:, axis]] + others[::-1])
+    key = np.stack(others, axis=1)[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = np.any(key[1:] != key[:-1], axis=1)
     first = np.flatnonzero(new)
-    last = np.append(first[1:] - 1, len(points) - 1)
-    candidates = ordered[np.unique(np.concatenate([first, last]))]
+    last = np.append(first[1:] - 1, len(order) - 1)
+    mask = np.zeros(len(points), dtype=bool)
+    mask[order[first]] = True
+    mask[order[last]] = True
+    return mask
+
+
+def _extremes(points: np.ndarray) -> np.ndarray:
+    """A subset of ``points`` (n, d) holding every vertex of their convex hull: a hull vertex is an
+    end of its grid line along every axis; for many 3D candidates, then the hull's vertices (Qhull)."""
+    if len(points) <= 64:
+        return points
+    keep = np.ones(len(points), dtype=bool)
+    for axis in range(points.shape[1]):
+        keep &= _line_ends(points, axis)
+    candidates = points[keep]
     if candidates.shape[1] < 3 or len(candidates) <= 2048:
         return candidates
     from scipy.spatial import ConvexHull, QhullError

@@ -36,7 +36,8 @@ optionally, ``bytes_per_voxel(D, n_levels, names) -> int`` (working-set estimate
 chunks; default ``64 * D**3 * 16``) and ``NEEDS_VALUES``.
 
 Memory bound: ROI voxels are processed in chunks of ``n_chunk = max(1, CHUNK_BYTES //
-max_family(bytes_per_voxel))``; on CPU ``W`` worker threads (default: torch's thread count) each
+max_family(bytes_per_voxel))`` (with W > 1 workers split further so that each worker gets ~4
+chunks, never below ``MIN_CHUNK`` voxels); on CPU ``W`` worker threads (default: torch's thread count) each
 hold one chunk, so the transient working set is at most about ``W * CHUNK_BYTES`` (32 MiB per
 worker; small chunks also stay in cache) whatever the ROI size. On top come the crop arrays (8 + 8 + 1 bytes per voxel of the
 grown bounding box, as torch tensors, plus the numpy copies: ~50 bytes per crop voxel), the
@@ -60,6 +61,9 @@ from ...errors import InputError
 
 #: Upper bound of the per-chunk working set in bytes (see the module docstring).
 CHUNK_BYTES = 32 * 2**20
+
+#: Smallest chunk (ROI voxels) when chunks are split so that every CPU worker thread gets some.
+MIN_CHUNK = 512
 
 #: On CUDA one chunk of ``GPU_CHUNK_FACTOR * CHUNK_BYTES`` (512 MiB) at a time (fewer, larger kernels).
 GPU_CHUNK_FACTOR = 16
@@ -339,6 +343,9 @@ def voxel_feature_values(image, roi, names, kernel_radius: int = 1, bin_width: f
     budget = CHUNK_BYTES * (GPU_CHUNK_FACTOR if dev.type == "cuda" else 1)
     chunk = max(1, budget // max(per_voxel, 1))
     total = centres.numel()
+    want_workers = max(1, workers or torch.get_num_threads()) if dev.type == "cpu" else 1
+    if want_workers > 1:  # at least ~4 chunks per worker thread (not below MIN_CHUNK voxels)
+        chunk = min(chunk, max(MIN_CHUNK, -(-total // (4 * want_workers))))
     starts = list(range(0, total, chunk))
 
     def run_chunk(begin):
@@ -358,7 +365,7 @@ def voxel_feature_values(image, roi, names, kernel_radius: int = 1, bin_width: f
         return res_all
 
     out = {n: [] for n in names}
-    n_workers = max(1, min(workers or torch.get_num_threads(), len(starts))) if dev.type == "cpu" else 1
+    n_workers = min(want_workers, len(starts))
     # CPU: chunks run in parallel threads (torch releases the GIL in its kernels), each op
     # single-threaded; intra-op threading on small chunks stalls badly on a busy machine.
     threads = torch.get_num_threads()
