@@ -139,7 +139,7 @@ def test_client_killed_then_resume_redoes_no_finished_case(tmp_path):
         for i in range(2) for name in ("lung1", "lung2")))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "RadSurvLib", "features", "--cases", str(cases), "--out", str(out),
-               "--radiomics", "quick", "--rings", "3", "--scheduler", "local:1"]
+               "--radiomics", "quick", "--rings", "3", "--voxel-maps", "firstorder_Mean", "--scheduler", "local:1"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
