@@ -103,7 +103,8 @@ PINNED_REQUIREMENTS = (
     "scikit-learn==1.9.1",
     "mambapy==1.2.0",
     "tqdm==4.70.1",
-    "dask[distributed]==2026.8.0",
+    "dask==2026.8.0",
+    "distributed==2026.8.0",
 )
 
 #: Packages of the pinned set published as source only (no wheel on any platform): built at install.

@@ -79,15 +79,17 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         cases_csv = synthetic_cases(tmp / "synth", max(args.cases, args.long_run))
         lines = cases_csv.read_text().splitlines()
-        small = tmp / "small.csv"
+        small = cases_csv.parent / "small.csv"  # beside the manifest: its paths are relative
         small.write_text("\n".join(lines[: args.cases + 1]) + "\n")
         rates = {}
         for workers in (1, 2):
             seconds, summary = run(small, tmp / f"out{workers}", f"local:{workers}")
+            if summary["failed"]:
+                raise SystemExit(f"cases failed: {summary['rows'][summary['failed'][0]]['error']}")
             rates[workers] = len(summary["done"]) / seconds * 60
             print(f"{workers} worker(s): {len(summary['done'])} cases in {seconds:.1f} s = "
                   f"{rates[workers]:.2f} cases/min ({load()})")
-        long_csv = tmp / "long.csv"
+        long_csv = cases_csv.parent / "long.csv"
         long_csv.write_text("\n".join(lines[: args.long_run + 1]) + "\n")
         _, summary = run(long_csv, tmp / "long", "local:2")
         peaks = summary.get("peak_rss_mb", {})

@@ -94,8 +94,13 @@ def test_finished_but_unrecorded_case_is_recorded_not_rescored(tmp_path):
     out = tmp_path / "cohort"
     case_dir = out / "cases" / "lung1"
     case_dir.mkdir(parents=True)
-    (case_dir / "result.json").write_text(json.dumps({"risk_score": 0.25, "risk_group": "high",
-                                                      "model": {"name": "m", "version": "1"}}))
+    from RadSurvLib.models.bundle import default_bundle_path, load_bundle
+    from RadSurvLib.options import ScoreOptions
+
+    weights = load_bundle(default_bundle_path()).config["weights"]["sha256"]
+    (case_dir / "result.json").write_text(json.dumps(  # as score_case writes it: with its options and weights
+        {"risk_score": 0.25, "risk_group": "high", "options": ScoreOptions().result_key_fields(),
+         "model": {"name": "m", "version": "1", "weights_sha256": weights}}, default=str))
 
     def must_not_run(job):
         raise AssertionError("scored again")
