@@ -66,10 +66,10 @@ class SliceViews:
     """A Slicer application core (trame-slicer's ``SlicerApp``) with the Red / Green / Yellow views.
 
     Args:
-        size: width and height of each view, pixels.
+        size: width and height of each view, pixels: one number (square views) or (width, height).
     """
 
-    def __init__(self, size: int = 512):
+    def __init__(self, size: int | tuple[int, int] = 512):
         from trame_slicer.core import SlicerApp
         from trame_slicer.views import DirectViewFactory, ViewLayoutDefinition
 
@@ -79,11 +79,12 @@ class SliceViews:
         self.app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
         definitions = {"axial": ViewLayoutDefinition.axial_view, "coronal": ViewLayoutDefinition.coronal_view,
                        "sagittal": ViewLayoutDefinition.sagittal_view}
+        width, height = (size, size) if isinstance(size, int) else size
         self.views = {}
         for layout_name, orientation in VIEWS.items():
             view = self.app.view_manager.create_view(definitions[orientation]())
             assert view.name == layout_name, (view.name, layout_name)
-            view.render_window().SetSize(size, size)
+            view.render_window().SetSize(width, height)
             self.views[orientation] = view
 
     def load_mrb(self, path) -> None:

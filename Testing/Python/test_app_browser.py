@@ -4,13 +4,16 @@ One app server (``python -m RadSurvLib app`` under its own Xvfb) for the module;
 through a user's session, a screenshot per step under ``Testing/Screenshots/app/``:
 
 1. load PAT1 (CT + its GTV) with one click: the four views show the CT and the GTV's red outline;
-2. "PAT1 CT only": delineate a new GTV with the Segment Editor in the browser: Threshold (-500 HU
-   and up) used as the paint mask, one click with a 90 mm sphere brush on the tumour, Islands
-   "keep largest"; its Dice against PAT1's own GTV is printed;
+2. "PAT1 CT only": delineate a new GTV with the Segment Editor in the browser, the same way every
+   run: Threshold (-500 HU and up) used as the paint mask, one click with a 90 mm sphere brush on
+   the tumour, Islands "keep largest", each setting waited for on the server; the downloaded GTV
+   is checked to show each setting, and its Dice against PAT1's own GTV is printed;
 3. Score with the quick radiomics setting; the heatmap appears over the CT in the axial view and
-   its pixels lie inside the GTV; the time from the Score click to the heatmap on screen is printed;
+   its pixels lie inside the GTV: the GTV's region in the view is the GTV segment of the scene
+   (``scene.mrb``, downloaded) projected through the view's own slice geometry, not read from the
+   outline's picture; the time from the Score click to the heatmap on screen is printed;
 4. a second Score cancelled: the scene's nodes and segments are those from before;
-5. scene.mrb downloaded (its files checked) and opened again in the app.
+5. the scene.mrb of step 3 (its files checked) opened again in the app.
 
 Needs: the ``app`` extra (trame-slicer), ``playwright`` (pip), Debian's ``chromium`` and ``xvfb``.
 """
@@ -37,12 +40,20 @@ CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists() or shutil.which("Xvfb") is None:
     pytest.skip("needs Debian's chromium and xvfb (apt-get install -y chromium xvfb)", allow_module_level=True)
 
-from conftest import PAT1_GTV, REPO  # noqa: E402
+from conftest import PAT1_CT, PAT1_GTV, REPO  # noqa: E402
 
 SHOTS = REPO / "Testing" / "Screenshots" / "app"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 900}
+#: The delineation's settings: Threshold range used as the paint mask (HU), sphere brush diameter (mm).
+THRESHOLD_HU = [-500, 3000]
+BRUSH_MM = 90
+#: Pixels the GTV outline may lie from the projected GTV's edge (outline width and linear interpolation).
+GEOMETRY_MARGIN_PX = 3
+#: Pixels around the projected GTV in which heatmap pixels still count as over it (linear interpolation
+#: spreads the heatmap over about one CT voxel, one to two pixels in this view).
+HEAT_MARGIN_PX = 2
 #: Longest wait for a PAT1 run with the quick setting on a busy 2-core machine, s (a limit, not a timing).
 SCORE_LIMIT_S = 2400
 
@@ -186,6 +197,12 @@ def _state(pg, key: str):
     return pg.evaluate("(k) => window.trame.state.get(k)", key)
 
 
+def _wait_state(pg, key: str, value, timeout_ms: int = 60_000) -> None:
+    """Wait until the trame state ``key`` equals ``value`` (JSON-equal)."""
+    pg.wait_for_function("([k, v]) => JSON.stringify(window.trame.state.get(k)) === JSON.stringify(v)",
+                         arg=[key, value], timeout=timeout_ms)
+
+
 # -- the session -----------------------------------------------------------------------------
 def test_delineate_score_cancel_download(page, tmp_path):
     import SimpleITK as sitk
@@ -208,42 +225,13 @@ def test_delineate_score_cancel_download(page, tmp_path):
     pg.click("#rs-load-pat1-ct")
     _wait_for_picture(pg, "02-ct-only.png",
                       lambda rgb: _grey_fraction(rgb) > 0.3 and _red_outline(rgb).sum() < 20)
-    effect = "SegmentEditorState__active_effect_name"
-    _click_effect(pg, "mdi-auto-fix", "Threshold")
-    _set_state(pg, {"ThresholdState__threshold_slider__RangeSliderState__value": [-500, 3000]})
-    pg.wait_for_timeout(1000)
-    pg.get_by_role("button", name="Use as mask").click()  # switches to Paint with that intensity mask
-    pg.wait_for_function(f"() => (window.trame.state.get('{effect}') || '').includes('Paint')", timeout=60_000)
-    _set_state(pg, {"VolumeIntensityRangeMaskState__is_visible": False,  # no hatching over the views
-                    "PaintEffectState__brush_diameter_mode": 1,  # Absolute (mm)
-                    "PaintEffectState__use_sphere_brush": True,
-                    "PaintEffectState__brush_diameter_slider__SliderState__max_value": 200,
-                    "PaintEffectState__brush_diameter_slider__SliderState__value": 90})
-    pg.wait_for_timeout(1500)
-    for _ in range(4):  # a busy server can miss a click's press / release pair: click again until it paints
-        pg.mouse.move(click[0] - 5, click[1])
-        pg.wait_for_timeout(500)
-        pg.mouse.move(*click)
-        pg.wait_for_timeout(1000)
-        pg.mouse.down()
-        pg.wait_for_timeout(300)
-        pg.mouse.up()
-        try:
-            pg.wait_for_function("() => window.trame.state.get('SegmentEditorState__can_undo') === true",
-                                 timeout=30_000)
-            break
-        except playwright_sync.TimeoutError:
-            continue
-    assert _state(pg, "SegmentEditorState__can_undo"), "the paint click did not paint"
-    _click_effect(pg, "mdi-scatter-plot", "Islands")  # "Keep largest" is the default mode
-    pg.get_by_role("button", name="Apply").click()
-    pg.wait_for_timeout(3000)
-    _click_effect(pg, "mdi-cursor-default", "NoTool")  # the brush outline leaves the views
+    _delineate(pg, click)
     _wait_for_picture(pg, "03-delineated.png", lambda rgb: _red_outline(rgb).sum() > 200, limit_s=60)
     _page_shot(pg, "03-delineated-page.png")
     pg.click("#rs-panel-button")
     drawn = _download(pg, "#rs-dl-gtv", tmp_path / "gtv.nii.gz")
     mine = sitk.GetArrayFromImage(sitk.ReadImage(str(drawn))) > 0
+    _check_delineation(mine)
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_GTV))) > 0
     dice = 2 * (mine & truth).sum() / (mine.sum() + truth.sum())
     print(f"\nDelineated GTV: {mine.sum()} voxels vs PAT1's {truth.sum()}; Dice {dice:.3f}")
@@ -267,12 +255,21 @@ def test_delineate_score_cancel_download(page, tmp_path):
     _set_state(pg, {"rs_overlay": ""})
     plain = _wait_for_picture(pg, "06-no-overlay.png", lambda rgb: _colourful(rgb).sum() < 500, limit_s=30)
     _set_state(pg, {"rs_overlay": heatmap_id})
-    heat = (np.abs(with_heatmap - plain).sum(axis=2) > 60) & ~_red_outline(plain)
-    gtv_region = _innermost_region(plain)
+    heat = _heatmap_pixels(with_heatmap, plain)
+    # The scene as it is now (views included), for the view's geometry; reopened in step 5.
+    mrb = _download(pg, "#rs-dl-scene", tmp_path / "scene.mrb")
+    gtv_view = _gtv_in_axial_view(mrb, plain.shape[:2])
+    outline = _red_outline(plain)
+    on_edge = float((outline & _edge_band(gtv_view, GEOMETRY_MARGIN_PX)).sum() / max(outline.sum(), 1))
+    print(f"GTV outline pixels within {GEOMETRY_MARGIN_PX} px of the projected GTV's edge: {100 * on_edge:.1f} %")
+    assert on_edge > 0.9, "the projected GTV does not match the outline drawn in the view: view geometry differs"
+    from scipy import ndimage
+
+    gtv_region = ndimage.binary_dilation(gtv_view, iterations=HEAT_MARGIN_PX)
     inside = float((heat & gtv_region).sum() / max(heat.sum(), 1))
-    print(f"Heatmap pixels in the axial view: {heat.sum()}, {100 * inside:.1f} % inside the GTV outline "
-          f"({gtv_region.sum()} pixels)")
-    assert heat.sum() > 500 and inside > 0.9
+    print(f"Heatmap pixels in the axial view: {heat.sum()}, {100 * inside:.1f} % inside the GTV "
+          f"({gtv_view.sum()} pixels, projected from the scene's GTV segment)")
+    assert heat.sum() > 500 and inside > 0.95, (heat.sum(), inside)
     rows_text = " ".join(pg.locator("#rs-scores").all_inner_texts())
     assert "risk" in rows_text.lower(), rows_text
 
@@ -287,8 +284,7 @@ def test_delineate_score_cancel_download(page, tmp_path):
     _page_shot(pg, "07-cancelled-page.png")
     assert _state(pg, "rs_scene") == before
 
-    # 5. scene.mrb: download, read with slicer-core, open in the app again.
-    mrb = _download(pg, "#rs-dl-scene", tmp_path / "scene.mrb")
+    # 5. scene.mrb (downloaded in step 3): its files, then opened in the app again.
     import zipfile
 
     # The app's scene holds trame-slicer's nodes (views, volume rendering), which a bare slicer-core
@@ -308,16 +304,119 @@ def _colourful(rgb) -> np.ndarray:
     return (spread > 60) & ~_red_outline(rgb)
 
 
-def _innermost_region(rgb) -> np.ndarray:
-    """The GTV's interior in a view with the GTV and ring outlines drawn: the largest region enclosed by
-    the coloured outlines (the bands between two ring outlines are thin; the GTV's interior is not)."""
+def _heatmap_pixels(with_heatmap, plain) -> np.ndarray:
+    """Pixels the heatmap colours: changed by more than 60 (sum over R, G, B) from the picture without it,
+    not within 2 pixels of an outline of that picture (outlines are redrawn a pixel apart between two
+    renders), and in a patch of at least 3 x 3 (a morphological opening drops single changed pixels)."""
     from scipy import ndimage
 
-    outlines = ndimage.binary_dilation((rgb.max(axis=2) - rgb.min(axis=2)) > 40, iterations=1)
-    holes = ndimage.binary_fill_holes(outlines) & ~outlines
-    labels, count = ndimage.label(holes)
-    if count == 0:
-        return holes
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return ndimage.binary_dilation(labels == np.argmax(sizes), iterations=2)
+    spread = plain.max(axis=2) - plain.min(axis=2)
+    near_outline = ndimage.binary_dilation(spread > 25, iterations=2)
+    changed = np.abs(with_heatmap - plain).sum(axis=2) > 60
+    return ndimage.binary_opening(changed & ~near_outline)
+
+
+#: Views made in this process, kept to its end (see :func:`_gtv_in_axial_view`).
+_KEPT_VIEWS = []
+
+
+def _edge_band(region, width_px: int) -> np.ndarray:
+    """Pixels within ``width_px`` of a region's edge (both sides)."""
+    from scipy import ndimage
+
+    edge = region ^ ndimage.binary_erosion(region)
+    return ndimage.binary_dilation(edge, iterations=width_px)
+
+
+def _gtv_in_axial_view(mrb: Path, view_shape) -> np.ndarray:
+    """The GTV segment of a downloaded ``scene.mrb`` as the app's axial view shows it.
+
+    The scene holds the app's own slice nodes (field of view, orientation, offset); it is opened
+    with Slicer's slice logic (``render_helpers.SliceViews``, the Red view sized as the browser's
+    axial view), every pixel centre is mapped to RAS and looked up in the segment's voxels.
+
+    Args:
+        mrb: the app's ``scene.mrb``.
+        view_shape: (rows, columns) of the axial view's picture.
+    Returns:
+        (rows, columns) bool, row 0 at the top: True where the pixel's centre is in the GTV.
+    """
+    from render_helpers import SliceViews, sample_volume, segment_array, start_xvfb
+
+    start_xvfb()  # the test process's own X server (if it has no display); it ends with the process
+    rows, columns = view_shape
+    views = SliceViews(size=(columns, rows))
+    views.load_mrb(mrb)
+    _KEPT_VIEWS.append(views)  # an Xvfb started with -terminate ends when its last view is freed
+    scene = views.scene
+    cts = [n for n in scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if not n.GetName().startswith("RadSurv")]
+    segmentations = list(scene.GetNodesByClass("vtkMRMLSegmentationNode"))
+    assert len(cts) == 1 and segmentations, ([n.GetName() for n in cts], len(segmentations))
+    segmentation = segmentations[0]
+    gtv_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("GTV")
+    assert gtv_id, "no GTV segment in the downloaded scene"
+    views.render("axial")  # sizes the slice node to the view, as the browser's view is sized
+    ras = views.pixel_ras("axial")
+    gtv = segment_array(segmentation, gtv_id, cts[0])
+    return sample_volume(cts[0], ras, array=gtv).astype(bool)
+
+
+def _delineate(pg, click) -> None:
+    """Delineate a GTV in the Segment Editor, the same way every run: Threshold -500 to 3000 HU used
+    as the paint mask, one click of a 90 mm sphere brush at ``click`` (page pixels), Islands "keep
+    largest". Each setting is waited for on the server's state before the next step."""
+    effect = "SegmentEditorState__active_effect_name"
+    mask = "VolumeIntensityRangeMaskState"
+    _click_effect(pg, "mdi-auto-fix", "Threshold")
+    # Activating Threshold runs its auto-threshold on the server; set the range once that has landed.
+    pg.wait_for_function("() => Array.isArray(window.trame.state.get("
+                         "'ThresholdState__threshold_slider__RangeSliderState__value'))", timeout=60_000)
+    pg.wait_for_timeout(1000)
+    _set_state(pg, {"ThresholdState__threshold_slider__RangeSliderState__value": THRESHOLD_HU})
+    pg.wait_for_timeout(1000)
+    pg.get_by_role("button", name="Use as mask").click()  # switches to Paint with that intensity mask
+    pg.wait_for_function(f"() => (window.trame.state.get('{effect}') || '').includes('Paint')", timeout=60_000)
+    # The mask range is the server's (it sends it back from the effect): make sure it is ours.
+    _set_state(pg, {f"{mask}__is_enabled": True, f"{mask}__is_visible": False,  # no hatching over the views
+                    f"{mask}__threshold_slider__RangeSliderState__value": THRESHOLD_HU})
+    _wait_state(pg, f"{mask}__threshold_slider__RangeSliderState__value", THRESHOLD_HU)
+    _wait_state(pg, f"{mask}__is_enabled", True)
+    _set_state(pg, {"PaintEffectState__brush_diameter_mode": 1,  # Absolute (mm)
+                    "PaintEffectState__use_sphere_brush": True,
+                    "PaintEffectState__brush_diameter_slider__SliderState__max_value": 200})
+    _set_state(pg, {"PaintEffectState__brush_diameter_slider__SliderState__value": BRUSH_MM})
+    _wait_state(pg, "PaintEffectState__brush_diameter_slider__SliderState__value", BRUSH_MM)
+    pg.wait_for_timeout(1500)
+    pg.mouse.move(*click)
+    for _ in range(4):  # a busy server can miss a click's press / release pair: click again until it paints
+        pg.wait_for_timeout(1000)
+        pg.mouse.down()
+        pg.wait_for_timeout(300)
+        pg.mouse.up()
+        try:
+            pg.wait_for_function("() => window.trame.state.get('SegmentEditorState__can_undo') === true",
+                                 timeout=30_000)
+            break
+        except playwright_sync.TimeoutError:
+            continue
+    assert _state(pg, "SegmentEditorState__can_undo"), "the paint click did not paint"
+    _click_effect(pg, "mdi-scatter-plot", "Islands")  # "Keep largest" is the default mode
+    pg.get_by_role("button", name="Apply").click()
+    pg.wait_for_timeout(3000)
+    _click_effect(pg, "mdi-cursor-default", "NoTool")  # the brush outline leaves the views
+
+
+def _check_delineation(mine: np.ndarray) -> None:
+    """The delineated GTV (z, y, x) bool on PAT1's grid shows each setting of :func:`_delineate`:
+    no voxel below the threshold, one island, no wider than the brush."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    ct = sitk.ReadImage(str(PAT1_CT))
+    hu = sitk.GetArrayFromImage(ct)
+    assert mine.any(), "the delineated GTV is empty"
+    assert hu[mine].min() >= THRESHOLD_HU[0], f"GTV voxels of {hu[mine].min()} HU: the threshold mask was not used"
+    assert ndimage.label(mine, structure=np.ones((3, 3, 3)))[1] == 1, "Islands 'keep largest' left several islands"
+    spacing = np.array(ct.GetSpacing()[::-1])
+    extent_mm = [(idx.max() - idx.min() + 1) * sp for idx, sp in zip(np.nonzero(mine), spacing)]
+    assert max(extent_mm) <= BRUSH_MM + 2 * spacing.max(), f"GTV {extent_mm} mm: wider than the {BRUSH_MM} mm brush"
