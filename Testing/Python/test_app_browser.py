@@ -8,10 +8,10 @@ through a user's session, a screenshot per step under ``Testing/Screenshots/app/
    run: Threshold (-500 HU and up) used as the paint mask, one click with a 90 mm sphere brush on
    the tumour, Islands "keep largest", each setting waited for on the server; the downloaded GTV
    is checked to show each setting, and its Dice against PAT1's own GTV is printed;
-3. Score with the quick radiomics setting; the heatmap appears over the CT in the axial view and
-   its pixels lie inside the GTV: the GTV's region in the view is the GTV segment of the scene
-   (``scene.mrb``, downloaded) projected through the view's own slice geometry, not read from the
-   outline's picture; the time from the Score click to the heatmap on screen is printed;
+3. Score with the quick radiomics setting; the heatmap appears over the CT in the axial view, over
+   the GTV and where its values are shown: the GTV and the heatmap's support in the view are the
+   scene's own (``scene.mrb``, downloaded), projected through the view's own slice geometry, not
+   read from the picture's outlines; the time from the Score click to the heatmap on screen is printed;
 4. a second Score cancelled: the scene's nodes and segments are those from before;
 5. the scene.mrb of step 3 (its files checked) opened again in the app.
 
@@ -51,8 +51,8 @@ THRESHOLD_HU = [-500, 3000]
 BRUSH_MM = 90
 #: Pixels the GTV outline may lie from the projected GTV's edge (outline width and linear interpolation).
 GEOMETRY_MARGIN_PX = 3
-#: Pixels around the projected GTV in which heatmap pixels still count as over it (linear interpolation
-#: spreads the heatmap over about one CT voxel, one to two pixels in this view).
+#: Pixels around the heatmap's projected support in which heatmap pixels still count as on it (linear
+#: interpolation spreads the heatmap over about one CT voxel, one to two pixels in this view).
 HEAT_MARGIN_PX = 2
 #: Longest wait for a PAT1 run with the quick setting on a busy 2-core machine, s (a limit, not a timing).
 SCORE_LIMIT_S = 2400
@@ -142,14 +142,41 @@ def _page_shot(pg, name: str) -> None:
     pg.screenshot(path=str(SHOTS / name))
 
 
+def _view_rendered_for_its_size(pg) -> bool:
+    """Whether the axial view shows a frame rendered for its present size. While the layout changes
+    (the drawer opening after a load), the browser shows the previous frame scaled for several
+    seconds, with another geometry: its natural size then differs from its box and its container's."""
+    return pg.evaluate("""(img) => {
+        const box = img.getBoundingClientRect(), parent = img.parentElement.getBoundingClientRect();
+        const near = (a, b) => Math.abs(a - b) <= 1;
+        return img.naturalWidth > 0 && near(img.naturalWidth, box.width) && near(img.naturalHeight, box.height)
+            && near(box.width, parent.width) && near(box.height, parent.height);
+    }""", _axial_view(pg).element_handle())
+
+
 def _wait_for_picture(pg, name: str, ready, limit_s: float = 180.0) -> np.ndarray:
-    """Screenshots of the axial view until ``ready(rgb)``; the last one is kept as ``name``."""
+    """Screenshots of the axial view until it is rendered for its size and ``ready(rgb)``; the last one
+    is kept as ``name``."""
     end = time.monotonic() + limit_s
     while True:
+        before = _view_rendered_for_its_size(pg)
         rgb = _shot(pg, name)
-        if ready(rgb) or time.monotonic() > end:
+        if (before and _view_rendered_for_its_size(pg) and ready(rgb)) or time.monotonic() > end:
             return rgb
         pg.wait_for_timeout(500)
+
+
+def _same_view(rgb, reference) -> bool:
+    """Whether two pictures of a view show the CT at the same place (same slice geometry, any window):
+    away from coloured overlays (outlines, brush), their greys correlate above 0.9 (another window
+    level keeps about 0.98; the same CT zoomed by a third gives about 0.55)."""
+    from scipy import ndimage
+
+    if rgb.shape != reference.shape:
+        return False
+    coloured = ((rgb.max(axis=2) - rgb.min(axis=2)) > 25) | ((reference.max(axis=2) - reference.min(axis=2)) > 25)
+    away = ~ndimage.binary_dilation(coloured, iterations=2)
+    return float(np.corrcoef(rgb.mean(axis=2)[away], reference.mean(axis=2)[away])[0, 1]) > 0.9
 
 
 def _grey_fraction(rgb) -> float:
@@ -214,18 +241,18 @@ def test_delineate_score_cancel_download(page, tmp_path):
                                   lambda rgb: _grey_fraction(rgb) > 0.3 and _red_outline(rgb).sum() > 200)
     _page_shot(pg, "01-pat1-loaded-page.png")
     assert _grey_fraction(reference) > 0.3, "the CT is not drawn in the axial view"
-    outline = _red_outline(reference)
-    assert outline.sum() > 200, "PAT1's GTV outline is not drawn"
-    rows, cols = np.nonzero(_filled(outline))
-    box = _axial_view(pg).bounding_box()
-    scale = box["width"] / reference.shape[1]
-    click = (box["x"] + cols.mean() * scale, box["y"] + rows.mean() * scale)
+    assert _red_outline(reference).sum() > 200, "PAT1's GTV outline is not drawn"
 
-    # 2. CT only; delineate with Threshold as mask + a sphere brush + Islands.
+    # 2. CT only; delineate with Threshold as mask + a sphere brush + Islands, clicking on the tumour's
+    # centre found through the view's own geometry (from the scene, downloaded).
     pg.click("#rs-load-pat1-ct")
-    _wait_for_picture(pg, "02-ct-only.png",
-                      lambda rgb: _grey_fraction(rgb) > 0.3 and _red_outline(rgb).sum() < 20)
-    _delineate(pg, click)
+    ct_only = _wait_for_picture(pg, "02-ct-only.png",
+                                lambda rgb: _grey_fraction(rgb) > 0.3 and _red_outline(rgb).sum() < 20)
+    pg.click("#rs-panel-button")
+    ct_scene = _download(pg, "#rs-dl-scene", tmp_path / "ct-only.mrb")
+    target = _tumour_centre_in_view(ct_scene, ct_only.shape[:2])
+    _open_segment_editor(pg)
+    _delineate(pg, target, ct_only)
     _wait_for_picture(pg, "03-delineated.png", lambda rgb: _red_outline(rgb).sum() > 200, limit_s=60)
     _page_shot(pg, "03-delineated-page.png")
     pg.click("#rs-panel-button")
@@ -258,18 +285,26 @@ def test_delineate_score_cancel_download(page, tmp_path):
     heat = _heatmap_pixels(with_heatmap, plain)
     # The scene as it is now (views included), for the view's geometry; reopened in step 5.
     mrb = _download(pg, "#rs-dl-scene", tmp_path / "scene.mrb")
-    gtv_view = _gtv_in_axial_view(mrb, plain.shape[:2])
+    gtv_view, shown = _result_in_axial_view(mrb, plain.shape[:2])
     outline = _red_outline(plain)
     on_edge = float((outline & _edge_band(gtv_view, GEOMETRY_MARGIN_PX)).sum() / max(outline.sum(), 1))
     print(f"GTV outline pixels within {GEOMETRY_MARGIN_PX} px of the projected GTV's edge: {100 * on_edge:.1f} %")
     assert on_edge > 0.9, "the projected GTV does not match the outline drawn in the view: view geometry differs"
     from scipy import ndimage
 
-    gtv_region = ndimage.binary_dilation(gtv_view, iterations=HEAT_MARGIN_PX)
-    inside = float((heat & gtv_region).sum() / max(heat.sum(), 1))
-    print(f"Heatmap pixels in the axial view: {heat.sum()}, {100 * inside:.1f} % inside the GTV "
-          f"({gtv_view.sum()} pixels, projected from the scene's GTV segment)")
-    assert heat.sum() > 500 and inside > 0.95, (heat.sum(), inside)
+    # The heatmap is drawn where its values are shown (the model's crop may reach past the GTV) ...
+    near_shown = ndimage.binary_dilation(shown, iterations=HEAT_MARGIN_PX)
+    on_support = float((heat & near_shown).sum() / max(heat.sum(), 1))
+    core = ndimage.binary_erosion(shown, iterations=HEAT_MARGIN_PX) & ~_edge_band(gtv_view, GEOMETRY_MARGIN_PX)
+    core &= ~ndimage.binary_dilation((plain.max(axis=2) - plain.min(axis=2)) > 25, iterations=2)
+    coloured = float((heat & core).sum() / max(core.sum(), 1))
+    # ... and over the tumour.
+    over_gtv = int((heat & gtv_view).sum())
+    print(f"Heatmap pixels in the axial view: {heat.sum()}; {100 * on_support:.1f} % on the heatmap's shown "
+          f"support ({shown.sum()} pixels, projected from the scene), {100 * coloured:.1f} % of that support "
+          f"coloured; {over_gtv} ({100 * over_gtv / max(heat.sum(), 1):.1f} %) over the GTV ({gtv_view.sum()} pixels)")
+    assert heat.sum() > 500 and on_support > 0.95 and coloured > 0.9, (heat.sum(), on_support, coloured)
+    assert over_gtv > 500, f"only {over_gtv} heatmap pixels over the GTV"
     rows_text = " ".join(pg.locator("#rs-scores").all_inner_texts())
     assert "risk" in rows_text.lower(), rows_text
 
@@ -316,6 +351,8 @@ def _heatmap_pixels(with_heatmap, plain) -> np.ndarray:
     return ndimage.binary_opening(changed & ~near_outline)
 
 
+#: The RadSurv panel's name as the drawer's tool (``RadSurvLib.app.server.PANEL``).
+PANEL_NAME = "RadSurvPanel"
 #: Views made in this process, kept to its end (see :func:`_gtv_in_axial_view`).
 _KEPT_VIEWS = []
 
@@ -328,20 +365,19 @@ def _edge_band(region, width_px: int) -> np.ndarray:
     return ndimage.binary_dilation(edge, iterations=width_px)
 
 
-def _gtv_in_axial_view(mrb: Path, view_shape) -> np.ndarray:
-    """The GTV segment of a downloaded ``scene.mrb`` as the app's axial view shows it.
-
-    The scene holds the app's own slice nodes (field of view, orientation, offset); it is opened
-    with Slicer's slice logic (``render_helpers.SliceViews``, the Red view sized as the browser's
-    axial view), every pixel centre is mapped to RAS and looked up in the segment's voxels.
+def _axial_view_of_scene(mrb: Path, view_shape):
+    """The app's axial view rebuilt from a downloaded ``scene.mrb``, which holds the app's own slice
+    nodes (field of view, orientation, offset): opened with Slicer's slice logic
+    (``render_helpers.SliceViews``, the Red view sized as the browser's axial view).
 
     Args:
         mrb: the app's ``scene.mrb``.
         view_shape: (rows, columns) of the axial view's picture.
     Returns:
-        (rows, columns) bool, row 0 at the top: True where the pixel's centre is in the GTV.
+        (ct, segmentation, ras, scene): the CT volume node, the segmentation node, the RAS position
+        (mm) of every pixel centre, (rows, columns, 3), row 0 at the top, and the scene.
     """
-    from render_helpers import SliceViews, sample_volume, segment_array, start_xvfb
+    from render_helpers import SliceViews, start_xvfb
 
     start_xvfb()  # the test process's own X server (if it has no display); it ends with the process
     rows, columns = view_shape
@@ -352,19 +388,66 @@ def _gtv_in_axial_view(mrb: Path, view_shape) -> np.ndarray:
     cts = [n for n in scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if not n.GetName().startswith("RadSurv")]
     segmentations = list(scene.GetNodesByClass("vtkMRMLSegmentationNode"))
     assert len(cts) == 1 and segmentations, ([n.GetName() for n in cts], len(segmentations))
-    segmentation = segmentations[0]
+    views.render("axial")  # sizes the slice node to the view, as the browser's view is sized
+    return cts[0], segmentations[0], views.pixel_ras("axial"), scene
+
+
+def _result_in_axial_view(mrb: Path, view_shape) -> tuple[np.ndarray, np.ndarray]:
+    """The GTV segment and the heatmap's shown support (values >= ``HEATMAP_SHOWN_FROM``) of a downloaded
+    result ``scene.mrb`` as the app's axial view shows them (see :func:`_axial_view_of_scene`).
+
+    Returns:
+        (gtv, shown): (rows, columns) bool each, row 0 at the top, True where the pixel's centre is in
+        the GTV / where the heatmap's nearest voxel is shown.
+    """
+    from render_helpers import sample_volume, segment_array
+    from vtk.util import numpy_support
+
+    from RadSurvLib.slicer.display import HEATMAP_SHOWN_FROM
+
+    ct, segmentation, ras, scene = _axial_view_of_scene(mrb, view_shape)
     gtv_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("GTV")
     assert gtv_id, "no GTV segment in the downloaded scene"
-    views.render("axial")  # sizes the slice node to the view, as the browser's view is sized
-    ras = views.pixel_ras("axial")
-    gtv = segment_array(segmentation, gtv_id, cts[0])
-    return sample_volume(cts[0], ras, array=gtv).astype(bool)
+    gtv = sample_volume(ct, ras, array=segment_array(segmentation, gtv_id, ct)).astype(bool)
+    heatmaps = [n for n in scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if "heatmap" in n.GetName().lower()]
+    assert len(heatmaps) == 1, [n.GetName() for n in heatmaps]
+    image = heatmaps[0].GetImageData()
+    i, j, k = image.GetDimensions()
+    heat = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k, j, i)
+    shown = sample_volume(heatmaps[0], ras, array=(heat >= HEATMAP_SHOWN_FROM).astype(np.uint8)).astype(bool)
+    return gtv, shown
 
 
-def _delineate(pg, click) -> None:
+def _tumour_centre_in_view(mrb: Path, view_shape) -> tuple[float, float]:
+    """(column, row) pixel of the app's axial view deepest inside PAT1's own GTV (the mask file on the
+    CT's grid), from a downloaded ``scene.mrb`` of the CT (see :func:`_axial_view_of_scene`)."""
+    import SimpleITK as sitk
+    from render_helpers import sample_volume
+    from scipy import ndimage
+
+    ct, _segmentation, ras, _scene = _axial_view_of_scene(mrb, view_shape)
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_GTV))).astype(np.uint8)  # (k, j, i)
+    region = sample_volume(ct, ras, array=truth).astype(bool)
+    assert region.sum() > 1000, f"PAT1's GTV covers {region.sum()} pixels of the axial view"
+    row, column = np.unravel_index(np.argmax(ndimage.distance_transform_edt(region)), region.shape)
+    return float(column), float(row)
+
+
+def _open_segment_editor(pg) -> None:
+    """Show the Segment Editor in the drawer again (as its toolbar button does)."""
+    key = pg.evaluate("() => Object.keys(window.trame.state.state).find("
+                      f"k => window.trame.state.get(k) === '{PANEL_NAME}')")
+    assert key, "the RadSurv panel is not the drawer's tool"
+    _set_state(pg, {key: "SegmentEditorUI"})
+    pg.wait_for_selector(".v-navigation-drawer button:has(i.mdi-auto-fix)", timeout=60_000)
+
+
+def _delineate(pg, target, reference) -> None:
     """Delineate a GTV in the Segment Editor, the same way every run: Threshold -500 to 3000 HU used
-    as the paint mask, one click of a 90 mm sphere brush at ``click`` (page pixels), Islands "keep
-    largest". Each setting is waited for on the server's state before the next step."""
+    as the paint mask, one click of a 90 mm sphere brush at ``target`` ((column, row) pixels of the
+    axial view's picture ``reference``), Islands "keep largest". Each setting is waited for on the
+    server's state before the next step, and the click waits until the view shows the CT as in
+    ``reference``, so that it lands on the same anatomy every run."""
     effect = "SegmentEditorState__active_effect_name"
     mask = "VolumeIntensityRangeMaskState"
     _click_effect(pg, "mdi-auto-fix", "Threshold")
@@ -386,7 +469,11 @@ def _delineate(pg, click) -> None:
                     "PaintEffectState__brush_diameter_slider__SliderState__max_value": 200})
     _set_state(pg, {"PaintEffectState__brush_diameter_slider__SliderState__value": BRUSH_MM})
     _wait_state(pg, "PaintEffectState__brush_diameter_slider__SliderState__value", BRUSH_MM)
-    pg.wait_for_timeout(1500)
+    before_paint = _wait_for_picture(pg, "02-before-paint.png", lambda rgb: _same_view(rgb, reference), limit_s=60)
+    assert _same_view(before_paint, reference), "the axial view moved since its scene was downloaded: the click would miss"
+    box = _axial_view(pg).bounding_box()
+    scale = box["width"] / reference.shape[1]
+    click = (box["x"] + target[0] * scale, box["y"] + target[1] * scale)
     pg.mouse.move(*click)
     for _ in range(4):  # a busy server can miss a click's press / release pair: click again until it paints
         pg.wait_for_timeout(1000)
