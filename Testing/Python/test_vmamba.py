@@ -237,25 +237,28 @@ def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_
 
     from RadSurvLib.models.bundle import load_bundle, save_bundle
     from RadSurvLib.errors import BundleError
-    from RadSurvLib.pipeline import _map_features, _model_voxel_maps
+    from RadSurvLib.options import ScoreOptions
+    from RadSurvLib.pipeline import ModelNeeds
 
     params = dict(in_channels=3, image_size=16, patch_size=4, embed_dim=8, depth=1, d_state=4, head_units=[8])
     config = {"name": "t", "version": "0", "demonstration": True, "gradcam_layer": "token_grid", "risk_cutoff": 0.0,
               "architecture": {"name": "VisionMamba3D", "params": params}, "preprocessing": PRE}
     folder = save_bundle(VisionMamba3D(**params), config, tmp_path / "b")
     bundle = load_bundle(folder)
-    assert _map_features(("firstorder_Mean", "firstorder_Energy"), bundle) == [
+    needs = ModelNeeds.of(bundle, None, ScoreOptions())
+    assert needs.run_maps(("firstorder_Mean", "firstorder_Energy")) == [
         "firstorder_Mean", "firstorder_Energy", "glcm_Contrast"]
     ct, gtv, _, maps = synthetic_case()
-    assert _model_voxel_maps(bundle, maps, ct, gtv, 1, "cpu") is maps
+    assert needs.voxel_maps(maps, ct, gtv, "cpu") is maps
     # A bundle trained on maps with another kernel radius gets its own maps, not the run's.
     bundle.config["preprocessing"]["kernel_radius"] = 2
-    assert _map_features(("firstorder_Mean",), bundle) == ["firstorder_Mean"]
+    needs = ModelNeeds.of(bundle, None, ScoreOptions())
+    assert needs.run_maps(("firstorder_Mean",)) == ["firstorder_Mean"]
     values = sitk.GetArrayFromImage(ct)
     values += np.random.default_rng(0).normal(0, 60, values.shape).astype(np.float32)  # texture for GLCM
     textured = sitk.GetImageFromArray(values)
     textured.CopyInformation(ct)
-    own = _model_voxel_maps(bundle, maps, textured, gtv, 1, "cpu")
+    own = needs.voxel_maps(maps, textured, gtv, "cpu")
     assert sorted(own) == sorted(MAPS) and own["firstorder_Mean"].GetSize() == ct.GetSize()
     inside = sitk.GetArrayFromImage(gtv) > 0
     assert np.all(sitk.GetArrayFromImage(own["glcm_Contrast"])[inside] > 0)
