@@ -37,8 +37,8 @@ def save_case_scene(ct, gtv, out_dir, options, result: dict, progress=None) -> d
         progress: optional callable(``progress.ProgressEvent``): the "scene" stage's start and end.
 
     Returns:
-        ``result`` with ``outputs["scene"]`` (the bundle's path) and ``timings_s["scene"]`` (s),
-        also written to ``result.json``.
+        A copy of ``result`` with ``outputs["scene"]`` (the bundle's path) and ``timings_s["scene"]``
+        (s), also written to ``result.json`` (``result`` itself is left as it was).
 
     Raises:
         InputError: as ``save_scene_mrb``.
@@ -63,9 +63,11 @@ def save_case_scene(ct, gtv, out_dir, options, result: dict, progress=None) -> d
         else:
             image = source if name == "input_ct.nrrd" else read_mask(source, "gtv", label=options.gtv_label)
             paths.append(write_image(image, out_dir / name))
-    result["outputs"]["scene"] = str(save_scene_mrb(*paths, out_dir, options.scene_path))
-    result["timings_s"]["scene"] = round(time.perf_counter() - start, 3)
-    report(ProgressEvent("scene", 1.0, f"done in {result['timings_s']['scene']:.1f} s", done=True))
+    scene = str(save_scene_mrb(*paths, out_dir, options.scene_path))
+    seconds = round(time.perf_counter() - start, 3)
+    result = {**result, "outputs": {**result["outputs"], "scene": scene},
+              "timings_s": {**result["timings_s"], "scene": seconds}}
+    report(ProgressEvent("scene", 1.0, f"done in {seconds:.1f} s", done=True))
     write_json(result, out_dir / RESULT_FILE)
     return result
 
