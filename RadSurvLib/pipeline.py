@@ -273,7 +273,9 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
     lung_image = _load_lung_mask(options.lung_mask, ct_image)
     device = resolve_device(options.device)
-    bundle = options.bundle if hasattr(options.bundle, "model") else load_bundle(options.bundle or default_bundle_path())
+    bundle = options.bundle
+    if not hasattr(bundle, "model"):  # a folder (None: the demonstration bundle), not a loaded Bundle
+        bundle = load_bundle(bundle or default_bundle_path())
     return _Case(ct_image, gtv_image, ct_info, gtv_info, lung_image, device, bundle, _load_signature(options.signature))
 
 

@@ -267,3 +267,30 @@ def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_
     (folder / "bundle.json").write_text(json.dumps(data))
     with pytest.raises(BundleError, match="preprocessing.voxel_maps"):
         load_bundle(folder)
+
+
+def test_training_cache_builds_the_maps_with_the_bundle_settings(tmp_path):
+    """The training cache's ``ct3d+maps`` input takes its voxel maps from ``models.inputs.model_voxel_maps``
+    with the settings' kernel radius and bin width, as inference does (compared with maps computed here)."""
+    from RadSurvLib.models.inputs import build_model_input
+    from RadSurvLib.radiomics.voxelmaps import compute_voxel_maps
+    from RadSurvLib.training.cache import NORM_KEYS, build_case_arrays, resample_case
+
+    ct, gtv, _, _ = synthetic_case()
+    noise = np.random.default_rng(1).normal(0, 60, ct.GetSize()[::-1]).astype(np.float32)
+    values = sitk.GetArrayFromImage(ct) + noise  # texture for GLCM
+    textured = sitk.GetImageFromArray(values)
+    textured.CopyInformation(ct)
+    sitk.WriteImage(textured, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(gtv, str(tmp_path / "gtv.nrrd"))
+    settings = {**PRE, "kernel_radius": 1, "bin_width": 50.0}
+    x = build_case_arrays(tmp_path / "ct.nrrd", tmp_path / "gtv.nrrd", "ct3d+maps", settings)["x"]
+    maps = compute_voxel_maps(textured, gtv, features=MAPS, kernel_radius=1, bin_width=50.0)
+    raw = {k: v for k, v in settings.items() if k not in NORM_KEYS}
+    expected = build_model_input("ct3d+maps", *resample_case(tmp_path / "ct.nrrd", tmp_path / "gtv.nrrd"),
+                                 {**raw, "norm_mean": 0.0, "norm_std": 1.0}, voxel_maps=maps).x[0].numpy()
+    assert x.shape == (1 + len(MAPS), 16, 16, 16)
+    np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-6)
+    coarser = compute_voxel_maps(textured, gtv, features=MAPS, kernel_radius=1, bin_width=25.0)
+    assert not np.allclose(sitk.GetArrayFromImage(coarser["glcm_Contrast"]),
+                           sitk.GetArrayFromImage(maps["glcm_Contrast"]))  # the bin width matters here
