@@ -2,14 +2,14 @@
 
 The module is a thin front end over ``RadSurvLib`` (no Qt there):
 
-- ``RadSurvLib.slicer.logic``: the logic itself (``ScoringLogic``: worker environment, including
+- ``RadSurvLib.control.logic``: the logic itself (``ScoringLogic``: worker environment, including
   ``$RADSURV_WORKER_PYTHON``, ``startScoring`` / ``process`` / ``processCohort``), which
   ``RadSurvLogic`` below delegates to, so pytest runs it on slicer-core;
 - ``RadSurvLib.options``: every scoring option (``ScoreOptions``), the same as ``radsurv score``'s;
 
 - ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
   the user's Slicer settings folder, created after the user confirms, with a status line and repair;
-- ``RadSurvLib.slicer.task``: exports the CT and the GTV segment to NRRD, runs the pipeline
+- ``RadSurvLib.control.task``: exports the CT and the GTV segment to NRRD, runs the pipeline
   (``RadSurvLib.pipeline.score_case``) in a worker process in that environment (JSON lines on
   stdout), and writes the results into the scene only when the worker succeeded;
 - ``RadSurvLib.batch``: batch scoring with a results CSV that resumes.
@@ -55,9 +55,10 @@ def _make_radsurvlib_importable():
 
 _make_radsurvlib_importable()
 
-from RadSurvLib.options import DEFAULT_RINGS_MM, DEVICES  # noqa: E402
-from RadSurvLib.slicer.logic import RADIOMICS_SETTING_LABELS, WORKER_PYTHON_VARIABLE, ScoringLogic  # noqa: E402,F401
-from RadSurvLib.slicer.task import IF_EXISTS_CHOICES as IF_EXISTS  # noqa: E402
+from RadSurvLib.options import DEVICES  # noqa: E402
+from RadSurvLib.rings import DEFAULT_RINGS_MM  # noqa: E402
+from RadSurvLib.control.logic import RADIOMICS_SETTING_LABELS, WORKER_PYTHON_VARIABLE, ScoringLogic  # noqa: E402,F401
+from RadSurvLib.control.task import IF_EXISTS_CHOICES as IF_EXISTS  # noqa: E402
 
 #: The rings field's default text (outer distances in mm, comma-separated), from RadSurvLib.options.
 DEFAULT_RINGS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_RINGS_MM)
@@ -546,7 +547,7 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         self.statusLabel.text = ""
         from RadSurvLib.errors import RadSurvError
-        from RadSurvLib.slicer.logic import guiMessage
+        from RadSurvLib.control.logic import guiMessage
 
         with slicer.util.tryWithErrorDisplay("RadSurv could not start.", waitCursor=True):
             try:
@@ -627,7 +628,7 @@ class RadSurvLogic(ScriptedLoadableModuleLogic):
     """Scores cases from scene nodes or files; no Qt, so it runs from the Python console, in
     ``Slicer --no-main-window --python-script`` and in tests.
 
-    A thin shell over ``RadSurvLib.slicer.logic.ScoringLogic`` (same methods and arguments; every
+    A thin shell over ``RadSurvLib.control.logic.ScoringLogic`` (same methods and arguments; every
     scoring option is a ``RadSurvLib.options.ScoreOptions`` field), for example:
     ``RadSurvLogic().process(ct, segmentation, segmentId, rings_mm="0-3", device="cpu")``.
     """

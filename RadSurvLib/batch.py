@@ -199,13 +199,9 @@ def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:
 
 def in_process_scorer(job: dict) -> dict:
     """Score a worker job in this interpreter (needs torch, PyRadiomics...); returns result.json."""
-    from .io.dicom import resolve_score_inputs
-    from .pipeline import score_case
-    from .worker.server import load_job
+    from .worker.job import score_job
 
-    inputs, options = load_job(job)
-    ct, gtv = resolve_score_inputs(inputs["ct"], inputs["gtv"], inputs["rtstruct"], inputs["seg"], inputs["roi"])
-    return score_case(ct, gtv, inputs["out_dir"], options)
+    return score_job(job)[1]
 
 
 def worker_scorer(python_command, runner=None, timeout_s=None, on_progress=None):
@@ -214,7 +210,7 @@ def worker_scorer(python_command, runner=None, timeout_s=None, on_progress=None)
     Args:
         python_command: the worker's Python (``[PythonEnvironment.python]``).
         runner: process runner (tests); timeout_s: per case, then the case fails;
-        on_progress: callable(``worker.protocol.ProgressEvent``) for the events within a case.
+        on_progress: callable(``progress.ProgressEvent``) for the events within a case.
 
     Returns:
         callable(job dict) -> result dict; raises ``worker.client.WorkerFailed`` (message + log).
@@ -290,7 +286,7 @@ def _key_differences(recorded: dict, current: dict) -> list[str]:
 def _event(status: str, finished: int, total: int, case_id: str):
     """The ``ProgressEvent`` of a cohort: ``stage`` is the case's status, ``fraction`` the share of
     the cohort finished (done, failed or skipped)."""
-    from .worker.protocol import ProgressEvent
+    from .progress import ProgressEvent
 
     return ProgressEvent(status, round(finished / total, 4) if total else 1.0,
                          f"[{finished}/{total}] {case_id}: {status}", done=status != "started", case_id=case_id)
@@ -356,7 +352,7 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
             outputs of a case that is scored (again).
         resume: skip cases already done with these options and this model (default); False scores
             every case again into a fresh ``cases/<case_id>``.
-        progress: optional callable(``worker.protocol.ProgressEvent``), one per case event:
+        progress: optional callable(``progress.ProgressEvent``), one per case event:
             ``stage`` "started", "done", "failed" or "skipped", ``case_id``, ``fraction`` of the
             cohort finished.
         scheduler: where the cases run (``scheduler.SchedulerSpec.parse``): None (one after the

@@ -3,14 +3,13 @@
 ``pipeline.score_case(ct, gtv, out_dir, options)`` takes one ``ScoreOptions``; every front end
 builds one and passes it on: ``radsurv score`` and ``radsurv batch`` (``add_arguments`` /
 ``from_args``: every score option is a batch option), the worker (``to_job`` / ``from_job``: the
-job is the inputs plus ``options.to_job()``), ``batch.process_cohort``, ``slicer.task`` and
-``slicer.logic``. Nobody lists the options again.
+job is the inputs plus ``options.to_job()``), ``batch.process_cohort``, ``control.task`` and
+``control.logic``. Nobody lists the options again.
 
 Errors speak the library's terms: an ``OptionError`` names the field (``rings_mm``), and
 ``FRONT_END_NAMES`` gives each field's name in each front end (CLI flag ``--rings``, worker job key
 ``rings_mm``, Slicer GUI label ``Rings (mm)``) so that ``translate`` can say the same thing in the
-caller's words. Any ``InputError`` whose message starts with a known parameter name (``ct: ...``,
-``out_dir: ...``) is translated the same way.
+caller's words (``errors``: ``OptionError``, ``FRONT_END_NAMES``, ``translate``).
 """
 
 from __future__ import annotations
@@ -22,16 +21,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-
-#: Default outer distances of the peritumoral rings, mm (Liu et al. 2025): bands 0-3, 3-6, 6-9 mm.
-DEFAULT_RINGS_MM = (3.0, 6.0, 9.0)
+from .errors import FRONT_END_NAMES, InputError, OptionError
+from .rings import CONVENTIONS, DEFAULT_RINGS_MM, parse_bands
 
 #: Named PyRadiomics settings (``radiomics``) -> parameter file shipped in ``resources/parameters``.
 RADIOMICS_SETTINGS = {"liu2025": "Liu2025_PyRadiomics.yaml", "quick": "Quick_PyRadiomics.yaml"}
 
 DEVICES = ("auto", "cpu", "cuda")
-RING_CONVENTIONS = ("centre", "surface")
 RADIOMICS_ENGINES = ("pyradiomics", "radsurv")
 
 #: Voxel-map kernel radius bounds, voxels (a radius of 6 is a 13^3 kernel already).
@@ -40,82 +36,8 @@ KERNEL_RADIUS_RANGE = (1, 6)
 #: Air-threshold bounds, HU (below -1100 nothing is air-free; above 3000 is metal).
 AIR_HU_RANGE = (-1100.0, 3000.0)
 
-#: Front ends whose names ``translate`` knows.
-FRONT_ENDS = ("cli", "job", "gui")
-
-#: Each parameter's name per front end: (CLI flag, worker job key, Slicer GUI label). Options and
-#: the inputs of ``score_case`` (so that their errors can be translated too).
-FRONT_END_NAMES = {
-    "ct": ("--ct", "ct", "CT volume"),
-    "gtv": ("--gtv", "gtv", "GTV segment"),
-    "rtstruct": ("--rtstruct", "rtstruct", "RTSTRUCT file"),
-    "seg": ("--seg", "seg", "DICOM SEG file"),
-    "roi": ("--roi", "roi", "ROI / segment name"),
-    "out_dir": ("--out", "out_dir", "Output folder"),
-    "bundle": ("--bundle", "bundle", "Model bundle"),
-    "rings_mm": ("--rings", "rings_mm", "Rings (mm)"),
-    "inner_rim_mm": ("--inner-rim", "inner_rim_mm", "Inner rim (mm)"),
-    "air_hu": ("--exclude-air", "air_hu", "Exclude air below (HU)"),
-    "lung_mask": ("--lung-mask", "lung_mask", "Lung mask"),
-    "ring_convention": ("--ring-convention", "ring_convention", "Ring distances"),
-    "device": ("--device", "device", "Device"),
-    "params_file": ("--params-file", "params_file", "PyRadiomics parameter file"),
-    "radiomics": ("--radiomics", "radiomics", "Radiomics"),
-    "kernel_radius": ("--kernel-radius", "kernel_radius", "Kernel radius (voxels)"),
-    "voxel_map_features": ("--voxel-maps", "voxel_map_features", "Voxel maps"),
-    "signature": ("--signature", "signature", "Radiomics signature"),
-    "radiomics_engine": ("--radiomics-engine", "radiomics_engine", "Radiomics engine"),
-    "gtv_label": ("--gtv-label", "gtv_label", "GTV label"),
-    "features_only": ("--features-only", "features_only", "ROI features only"),
-    "scene_path": ("--scene", "scene_path", "Scene file"),
-    "overwrite": ("--overwrite", "overwrite", "If results exist"),
-}
-
 #: Option fields that hold a file or folder path (made absolute against a job file's folder).
 PATH_FIELDS = ("bundle", "lung_mask", "params_file", "signature", "scene_path")
-
-
-class OptionError(InputError):
-    """A scoring option (or an input of ``score_case``) is invalid.
-
-    Attributes:
-        field: the parameter's library name (a key of ``FRONT_END_NAMES``, e.g. ``rings_mm``).
-        problem: what is wrong and how to fix it, without the name. Other parameters are written
-            ``[[name]]`` in it, so each front end can name them in its own terms.
-    """
-
-    def __init__(self, field: str, problem: str):
-        self.field, self.problem = field, problem
-        super().__init__(render(field, problem, None))
-
-
-def _front_end_name(name: str, front_end: str | None) -> str:
-    if front_end is None or name not in FRONT_END_NAMES:
-        return name
-    return FRONT_END_NAMES[name][FRONT_ENDS.index(front_end)]
-
-
-def render(field: str, problem: str, front_end: str | None) -> str:
-    """``"<name>: <problem>"`` with every name in ``front_end``'s terms (None: the library's)."""
-    if front_end is not None and front_end not in FRONT_ENDS:
-        raise ValueError(f"front_end {front_end!r}: choose one of {', '.join(FRONT_ENDS)}")
-    text = re.sub(r"\[\[(\w+)\]\]", lambda m: _front_end_name(m.group(1), front_end), problem)
-    return f"{_front_end_name(field, front_end)}: {text}"
-
-
-def translate(error: Exception, front_end: str) -> str:
-    """The message of ``error`` in the terms of ``front_end`` ("cli", "job" or "gui").
-
-    An ``OptionError`` is rendered from its field and problem; another error whose message starts
-    with ``"<known parameter>: "`` gets that prefix translated; any other message is returned as it is.
-    """
-    if isinstance(error, OptionError):
-        return render(error.field, error.problem, front_end)
-    message = str(error)
-    head, sep, rest = message.partition(": ")
-    if sep and head in FRONT_END_NAMES:
-        return render(head, rest, front_end)
-    return message
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,8 +56,6 @@ def _finite_float(field: str, value, what: str) -> float:
 
 def _bands(value) -> tuple[tuple[float, float], ...]:
     """Ring bands (inner_mm, outer_mm) from "3,6,9", "3-6,6-9", (3, 6, 9) or ((3, 6), (6, 9))."""
-    from .rings import parse_bands
-
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value,)
     if not isinstance(value, (str, tuple, list)):
@@ -166,6 +86,13 @@ def _flag(field: str, value) -> bool:
 def _choice(field: str, value, choices) -> str:
     if value not in choices:
         raise OptionError(field, f"{value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
+def _device(value) -> str:
+    """A torch device: one of ``DEVICES``, or ``cuda:N`` for the N-th GPU."""
+    if value not in DEVICES and not (isinstance(value, str) and re.fullmatch(r"cuda:\d+", value)):
+        raise OptionError("device", f"{value!r} is not one of {', '.join(DEVICES)} or cuda:N.")
     return value
 
 
@@ -267,7 +194,7 @@ class ScoreOptions:
         air_hu: remove ring voxels below this HU (e.g. -950), in [-1100, 3000], or None.
         lung_mask: lung / body mask on the CT's grid (file or SimpleITK image): rings are kept inside it.
         ring_convention: "centre" (voxel centre distances) or "surface" (``rings`` module docstring).
-        device: "auto" (CUDA when available), "cpu" or "cuda".
+        device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (the N-th GPU).
         params_file: PyRadiomics YAML; None = the ``radiomics`` setting's shipped file.
         radiomics: named PyRadiomics setting, a key of ``RADIOMICS_SETTINGS`` ("liu2025": Liu et al.
             2025, 1316 features per ROI; "quick": original image only). Ignored when ``params_file`` is set.
@@ -310,8 +237,8 @@ class ScoreOptions:
             "inner_rim_mm": None if self.inner_rim_mm is None else self._positive_mm("inner_rim_mm"),
             "air_hu": None if self.air_hu is None else self._air_hu(),
             "lung_mask": _existing_file("lung_mask", self.lung_mask, "a lung or body mask on the CT's grid"),
-            "ring_convention": _choice("ring_convention", self.ring_convention, RING_CONVENTIONS),
-            "device": _choice("device", self.device, DEVICES),
+            "ring_convention": _choice("ring_convention", self.ring_convention, CONVENTIONS),
+            "device": _device(self.device),
             "params_file": _existing_file("params_file", self.params_file, "a PyRadiomics parameter file (YAML)"),
             "radiomics": _choice("radiomics", self.radiomics, tuple(RADIOMICS_SETTINGS)),
             "kernel_radius": _kernel_radius(self.kernel_radius),

@@ -1,43 +1,289 @@
-"""The RadSurv pipeline: one function, ``score_case``, from a CT and its GTV to every output.
+"""The RadSurv pipeline: from a CT and its GTV to every output of a run. It computes; it presents nothing.
 
-The ``radsurv score`` command, the Slicer module's logic and batch scripts all call
-``score_case``; no front end re-implements a step. Its settings are one ``options.ScoreOptions``
-(checked before the first stage); its progress is ``worker.protocol.ProgressEvent``s. Stages
-(timed in ``result.json``):
+``score_case`` is the one scoring pipeline: ``radsurv score``, ``radsurv batch`` / ``radsurv
+features`` (``batch.process_cohort``), the worker (``worker.server``, which the Slicer module and
+the web app start) all call it; ``map_case`` is ``radsurv voxelmaps``, the same validate stage and
+output handling with the voxel maps alone. Settings are one ``options.ScoreOptions`` (checked when
+it is made; what needs the images, in the validate stage); progress is ``progress.ProgressEvent``s.
+Stages (timed in ``result.json``):
 
-1. validate    CT and GTV on one grid, GTV not empty, CT in HU
+1. validate    CT and GTV on one grid, GTV not empty, CT in HU; the bundle and signature loaded
 2. resample    the analysis box (GTV + outermost ring / model crop + filter support) of the CT to 1 mm
                isotropic (B-spline, on the whole-CT grid points), GTV with a volume-preserving threshold
 3. rings       peritumoral rings (3/6/9 mm by default) on the 1 mm grid and on the CT grid
-4. features    PyRadiomics ROI features (Liu et al. 2025 setting) for the GTV and each ring
+4. features    ROI features (Liu et al. 2025 setting) for the GTV and each ring
 5. voxel_maps  voxel radiomics maps inside the GTV, on the CT's own grid
 6. model       the bundle's risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
                Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
-7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, features.csv, result.json, overview.png
+7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, features.csv, overview.png, result.json,
+               written through ``outputs.folder.staged`` (a failed run leaves the folder as it was)
+
+A Slicer scene (``options.scene_path``) is not the pipeline's: the front end that asks for one
+writes it from the finished folder after ``score_case`` returns (``slicer.mrb.save_case_scene``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
-from .options import OptionError, ScoreOptions
-from .worker.protocol import ProgressEvent, stage_fraction
-
-#: Files of a finished run; their presence in an output folder marks an earlier run.
-RESULT_FILE = "result.json"
+from .errors import InputError, OptionError
+from .options import ScoreOptions
+from .outputs import folder
+from .progress import ProgressEvent, stage_fraction
 
 #: Voxel size of the analysis grid (Liu et al. 2025), mm.
 ANALYSIS_SPACING_MM = 1.0
+
+
+def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=None) -> dict:
+    """Score one case: rings, ROI features, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
+
+    Args:
+        ct: CT in HU: NRRD / NIfTI / MetaImage path or SimpleITK image (any spacing and direction).
+        gtv: GTV mask on the CT's grid (0 = background; one non-zero label, or choose one with
+            ``options.gtv_label``): path or SimpleITK image.
+        out_dir: output folder (created). An earlier run there (``result.json``) is never touched
+            unless ``options.overwrite``; outputs are written to a staging folder and moved in at
+            the end (``outputs.folder.staged``), so a failed run leaves ``out_dir`` as it was.
+        options: every other setting (``options.ScoreOptions``: bundle, rings, radiomics, voxel
+            maps, device, ...); None = the defaults (Liu et al. 2025). ``scene_path`` is only
+            checked here (an existing file is refused unless ``overwrite``): the front end that
+            asked for the scene writes it after this returns.
+        progress: optional callable(``progress.ProgressEvent``): each stage's start (and messages
+            within it, ``done`` False) and end (``done`` True).
+
+    Returns:
+        The content of ``result.json`` (risk score, risk group, model, volumes, rings, outputs
+        (file names in ``out_dir``), the options that change results, timings in seconds per stage,
+        ``warnings``: RadSurv's warnings of this run as text, e.g. a ``RingClippedWarning`` or
+        ``GTVVolumeChangeWarning``). Strict JSON: a value that is not a number (the mean distance of
+        an empty ring) is None. With ``options.features_only`` the model entries are None.
+
+    Raises:
+        InputError: bad CT / GTV / options (``OptionError`` names the parameter: an ``out_dir`` that
+            holds an earlier run or cannot be written, an ``inner_rim_mm`` not smaller than the GTV's
+            inradius, ...); BundleError: bad bundle. Every setting is checked in the validate stage,
+            before the long ones. A failed or interrupted run removes its staging folder and the
+            folders it created.
+    """
+    from . import preprocessing, rings
+    from .io.images import binary_mask, geometry, write_image
+    from .models.inference import predict_case
+    from .models.inputs import VOXEL_MAP_BIN_WIDTH_HU
+    from .outputs.overview import write_overview
+    from .radiomics import roi as feats
+    from .radiomics import voxelmaps
+
+    options = _checked(options)
+    folder.check_new_file(options.scene_path, options.overwrite, "scene_path")
+    stages = _Stages(progress)
+    bands = options.rings_mm
+    params_file = options.parameter_file()
+    with _recorded_warnings() as caught, folder.staged(out_dir, options.overwrite) as (out_dir, staging):
+        with stages.stage("validate", "reading and checking the CT and the GTV"):
+            case = _validated_case(ct, gtv, options)
+            model = ModelNeeds.of(case.bundle, case.signature, options)
+
+        with stages.stage("resample", f"resampling the analysis box to {ANALYSIS_SPACING_MM:g} mm isotropic"):
+            # Only the box the GTV, its rings, the model's crop and the filters need, on the grid
+            # points of the whole-CT resampling (preprocessing.analysis_crop): the same values.
+            crop = preprocessing.analysis_crop(case.ct, case.gtv, max([model.margin_mm] + [b for _, b in bands]),
+                                               spacing_mm=ANALYSIS_SPACING_MM)
+            ct_iso = preprocessing.resample_crop(case.ct, crop)
+            gtv_iso = preprocessing.resample_mask_preserving_volume(case.gtv, ct_iso)
+            stages.report("resample", f"GTV volume {gtv_iso.volume_mm3_input:,.0f} mm^3 -> "
+                                      f"{gtv_iso.volume_mm3_resampled:,.0f} mm^3 at 1 mm")
+            _check_inner_rim(options.inner_rim_mm, gtv_iso.mask, f"{ANALYSIS_SPACING_MM:g} mm grid")
+
+        with stages.stage("rings", "peritumoral rings " + ", ".join(f"{a:g}-{b:g}" for a, b in bands) + " mm"):
+            ring_options = {"inner_rim_mm": options.inner_rim_mm, "air_hu": options.air_hu,
+                            "convention": options.ring_convention}
+            lung_iso = None if case.lung is None else preprocessing.resample_image(
+                case.lung, interpolator="nearest", reference=ct_iso, default_value=0)
+            labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **ring_options)
+            labels_ct, rings_ct = rings.make_rings(case.gtv, bands, ct=case.ct, mask=case.lung, **ring_options)
+
+        with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
+            extractor = feats.make_extractor(params_file)
+            table = feats.extract_features(_normalised_like_whole_ct(ct_iso, case.ct, extractor),
+                                           rings.roi_masks(labels_iso, rings_iso), extractor,
+                                           lambda message: stages.report("features", message),
+                                           engine=options.radiomics_engine)
+
+        maps, prediction = {}, None
+        if not options.features_only:  # radsurv features: the ROI features are the result
+            with stages.stage("voxel_maps", "voxel radiomics maps inside the GTV"):
+                maps = voxelmaps.compute_voxel_maps(
+                    case.ct, binary_mask(case.gtv), features=model.run_maps(options.voxel_map_features),
+                    kernel_radius=options.kernel_radius, bin_width=VOXEL_MAP_BIN_WIDTH_HU, device=case.device)
+                model_maps = model.voxel_maps(maps, case.ct, case.gtv, case.device)
+
+            with stages.stage("model", f"{case.bundle.name} risk score and Grad-CAM on {case.device}"):
+                prediction = predict_case(case.bundle, ct_iso, gtv_iso.mask, case.ct, device=case.device,
+                                          voxel_maps=model_maps, radscores=model.radscores(table))
+
+        with stages.stage("outputs", f"writing outputs to {out_dir}"):
+            outputs = {"rings": folder.RINGS_FILE, "features": folder.FEATURES_FILE}
+            write_image(labels_ct, staging / outputs["rings"])
+            feats.write_features_csv(table, staging / outputs["features"])
+            result = {
+                "radsurv_version": __version__,
+                "case": {"ct": case.ct_info, "gtv": case.gtv_info, "ct_geometry": geometry(case.ct)},
+                "risk_score": None, "risk_group": None, "risk_cutoff": None, "model": None,
+                "gtv": {"volume_mm3_input": gtv_iso.volume_mm3_input,
+                        "volume_mm3_resampled": gtv_iso.volume_mm3_resampled,
+                        "resampling_threshold": gtv_iso.threshold,
+                        "analysis_spacing_mm": ANALYSIS_SPACING_MM},
+                "rings": [_ring_info(a, b) for a, b in zip(rings_iso, rings_ct)],
+                "features": {"params_file": params_file.name, "engine": options.radiomics_engine,
+                             "per_roi": {roi: len(values) for roi, values in table.items()}},
+                "signature": _signature_result(case.signature, options.signature, table),
+                "options": options.result_key_fields(),
+                "outputs": outputs,
+            }
+            if prediction is not None:
+                outputs.update({"heatmap": folder.HEATMAP_FILE, "overview": folder.OVERVIEW_FILE,
+                                "voxel_maps": {name: folder.voxel_map_file(name) for name in maps}})
+                write_image(prediction["heatmap"], staging / outputs["heatmap"])
+                for name, image in maps.items():
+                    write_image(image, staging / outputs["voxel_maps"][name])
+                result.update(_model_result(case.bundle, prediction, case.device, maps, options.kernel_radius))
+                write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
+                               title=_overview_title(result), ring_names=[r.name for r in rings_ct])
+        result["timings_s"] = dict(stages.timings)
+        result["warnings"] = _record_warnings(caught)
+        result = folder.json_safe(result)
+        folder.write_json(result, staging / folder.RESULT_FILE)
+    return result
+
+
+def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width: float, ring_mm=None,
+             masked: bool = True, background: float = 0.0, progress=None, map_progress=None) -> dict:
+    """Voxel radiomics maps of one case (``radsurv voxelmaps``): the validate stage of ``score_case``,
+    the maps inside the GTV (or GTV + a ring), written to ``out_dir`` through the same transaction.
+
+    Args:
+        ct, gtv: as for ``score_case``.
+        out_dir: output folder. A ``radsurv score`` folder is refused (its ``result.json`` describes
+            its own maps); an earlier ``voxelmaps`` run there is replaced only with
+            ``options.overwrite``, and then the folder holds exactly the maps ``voxelmaps.json`` lists.
+        options: ``options.voxel_map_features`` (None: ``voxelmaps.DEFAULT_FEATURES``),
+            ``kernel_radius`` (voxels), ``device``, ``gtv_label``, ``overwrite``; the others are unused.
+        bin_width: gray-level bin width, HU (> 0).
+        ring_mm: also map a peritumoral ring of this width around the GTV (mm, > 0), or None.
+        masked: PyRadiomics ``maskedKernel``; background: value outside the ROI.
+        progress: optional callable(``progress.ProgressEvent``); map_progress: optional
+            callable(fraction 0-1) within the maps (``radiomics.voxelmaps.compute_voxel_maps``).
+
+    Returns:
+        The content of ``voxelmaps.json``: inputs, ``ring_mm``, ``roi_voxels``, settings, ``maps``
+        (name -> file name), ``seconds`` (the maps' computation time).
+
+    Raises:
+        InputError / OptionError: as the validate stage of ``score_case``; ``out_dir`` as above;
+            bin width or ring width not a finite number > 0.
+    """
+    import numpy as np
+    import SimpleITK as sitk
+
+    from .io.images import binary_mask, write_image
+    from .preprocessing import validate_inputs
+    from .radiomics import voxelmaps
+
+    options = _checked(options)
+    names = list(options.voxel_map_features or voxelmaps.DEFAULT_FEATURES)
+    _check_map_settings(bin_width, ring_mm)
+    earlier = _check_maps_folder(out_dir, options.overwrite)
+    stages = _Stages(progress)
+    with folder.staged(out_dir, True, last=folder.VOXELMAPS_FILE) as (out_dir, staging):
+        with stages.stage("validate", "reading and checking the CT and the GTV"):
+            ct_image, _ = _load(ct, "ct")
+            gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
+            validate_inputs(ct_image, gtv_image, "ct", "gtv")
+        roi = binary_mask(gtv_image)
+        if ring_mm is not None:
+            from .rings import make_rings
+
+            roi = binary_mask(make_rings(roi, (ring_mm,), warn=False)[0])
+        n_roi = int(np.count_nonzero(sitk.GetArrayViewFromImage(roi)))
+        with stages.stage("voxel_maps", f"{len(names)} maps, ROI {n_roi:,} voxels"
+                                        + (f" (GTV + {ring_mm:g} mm ring)" if ring_mm else "")
+                                        + f", kernel radius {options.kernel_radius}, bin width {bin_width:g} HU, "
+                                        + ("masked" if masked else "unmasked") + " kernel"):
+            start = time.perf_counter()
+            maps = voxelmaps.compute_voxel_maps(ct_image, roi, names, kernel_radius=options.kernel_radius,
+                                                bin_width=bin_width, masked=masked, background=background,
+                                                device=options.device, progress=map_progress)
+            seconds = time.perf_counter() - start
+        with stages.stage("outputs", f"writing outputs to {out_dir}"):
+            for name, image in maps.items():
+                write_image(image, staging / folder.voxel_map_file(name))
+            info = {"ct": str(ct), "gtv": str(gtv), "ring_mm": ring_mm, "roi_voxels": n_roi,
+                    "kernel_radius": options.kernel_radius, "bin_width_hu": bin_width, "masked_kernel": masked,
+                    "background_value": background if np.isfinite(background) else None,
+                    "maps": {n: folder.voxel_map_file(n) for n in maps}, "seconds": round(seconds, 3)}
+            (staging / folder.VOXELMAPS_FILE).write_text(json.dumps(info, indent=2, allow_nan=False))
+            for stale in earlier - set(info["maps"].values()):  # only with overwrite (_check_maps_folder)
+                (out_dir / stale).unlink()
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------
+
+def _checked(options) -> ScoreOptions:
+    options = ScoreOptions() if options is None else options
+    if not isinstance(options, ScoreOptions):
+        raise InputError(f"options: expected a RadSurvLib.options.ScoreOptions, got {type(options).__name__}.")
+    return options
+
+
+@dataclass(frozen=True)
+class _Case:
+    """What the validate stage read and checked: images (SimpleITK), their provenance, the lung mask
+    (or None), the device, the model bundle and the signature bundle (or None)."""
+
+    ct: object
+    gtv: object
+    ct_info: dict
+    gtv_info: dict
+    lung: object
+    device: str
+    bundle: object
+    signature: object
+
+
+def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
+    """The validate stage: read and check the inputs, load the bundles (before the long stages)."""
+    from .models.bundle import default_bundle_path, load_bundle
+    from .models.inference import resolve_device
+    from .preprocessing import validate_inputs
+
+    ct_image, ct_info = _load(ct, "ct")
+    gtv_image, gtv_info = _load(gtv, "gtv", _mask_reader(options.gtv_label))
+    validate_inputs(ct_image, gtv_image, "ct", "gtv")
+    _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
+    lung_image = _load_lung_mask(options.lung_mask, ct_image)
+    device = resolve_device(options.device)
+    bundle = options.bundle
+    if not hasattr(bundle, "model"):  # a folder (None: the demonstration bundle), not a loaded Bundle
+        bundle = load_bundle(bundle or default_bundle_path())
+    return _Case(ct_image, gtv_image, ct_info, gtv_info, lung_image, device, bundle, _load_signature(options.signature))
+
+
+def _mask_reader(label):
+    """``_load``'s reader of the GTV: ``io.images.read_mask`` with the chosen label."""
+    from .io.images import read_mask
+
+    return lambda source, what: read_mask(source, what, label=label)
 
 
 def _load(source, what: str, reader=None):
@@ -58,72 +304,33 @@ def _load(source, what: str, reader=None):
     raise OptionError(what, f"expected a file path or a SimpleITK image, got {type(source).__name__}.")
 
 
-def _prepare_out_dir(out_dir, overwrite: bool, field: str = "out_dir") -> tuple[Path, list]:
-    """Create ``out_dir``; refuse to mix a new run into an earlier one unless ``overwrite``.
+def _load_lung_mask(lung_mask, ct_image):
+    """The lung / body mask (SimpleITK, on the CT's grid) or None."""
+    from .io.images import check_same_geometry
 
-    Returns:
-        (the folder, the folders this call created, outermost first: ``remove_created`` removes
-        them again when the run fails).
-
-    Raises:
-        OptionError (``field``): a file in the way, an earlier run, or a folder that cannot be written.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OptionError(field, f"{out_dir} exists and is not a folder; give a folder.")
-    if (out_dir / RESULT_FILE).exists() and not overwrite:
-        raise OptionError(field, f"{out_dir} already holds the results of an earlier run; they are kept. "
-                                 "Choose another folder, or set [[overwrite]] to replace them.")
-    created = [p for p in [out_dir, *out_dir.parents] if not p.exists()][::-1]
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = Path(tempfile.mkdtemp(prefix=".radsurv-write-test-", dir=out_dir))
-        probe.rmdir()
-    except OSError as exc:
-        remove_created(created)
-        raise OptionError(field, f"cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can "
-                                 "write to.") from None
-    return out_dir, created
+    if lung_mask is None:
+        return None
+    image, _ = _load(lung_mask, "lung_mask")
+    check_same_geometry(ct_image, image, "ct", "lung_mask")
+    return image
 
 
-#: Prefix of a run's staging folder inside ``out_dir``: ``.radsurv-partial-<pid>-<random>``.
-STAGING_PREFIX = ".radsurv-partial-"
+def _load_signature(signature):
+    """The signature bundle (dict) or None; read before the long stages so a bad path fails early."""
+    if signature is None:
+        return None
+    from .survival.signature import load_signature
+
+    return load_signature(signature)
 
 
-def _remove_stale_staging(out_dir: Path) -> None:
-    """Remove staging folders left by killed runs (SIGKILL, the module's Cancel): those whose
-    process is gone. A staging folder without a process id (older versions) is removed too."""
-    for folder in out_dir.glob(STAGING_PREFIX + "*"):
-        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
-        if pid.isdigit() and _process_alive(int(pid)):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would terminate the process: keep it
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process: keep it
-    return True
-
-
-def remove_created(created) -> None:
-    """Remove the folders a failed run created (innermost first), each only if it is empty."""
-    for folder in reversed(list(created)):
-        try:
-            folder.rmdir()
-        except OSError:
-            break
-
-
-def _gtv_inradius_mm(mask) -> float:
+def gtv_inradius_mm(mask) -> float:
     """The GTV's inradius, mm: the largest distance from a GTV voxel centre to the nearest non-GTV
-    voxel centre (the ``rings`` module's "centre" distances), computed on the GTV's bounding box."""
+    voxel centre (the ``rings`` module's "centre" distances), computed on the GTV's bounding box.
+
+    Args:
+        mask: SimpleITK mask (non-zero = GTV, not empty), any spacing.
+    """
     import numpy as np
     import SimpleITK as sitk
 
@@ -139,17 +346,128 @@ def _gtv_inradius_mm(mask) -> float:
     return float(depth[crop != 0].max())
 
 
-def _analysis_margin_mm(bands, model_bundle) -> float:
-    """How far around the GTV the 1 mm analysis box reaches, mm: the outermost ring, and the model
-    input's crop margin (the 2D patch's half width for a ``slice2d+radscores`` model)."""
-    from .models.inputs import PATCH_SIZE
+def _check_inner_rim(inner_rim_mm, mask, grid: str) -> None:
+    """Refuse an inner rim that would take the whole GTV (nothing left of it to score)."""
+    if inner_rim_mm is None:
+        return
+    inradius = gtv_inradius_mm(mask)
+    if inner_rim_mm >= inradius:
+        raise OptionError("inner_rim_mm", f"{inner_rim_mm:g} mm is not smaller than the GTV's inradius on the "
+                                          f"{grid} ({inradius:.2f} mm, its largest depth): the rim would take the "
+                                          f"whole GTV. Give a width below {inradius:.2f} mm.")
 
-    pre = getattr(model_bundle, "preprocessing", None) or {}
-    margin = float(pre.get("margin_mm", 5.0))
-    if getattr(model_bundle, "input_kind", "ct3d") == "slice2d+radscores":
-        margin = max(margin, 0.5 * float(pre.get("patch_size", PATCH_SIZE)) * ANALYSIS_SPACING_MM)
-    return max([margin] + [outer for _, outer in bands])
 
+def _check_map_settings(bin_width, ring_mm) -> None:
+    """``map_case``'s own settings: a bin width (HU) and a ring width (mm), finite and > 0."""
+    import math
+
+    if not (math.isfinite(bin_width) and bin_width > 0):
+        raise InputError(f"bin_width: {bin_width:g} is not a bin width; give a number of HU greater than 0, e.g. 25.")
+    if ring_mm is not None and not (math.isfinite(ring_mm) and ring_mm > 0):
+        raise InputError(f"ring_mm: {ring_mm:g} is not a ring width; give a number of mm greater than 0, e.g. 3.")
+
+
+def _check_maps_folder(out_dir, overwrite: bool) -> set:
+    """Refuse an output folder that would lose earlier results, before any work; returns the map
+    files of an earlier ``voxelmaps`` run there (replaced, with ``overwrite``)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OptionError("out_dir", f"{out} exists and is a file, not a folder; give a folder.")
+    if (out / folder.RESULT_FILE).exists():
+        raise OptionError("out_dir", f"{out} holds a radsurv score run, whose {folder.RESULT_FILE} describes its "
+                                     "own voxel maps; they are kept. Write these maps into another folder.")
+    earlier = {p.name for p in out.glob(folder.VOXEL_MAP_PATTERN)} if out.is_dir() else set()
+    if (earlier or (out / folder.VOXELMAPS_FILE).exists()) and not overwrite:
+        raise OptionError("out_dir", f"{out} already holds voxel maps of an earlier run ({len(earlier)} maps); "
+                                     "they are kept. Choose another folder, or set [[overwrite]] to replace them.")
+    return earlier
+
+
+# --------------------------------------------------------------------------------------------
+# What the model takes besides the CT crop (its input kind, read once)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What the bundle's model needs from the run, by its input kind (``models.inputs``):
+
+    - margin_mm: how far around the GTV its input reaches (the crop margin; for a
+      ``slice2d+radscores`` model at least half its 2D patch), mm;
+    - maps / map_settings: the voxel maps a ``ct3d+maps`` model takes and their (kernel radius,
+      bin width), else () / None;
+    - radscore_names: the RadScores a ``slice2d+radscores`` model fuses, else None; signature: the
+      signature bundle that gives them.
+    """
+
+    margin_mm: float
+    maps: tuple
+    map_settings: tuple | None
+    same_map_settings: bool
+    radscore_names: tuple | None
+    signature: object
+    preprocessing: dict
+
+    @classmethod
+    def of(cls, bundle, signature, options: ScoreOptions) -> "ModelNeeds":
+        """Read the bundle once; refuse a Deep-RadScore bundle without a signature (unless ``features_only``).
+
+        Raises:
+            OptionError (``signature``): the bundle needs RadScores and no signature was given.
+        """
+        from .models.inputs import PATCH_SIZE, voxel_map_settings
+
+        pre = getattr(bundle, "preprocessing", None) or {}
+        kind = getattr(bundle, "input_kind", "ct3d")
+        margin = float(pre.get("margin_mm", 5.0))
+        maps, settings, radscore_names = (), None, None
+        if kind == "ct3d+maps":
+            maps = tuple(pre.get("voxel_maps") or ())
+            settings = voxel_map_settings(pre, options.kernel_radius)
+        elif kind == "slice2d+radscores":
+            margin = max(margin, 0.5 * float(pre.get("patch_size", PATCH_SIZE)) * ANALYSIS_SPACING_MM)
+            radscore_names = tuple(pre.get("radscore_names") or ())
+            if signature is None and not options.features_only:
+                raise OptionError("signature", f"the model bundle {bundle.name} (Deep-RadScore) fuses the RadScores "
+                                               f"{', '.join(radscore_names)} of a radiomics signature; give the "
+                                               "signature bundle it was trained with (radsurv signature fit), or use "
+                                               "another model bundle.")
+        same = settings == voxel_map_settings({}, options.kernel_radius)
+        return cls(margin, maps, settings, same, radscore_names, signature, pre)
+
+    def run_maps(self, requested) -> list:
+        """The voxel maps the run computes: the requested ones (None: ``voxelmaps.DEFAULT_FEATURES``)
+        plus those the model takes when its map settings are the run's."""
+        from .radiomics.voxelmaps import DEFAULT_FEATURES
+
+        features = [requested] if isinstance(requested, str) else list(requested or DEFAULT_FEATURES)
+        if self.same_map_settings:
+            features += [n for n in self.maps if n not in features]
+        return features
+
+    def voxel_maps(self, maps, ct_image, gtv_image, device):
+        """The voxel maps the model takes (None when it takes none): the run's ``maps`` when the
+        bundle's settings are the run's, else computed again with the bundle's settings."""
+        if self.map_settings is None:
+            return None
+        if self.same_map_settings:
+            return maps
+        from .models.inputs import model_voxel_maps
+
+        return model_voxel_maps(ct_image, gtv_image, self.preprocessing, self.map_settings[0], device)
+
+    def radscores(self, table):
+        """Per-ROI RadScores for a ``slice2d+radscores`` model (None for the other models)."""
+        if self.radscore_names is None:
+            return None
+        from .models.inputs import radscores_by_roi
+        from .survival.signature import case_feature_row
+
+        return radscores_by_roi(self.signature, case_feature_row(table), list(self.radscore_names))
+
+
+# --------------------------------------------------------------------------------------------
+# resample / features
+# --------------------------------------------------------------------------------------------
 
 def _normalised_like_whole_ct(ct_iso, ct_image, extractor):
     """The analysis box as PyRadiomics' ``normalize`` would leave the whole 1 mm CT (it uses the
@@ -166,305 +484,9 @@ def _normalised_like_whole_ct(ct_iso, ct_image, extractor):
                                       outliers=settings.get("removeOutliers"))
 
 
-def _check_inner_rim(inner_rim_mm, mask, grid: str) -> None:
-    """Refuse an inner rim that would take the whole GTV (nothing left of it to score)."""
-    if inner_rim_mm is None:
-        return
-    inradius = _gtv_inradius_mm(mask)
-    if inner_rim_mm >= inradius:
-        raise OptionError("inner_rim_mm", f"{inner_rim_mm:g} mm is not smaller than the GTV's inradius on the "
-                                          f"{grid} ({inradius:.2f} mm, its largest depth): the rim would take the "
-                                          f"whole GTV. Give a width below {inradius:.2f} mm.")
-
-
-#: Warnings of RadSurv's own (``rings.RingClippedWarning``, ``preprocessing.GTVVolumeChangeWarning``,
-#: ...) that a run records in ``result.json["warnings"]``: those from modules of this package.
-def _is_radsurv_warning(caught) -> bool:
-    return getattr(caught.category, "__module__", "").startswith("RadSurvLib")
-
-
-def _json_safe(value):
-    """``value`` with every NaN / infinity replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
-        return _json_safe(value.item())
-    return value
-
-
-class _Stages:
-    """Times the pipeline stages and reports them as ``ProgressEvent``s to an optional callback."""
-
-    def __init__(self, progress=None):
-        self.timings = {}
-        self.progress = progress or (lambda event: None)
-        self.finished = []
-
-    def report(self, stage: str, message: str, done: bool = False) -> None:
-        """Send one event; its fraction follows ``protocol.STAGE_WEIGHTS``."""
-        fraction = stage_fraction(self.finished, stage, done)
-        self.progress(ProgressEvent(stage, fraction, message, done))
-
-    @contextmanager
-    def stage(self, name: str, message: str):
-        self.report(name, message)
-        start = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
-        self.finished.append(name)
-        self.report(name, f"done in {self.timings[name]:.1f} s", done=True)
-
-
-def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=None) -> dict:
-    """Score one case: rings, radiomics, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
-
-    Args:
-        ct: CT in HU: NRRD / NIfTI path or SimpleITK image (any spacing and direction).
-        gtv: GTV mask on the CT's grid (0 = background; one non-zero label, or choose one with
-            ``options.gtv_label``): path or SimpleITK image.
-        out_dir: output folder (created). An earlier run there (``result.json``) is never touched
-            unless ``options.overwrite``; outputs are written to a staging folder and moved in at
-            the end, so a failed run leaves ``out_dir`` as it was.
-        options: every other setting (``options.ScoreOptions``: bundle, rings, radiomics, voxel
-            maps, device, scene file, ...); None = the defaults (Liu et al. 2025).
-        progress: optional callable(``worker.protocol.ProgressEvent``): each stage's start (and
-            messages within it, ``done`` False) and end (``done`` True).
-
-    Returns:
-        The content of ``result.json`` (risk score, risk group, model, volumes, rings, outputs,
-        the options that change results, timings in seconds per stage, ``warnings``: RadSurv's
-        warnings of this run as text, e.g. a ``RingClippedWarning`` or ``GTVVolumeChangeWarning``).
-        Strict JSON: a value that is not a number (the mean distance of an empty ring) is None.
-
-    Raises:
-        InputError: bad CT / GTV / options (``OptionError`` names the parameter: an ``out_dir`` that
-            holds an earlier run or cannot be written, an ``inner_rim_mm`` not smaller than the GTV's
-            inradius, ...); BundleError: bad bundle. Every setting is checked in the validate stage,
-            before the long ones. A failed or interrupted run removes its staging folder and the
-            folders it created.
-    """
-    from .radiomics import roi as feats
-    from . import preprocessing, rings
-    from .radiomics import voxelmaps
-    from .models.bundle import default_bundle_path, load_bundle
-    from .io.images import geometry, read_mask, write_image
-    from .models.inference import predict_case, resolve_device
-    from .overview import write_overview
-
-    options = ScoreOptions() if options is None else options
-    if not isinstance(options, ScoreOptions):
-        raise InputError(f"options: expected a RadSurvLib.options.ScoreOptions, got {type(options).__name__}.")
-    stages = _Stages(progress)
-    bands = options.rings_mm
-    params_file = options.parameter_file()
-    extract_kwargs = _engine_kwargs(feats.extract_features, options.radiomics_engine)
-    scene_path = options.scene_path
-    if scene_path and Path(scene_path).exists() and not options.overwrite:
-        raise OptionError("scene_path", f"{scene_path} already exists and is kept. Choose another file name, "
-                                        "or set [[overwrite]] to replace it.")
-    out_dir, created = _prepare_out_dir(out_dir, options.overwrite)
-    _remove_stale_staging(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
-    finished = False
-    caught_warnings = warnings.catch_warnings()
-    caught_warnings.__enter__()
-    caught = _WarningLog()
-    warnings.showwarning = caught.showwarning
-    for category in (rings.RingClippedWarning, preprocessing.GTVVolumeChangeWarning):
-        warnings.simplefilter("always", category)  # every run records its own, not only the first
-    try:
-        with stages.stage("validate", "reading and checking the CT and the GTV"):
-            ct_image, ct_info = _load(ct, "ct")
-            gtv_image, gtv_info = _load(gtv, "gtv", lambda source, what: read_mask(source, what,
-                                                                                 label=options.gtv_label))
-            preprocessing.validate_inputs(ct_image, gtv_image, "ct", "gtv")
-            _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
-            lung_image = _load_lung_mask(options.lung_mask, ct_image)
-            device_used = resolve_device(options.device)
-            bundle = options.bundle
-            model_bundle = bundle if hasattr(bundle, "model") else load_bundle(bundle or default_bundle_path())
-            signature_bundle = _load_signature(options.signature)
-            if not options.features_only:
-                _check_model_needs(model_bundle, signature_bundle)
-
-        with stages.stage("resample", f"resampling the analysis box to {ANALYSIS_SPACING_MM:g} mm isotropic"):
-            # Only the box the GTV, its rings, the model's crop and the filters need, on the grid
-            # points of the whole-CT resampling (preprocessing.analysis_crop): the same values.
-            crop = preprocessing.analysis_crop(ct_image, gtv_image, _analysis_margin_mm(bands, model_bundle),
-                                               spacing_mm=ANALYSIS_SPACING_MM)
-            ct_iso = preprocessing.resample_crop(ct_image, crop)
-            gtv_iso = preprocessing.resample_mask_preserving_volume(gtv_image, ct_iso)
-            stages.report("resample", f"GTV volume {gtv_iso.volume_mm3_input:,.0f} mm^3 -> "
-                                      f"{gtv_iso.volume_mm3_resampled:,.0f} mm^3 at 1 mm")
-            _check_inner_rim(options.inner_rim_mm, gtv_iso.mask, f"{ANALYSIS_SPACING_MM:g} mm grid")
-
-        with stages.stage("rings", "peritumoral rings " + ", ".join(f"{a:g}-{b:g}" for a, b in bands) + " mm"):
-            ring_options = {"inner_rim_mm": options.inner_rim_mm, "air_hu": options.air_hu,
-                            "convention": options.ring_convention}
-            lung_iso = None if lung_image is None else preprocessing.resample_image(
-                lung_image, interpolator="nearest", reference=ct_iso, default_value=0)
-            labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **ring_options)
-            labels_ct, rings_ct = rings.make_rings(gtv_image, bands, ct=ct_image, mask=lung_image, **ring_options)
-
-        with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
-            extractor = feats.make_extractor(params_file)
-            table = feats.extract_features(_normalised_like_whole_ct(ct_iso, ct_image, extractor),
-                                           rings.roi_masks(labels_iso, rings_iso), extractor,
-                                           lambda message: stages.report("features", message), **extract_kwargs)
-
-        maps, prediction = {}, None
-        if not options.features_only:  # radsurv features: the ROI features are the result
-            kernel_radius = options.kernel_radius
-            with stages.stage("voxel_maps", "voxel radiomics maps inside the GTV"):
-                maps = voxelmaps.compute_voxel_maps(
-                    ct_image, sitk_binary(gtv_image),
-                    features=_map_features(options.voxel_map_features or voxelmaps.DEFAULT_FEATURES, model_bundle,
-                                           kernel_radius),
-                    kernel_radius=kernel_radius, device=device_used)
-                model_maps = _model_voxel_maps(model_bundle, maps, ct_image, gtv_image, kernel_radius, device_used)
-
-            with stages.stage("model", f"{model_bundle.name} risk score and Grad-CAM on {device_used}"):
-                prediction = predict_case(model_bundle, ct_iso, gtv_iso.mask, ct_image, device=device_used,
-                                          voxel_maps=model_maps,
-                                          radscores=_model_radscores(model_bundle, signature_bundle, table))
-
-        with stages.stage("outputs", f"writing outputs to {out_dir}"):
-            outputs = {"rings": "rings.nrrd", "features": "features.csv"}
-            write_image(labels_ct, staging / outputs["rings"])
-            feats.write_features_csv(table, staging / outputs["features"])
-            result = {
-                "radsurv_version": __version__,
-                "case": {"ct": ct_info, "gtv": gtv_info, "ct_geometry": geometry(ct_image)},
-                "risk_score": None, "risk_group": None, "risk_cutoff": None, "model": None,
-                "gtv": {"volume_mm3_input": gtv_iso.volume_mm3_input,
-                        "volume_mm3_resampled": gtv_iso.volume_mm3_resampled,
-                        "resampling_threshold": gtv_iso.threshold,
-                        "analysis_spacing_mm": ANALYSIS_SPACING_MM},
-                "rings": [_ring_info(a, b) for a, b in zip(rings_iso, rings_ct)],
-                "features": {"params_file": params_file.name, "engine": options.radiomics_engine,
-                             "per_roi": {roi: len(values) for roi, values in table.items()}},
-                "signature": _signature_result(signature_bundle, options.signature, table),
-                "options": options.result_key_fields(),
-                "outputs": outputs,
-            }
-            if prediction is not None:
-                outputs.update({"heatmap": "heatmap.nrrd", "overview": "overview.png",
-                                "voxel_maps": {name: f"voxelmap_{name}.nrrd" for name in maps}})
-                write_image(prediction["heatmap"], staging / outputs["heatmap"])
-                for name, image in maps.items():
-                    write_image(image, staging / outputs["voxel_maps"][name])
-                risk = float(prediction["risk_score"])
-                result.update({
-                    "risk_score": risk, "risk_group": "high" if risk > model_bundle.cutoff else "low",
-                    "risk_cutoff": float(model_bundle.cutoff), "model": _model_info(model_bundle),
-                    "device": prediction.get("device", device_used),
-                    "voxel_maps": {"names": list(maps), "background_value": 0.0,
-                                   "kernel_radius": kernel_radius, "grid": "CT"},
-                    "gradcam_layer": prediction.get("gradcam_layer"),
-                    "gradcam_method": prediction.get("gradcam_method")})
-                write_overview(ct_image, labels_ct, prediction["heatmap"], staging / outputs["overview"],
-                               title=_overview_title(result), ring_names=[r.name for r in rings_ct])
-        result["timings_s"] = dict(stages.timings)
-        result["warnings"] = _record_warnings(caught)
-        result = _json_safe(result)
-        _write_json(result, staging / RESULT_FILE)
-        _move_into(staging, out_dir)
-        finished = True
-    finally:
-        caught_warnings.__exit__(None, None, None)
-        shutil.rmtree(staging, ignore_errors=True)
-        if not finished:
-            remove_created(created)
-        for item in list(caught):  # shown once the recording has stopped (RadSurv's own: in result.json)
-            if not finished or not _is_radsurv_warning(item):
-                warnings.showwarning(item.message, item.category, item.filename, item.lineno)
-
-    if scene_path:
-        with stages.stage("scene", f"saving the Slicer scene {scene_path}"):
-            from .slicer.mrb import save_scene_mrb
-
-            ct_path, gtv_path = _paths_for_scene(ct, gtv, ct_image, gtv_image, out_dir)
-            result["outputs"]["scene"] = str(save_scene_mrb(ct_path, gtv_path, out_dir, scene_path))
-        result["timings_s"] = dict(stages.timings)
-        _write_json(result, out_dir / RESULT_FILE)
-    return result
-
-
-def _engine_kwargs(extract_features, engine: str) -> dict:
-    """``engine=`` for ``radiomics.roi.extract_features`` when it takes one; without it only the
-    PyRadiomics engine is there."""
-    import inspect
-
-    if "engine" in inspect.signature(extract_features).parameters:
-        return {"engine": engine}
-    if engine != "pyradiomics":
-        raise OptionError("radiomics_engine", f"{engine!r} is not available in this version; use pyradiomics.")
-    return {}
-
-
-def _load_signature(signature):
-    """The signature bundle (dict) or None; read before the long stages so a bad path fails early."""
-    if signature is None:
-        return None
-    from .survival.signature import load_signature
-
-    return load_signature(signature)
-
-
-def _check_model_needs(model_bundle, signature_bundle) -> None:
-    """Fail early when the model bundle needs RadScores (Deep-RadScore) and no signature was given."""
-    if getattr(model_bundle, "input_kind", "ct3d") == "slice2d+radscores" and signature_bundle is None:
-        names = ", ".join(model_bundle.preprocessing.get("radscore_names") or [])
-        raise OptionError("signature", f"the model bundle {model_bundle.name} (Deep-RadScore) fuses the RadScores "
-                                       f"{names} of a radiomics signature; give the signature bundle it was "
-                                       "trained with (radsurv signature fit), or use another model bundle.")
-
-
-def _map_settings(model_bundle, kernel_radius: int):
-    """(kernel_radius, bin_width) the bundle's voxel maps were computed with (default: this run's, 25 HU)."""
-    pre = model_bundle.preprocessing
-    return int(pre.get("kernel_radius", kernel_radius)), float(pre.get("bin_width", 25.0))
-
-
-def _map_features(features, model_bundle, kernel_radius: int = 1) -> list:
-    """The voxel maps to compute: the requested ones plus those a ``ct3d+maps`` model needs (when the
-    bundle's map settings are this run's)."""
-    features = [features] if isinstance(features, str) else list(features)
-    if (getattr(model_bundle, "input_kind", "ct3d") == "ct3d+maps"
-            and _map_settings(model_bundle, kernel_radius) == (int(kernel_radius), 25.0)):
-        features += [n for n in model_bundle.preprocessing.get("voxel_maps") or [] if n not in features]
-    return features
-
-
-def _model_voxel_maps(model_bundle, maps, ct_image, gtv_image, kernel_radius, device):
-    """The voxel maps a ``ct3d+maps`` model takes (None for other models): ``maps`` when the bundle's
-    kernel radius / bin width are this run's, else computed again with the bundle's settings."""
-    if getattr(model_bundle, "input_kind", "ct3d") != "ct3d+maps":
-        return None
-    radius, bin_width = _map_settings(model_bundle, kernel_radius)
-    if (radius, bin_width) == (int(kernel_radius), 25.0):
-        return maps
-    from .radiomics import voxelmaps
-
-    return voxelmaps.compute_voxel_maps(ct_image, sitk_binary(gtv_image),
-                                        features=list(model_bundle.preprocessing["voxel_maps"]),
-                                        kernel_radius=radius, bin_width=bin_width, device=device)
-
-
-def _model_radscores(model_bundle, signature_bundle, table):
-    """Per-ROI RadScores for a ``slice2d+radscores`` model (None for the other models)."""
-    if getattr(model_bundle, "input_kind", "ct3d") != "slice2d+radscores":
-        return None
-    from .models.inputs import radscores_by_roi
-    from .survival.signature import case_feature_row
-
-    return radscores_by_roi(signature_bundle, case_feature_row(table),
-                            model_bundle.preprocessing.get("radscore_names") or [])
-
+# --------------------------------------------------------------------------------------------
+# result.json
+# --------------------------------------------------------------------------------------------
 
 def _signature_result(signature_bundle, signature_path, table):
     """``result.json["signature"]``: the signature applied to this case's features, or None."""
@@ -476,32 +498,21 @@ def _signature_result(signature_bundle, signature_path, table):
             **score_case_with_signature(signature_bundle, table)}
 
 
-def _load_lung_mask(lung_mask, ct_image):
-    """The lung / body mask (SimpleITK, on the CT's grid) or None."""
-    from .io.images import check_same_geometry
-
-    if lung_mask is None:
-        return None
-    image, _ = _load(lung_mask, "lung_mask")
-    check_same_geometry(ct_image, image, "ct", "lung_mask")
-    return image
-
-
-def sitk_binary(mask):
-    """A uint8 0/1 copy of a mask (non-zero = 1), keeping its geometry."""
-    import SimpleITK as sitk
-
-    return sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
-
-
-def _model_info(model_bundle) -> dict:
-    config = model_bundle.config
-    return {"name": model_bundle.name, "version": model_bundle.version,
-            "demonstration": bool(model_bundle.demonstration),
-            "disclaimer": config.get("disclaimer", ""),
-            "architecture": config.get("architecture", {}).get("name"),
-            "weights_sha256": config.get("weights", {}).get("sha256"),
-            "bundle_path": str(model_bundle.path)}
+def _model_result(bundle, prediction, device, maps, kernel_radius) -> dict:
+    """The model's entries of ``result.json``: risk score and group, model, device, maps, Grad-CAM."""
+    risk = float(prediction["risk_score"])
+    config = bundle.config
+    return {
+        "risk_score": risk, "risk_group": "high" if risk > bundle.cutoff else "low",
+        "risk_cutoff": float(bundle.cutoff),
+        "model": {"name": bundle.name, "version": bundle.version, "demonstration": bool(bundle.demonstration),
+                  "disclaimer": config.get("disclaimer", ""),
+                  "architecture": config.get("architecture", {}).get("name"),
+                  "weights_sha256": config.get("weights", {}).get("sha256"), "bundle_path": str(bundle.path)},
+        "device": prediction.get("device", device),
+        "voxel_maps": {"names": list(maps), "background_value": 0.0, "kernel_radius": kernel_radius, "grid": "CT"},
+        "gradcam_layer": prediction.get("gradcam_layer"),
+        "gradcam_method": prediction.get("gradcam_method")}
 
 
 def _ring_info(ring_iso, ring_ct) -> dict:
@@ -521,6 +532,39 @@ def _overview_title(result: dict) -> str:
             f"model {model['name']} {model['version']}{notice}")
 
 
+# --------------------------------------------------------------------------------------------
+# Stages and warnings
+# --------------------------------------------------------------------------------------------
+
+class _Stages:
+    """Times the pipeline stages and reports them as ``ProgressEvent``s to an optional callback."""
+
+    def __init__(self, progress=None):
+        self.timings = {}
+        self.progress = progress or (lambda event: None)
+        self.finished = []
+
+    def report(self, stage: str, message: str, done: bool = False) -> None:
+        """Send one event; its fraction follows ``progress.STAGE_WEIGHTS``."""
+        fraction = stage_fraction(self.finished, stage, done)
+        self.progress(ProgressEvent(stage, fraction, message, done))
+
+    @contextmanager
+    def stage(self, name: str, message: str):
+        self.report(name, message)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        self.finished.append(name)
+        self.report(name, f"done in {self.timings[name]:.1f} s", done=True)
+
+
+def _is_radsurv_warning(caught) -> bool:
+    """A warning of RadSurv's own (``rings.RingClippedWarning``, ``preprocessing.GTVVolumeChangeWarning``,
+    ...): one whose category comes from a module of this package (recorded in ``result.json``)."""
+    return getattr(caught.category, "__module__", "").startswith("RadSurvLib")
+
+
 class _WarningLog(list):
     """The warnings of a run, each distinct one once: a library warning raised in a loop (under a
     filter "always", as pytest sets for deprecations) must not pile up millions of records."""
@@ -537,6 +581,28 @@ class _WarningLog(list):
             self.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
 
+@contextmanager
+def _recorded_warnings():
+    """Record the warnings of a run (yields the ``_WarningLog``); every run records RadSurv's own
+    again, not only the first. When the run ends they are shown as Python would have shown them,
+    except RadSurv's own after a run that finished (those are in ``result.json``)."""
+    from .preprocessing import GTVVolumeChangeWarning
+    from .rings import RingClippedWarning
+
+    caught, finished = _WarningLog(), False
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = caught.showwarning
+            for category in (RingClippedWarning, GTVVolumeChangeWarning):
+                warnings.simplefilter("always", category)
+            yield caught
+        finished = True
+    finally:
+        for item in list(caught):
+            if not finished or not _is_radsurv_warning(item):
+                warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+
+
 def _record_warnings(caught) -> list:
     """RadSurv's own warnings of this run as text (for ``result.json["warnings"]``); the others
     (libraries' deprecation notes, ...) are shown after the run as Python would have shown them."""
@@ -546,26 +612,3 @@ def _record_warnings(caught) -> list:
         if _is_radsurv_warning(item) and text not in own:
             own.append(text)
     return own
-
-
-def _write_json(data: dict, path: Path) -> None:
-    """Write ``data`` as strict JSON: NaN and infinities become null (e.g. the mean distance of an empty ring)."""
-    path.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
-
-
-def _move_into(staging: Path, out_dir: Path) -> None:
-    """Move the finished outputs from the staging folder into ``out_dir`` (result.json last)."""
-    names = sorted(p.name for p in staging.iterdir())
-    for name in [n for n in names if n != RESULT_FILE] + [RESULT_FILE]:
-        os.replace(staging / name, out_dir / name)
-
-
-def _paths_for_scene(ct, gtv, ct_image, gtv_image, out_dir: Path):
-    """File paths of the CT and GTV for the scene writer (in-memory inputs are saved as NRRD)."""
-    from .io.images import write_image
-
-    paths = []
-    for source, image, name in ((ct, ct_image, "input_ct.nrrd"), (gtv, gtv_image, "input_gtv.nrrd")):
-        paths.append(Path(source) if isinstance(source, (str, os.PathLike))
-                     else write_image(image, out_dir / name))
-    return paths

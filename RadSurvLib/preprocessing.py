@@ -67,7 +67,8 @@ def validate_inputs(ct, gtv, ct_name: str = "CT", gtv_name: str = "GTV") -> None
     import numpy as np
     import SimpleITK as sitk
 
-    from .io.images import input_error, parameter, read_mask
+    from .errors import input_error, parameter
+    from .io.images import read_mask
 
     check_voxel_spacing(ct, ct_name)
     check_same_geometry(ct, gtv, ct_name, gtv_name)
@@ -101,7 +102,7 @@ def check_voxel_spacing(image, name: str = "CT") -> None:
     Raises:
         InputError: a spacing outside the range, naming the axis values in mm and the likely unit.
     """
-    from .io.images import input_error
+    from .errors import input_error
 
     spacing = [float(s) for s in image.GetSpacing()]
     low, high = SPACING_RANGE_MM
@@ -134,7 +135,7 @@ def check_gtv_size(mask, ct, gtv_name: str = "GTV", ct_name: str = "CT") -> None
     Raises:
         InputError: empty, too small (voxels and mm^3 given) or too large (percentage given).
     """
-    from .io.images import input_error, parameter
+    from .errors import input_error, parameter
 
     count = int(mask_array(mask).sum())
     volume = count * voxel_volume_mm3(mask)
@@ -314,8 +315,6 @@ PYRADIOMICS_PAD_DISTANCE = 5
 #: cropping the input changes them by a factor |z1|^k at k voxels from the cut (z1 = sqrt(3) - 2,
 #: |z1| = 0.268), so 24 voxels leave < 2e-14 of a HU step (below float32 rounding of the output).
 BSPLINE_MARGIN_VOXELS = 24
-
-_BSPLINE_POLE = 3.0 ** 0.5 - 2.0
 
 
 @dataclass(frozen=True)

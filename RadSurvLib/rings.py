@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-from .options import DEFAULT_RINGS_MM  # noqa: E402  (the default rings live in options.py)
+#: Default outer distances of the peritumoral rings, mm (Liu et al. 2025): bands 0-3, 3-6, 6-9 mm.
+DEFAULT_RINGS_MM = (3.0, 6.0, 9.0)
 
 #: Label of the GTV in a ring labelmap; ring k (0-based) has label ``FIRST_RING_LABEL + k``
 #: (the inner rim, when asked for, comes after the outside rings).
@@ -275,13 +276,13 @@ def make_rings(gtv, rings_mm=DEFAULT_RINGS_MM, *, ct=None, air_hu=None, mask=Non
 
     Ring k holds the voxels outside the GTV whose distance to the GTV surface is in
     (inner_k, outer_k] mm, so rings exclude the GTV by construction. With the default
-    ``rings_mm`` (``options.DEFAULT_RINGS_MM``) the bands are 0-3, 3-6 and 6-9 mm and the
+    ``rings_mm`` (``DEFAULT_RINGS_MM``) the bands are 0-3, 3-6 and 6-9 mm and the
     labelmap is the one of RadSurv 0.1 ("centre" convention).
 
     Args:
         gtv: SimpleITK mask (non-zero = GTV), any spacing and direction.
         rings_mm: outer distances (contiguous bands from 0) or bands, mm; see ``parse_bands``
-            (default ``options.DEFAULT_RINGS_MM``).
+            (default ``DEFAULT_RINGS_MM``).
         ct: SimpleITK CT in HU on the GTV's grid; needed for ``air_hu``.
         air_hu: remove ring voxels whose CT value is below this (HU), e.g. -950 for air.
         mask: SimpleITK lung / body mask on the GTV's grid (non-zero = allowed): ring voxels

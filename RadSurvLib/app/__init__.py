@@ -2,8 +2,8 @@
 
 - ``inputs``: what the app accepts (uploads, the ``--data`` folder, PAT1), read as ``radsurv score`` reads it;
 - ``scene``: the case in the MRML scene (CT node, "GTV" segment, Dice, ``.mrb``);
-- ``scoring``: ``ScoringSession``, the Slicer module's ``SceneScoringTask`` with the app's rules;
 - ``server``: the trame app (needs the ``app`` extra: ``pip install -e ".[app]"``).
 
-Only ``server`` imports trame; the other modules need MRML (slicer-core) at most.
+Scoring is ``control.session.ScoringSession`` (the Slicer module's ``SceneScoringTask`` with the app's
+rules). Only ``server`` imports trame; the other modules need MRML (slicer-core) at most.
 """

@@ -2,7 +2,7 @@
 
 MRML only (3D Slicer's classes from the slicer-core wheel, no trame, no Qt), so it is tested
 without a browser. The reading of files into nodes, the GTV's colour and the ``.mrb`` writing are
-those of ``RadSurvLib.slicer`` (``write._read_volume``, ``mrb``), shared with the Slicer module.
+those of ``RadSurvLib.slicer`` (``write.read_volume``, ``mrb``), shared with the Slicer module.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def add_ct(scene, ct_image, name: str = CT_NODE_NAME):
     """Add a SimpleITK CT (HU) to the scene as a ``vtkMRMLScalarVolumeNode`` (LPS -> RAS as Slicer's
     "Add data"); returns the node."""
     from ..io.images import write_image
-    from ..slicer.write import _read_volume
+    from ..slicer.write import read_volume
 
     with tempfile.TemporaryDirectory(prefix="radsurv-app-") as tmp:
-        node = _read_volume(write_image(ct_image, Path(tmp) / "ct.nrrd", compress=False))
+        node = read_volume(write_image(ct_image, Path(tmp) / "ct.nrrd", compress=False))
     node.SetName(name)
     scene.AddNode(node)
     node.CreateDefaultDisplayNodes()
@@ -57,21 +57,21 @@ def set_gtv_from_mask(segmentation_node, ct_node, mask_image) -> str:
     """Replace the "GTV" segment's voxels with a SimpleITK mask on the CT's grid (1 = GTV); returns
     the segment ID. A mask on another grid is refused (``InputError``)."""
     from ..io.images import write_image
-    from ..slicer.mrb import _binary_nonzero
-    from ..slicer.write import _mark_chosen, _read_volume, same_grid
+    from ..slicer.mrb import binary_nonzero
+    from ..slicer.write import mark_chosen, read_volume, same_grid
     from ..slicer.display import style_segments
 
     with tempfile.TemporaryDirectory(prefix="radsurv-app-") as tmp:
-        label_node = _read_volume(write_image(mask_image, Path(tmp) / "gtv.nrrd", compress=False), labelmap=True)
+        label_node = read_volume(write_image(mask_image, Path(tmp) / "gtv.nrrd", compress=False), labelmap=True)
     if not same_grid(label_node, ct_node):
         raise InputError("gtv: the mask is not on the CT's voxel grid; resample it onto the CT.")
-    binary = _binary_nonzero(label_node)
+    binary = binary_nonzero(label_node)
     old = gtv_segment_id(segmentation_node)
     if old:
         segmentation_node.GetSegmentation().RemoveSegment(old)
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
     segment_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, GTV_SEGMENT_NAME)
-    _mark_chosen(segmentation_node, segment_id)
+    mark_chosen(segmentation_node, segment_id)
     style_segments(segmentation_node, [], segment_id)
     return segment_id
 

@@ -5,8 +5,8 @@ and the Segment Editor effects with undo; this module adds the RadSurv panel (dr
 opened after a case is loaded): load PAT1 / a data-folder case / an upload, the scoring options
 (``ScoreOptions`` fields), Score with a progress bar naming the stage, Cancel, the scores table,
 the voxel-map / heatmap picker and the downloads (``scene.mrb``, ``result.json``,
-``features.csv``, ``overview.png``). Scoring goes through ``app.scoring.ScoringSession``, i.e.
-``slicer.task.SceneScoringTask`` and the worker, and the results are written into the scene by
+``features.csv``, ``overview.png``). Scoring goes through ``control.session.ScoringSession``, i.e.
+``control.task.SceneScoringTask`` and the worker, and the results are written into the scene by
 ``slicer.write`` as in the Slicer module.
 
 One server process serves one scene (trame's model: start one per user, behind the hospital's
@@ -30,9 +30,9 @@ from trame_slicer.app.logic import SegmentationAppLogic
 from trame_slicer.app.ui import SegmentationAppUI, SegmentEditorUI
 from trame_slicer.core import SlicerApp
 
+from ..control.session import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
 from ..errors import InputError, RadSurvError
 from . import inputs, scene as app_scene
-from .scoring import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
 
 log = logging.getLogger(__name__)
 
@@ -476,9 +476,9 @@ class RadSurvApp(TrameApp):
 
 def scores_rows(result: dict) -> list[list[str]]:
     """Rows (quantity, value, unit) of the scores table: those of the scene's ``RadSurv scores`` table."""
-    from ..slicer.write import _scores_rows
+    from ..slicer.write import scores_rows
 
-    return [[quantity, value, unit] for quantity, value, unit in _scores_rows(result)]
+    return [[quantity, value, unit] for quantity, value, unit in scores_rows(result)]
 
 
 def _dicom_object(path: Path) -> str:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import RadSurvError
+from ..errors import RadSurvError, translate, write_crash_log
 
 
 #: Modules that add subcommands: each has ``add_parsers(subparsers)`` and ``RUNNERS`` (name -> run(args)).
@@ -55,25 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 #: Exit status of a run stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + SIGINT, as shells report it.
 EXIT_INTERRUPTED = 130
 
-#: Folder of the logs of internal errors (default: ``<temp>/radsurv-logs``).
-LOG_DIR_VARIABLE = "RADSURV_LOG_DIR"
-
-
 def _crash_log(command: str) -> Path:
-    """Write the current exception's traceback to a new log file; returns its path."""
-    import datetime
-    import os
+    """Write the current exception's traceback to a new log file (``errors.write_crash_log``); returns its path."""
     import platform
-    import tempfile
     import traceback
 
-    folder = Path(os.environ.get(LOG_DIR_VARIABLE) or Path(tempfile.gettempdir()) / "radsurv-logs")
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"radsurv-{command}-{stamp}-{os.getpid()}.log"
-    path.write_text(f"radsurv {__version__} {command}, Python {platform.python_version()} on {platform.platform()}\n"
-                    f"command line: {' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
-    return path
+    return write_crash_log(command, f"radsurv {__version__} {command}, Python {platform.python_version()} on "
+                                    f"{platform.platform()}\ncommand line: {' '.join(sys.argv)}\n\n"
+                                    f"{traceback.format_exc()}")
 
 
 def _terminate_as_interrupt(signum, frame):
@@ -105,8 +94,6 @@ def main(argv=None) -> int:
     try:
         return runners[args.command](args)
     except RadSurvError as exc:
-        from ..options import translate
-
         print(f"radsurv: error: {translate(exc, 'cli')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

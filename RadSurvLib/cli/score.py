@@ -1,4 +1,4 @@
-"""``radsurv score``: one CT + GTV through ``pipeline.score_case``."""
+"""``radsurv score``: one CT + GTV through ``pipeline.score_case`` (and the scene, with ``--scene``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _score_parser(sub) -> None:
 
 def _run_score(args) -> int:
     from ..io.dicom import resolve_score_inputs
-    from ..pipeline import score_case
+    from ..worker.job import score_with_scene
 
     start = time.perf_counter()
     options = ScoreOptions.from_args(args)
@@ -31,7 +31,7 @@ def _run_score(args) -> int:
     def progress(event) -> None:
         print(f"[{time.perf_counter() - start:7.1f} s] {event.stage:<10} {event.message}", flush=True)
 
-    result = score_case(ct, gtv, args.out, options, progress=progress)
+    result = score_with_scene(ct, gtv, args.out, options, progress=progress)
     model = result["model"]
     print()
     if model is None:

@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from .images import input_error
+from ..errors import InputError, input_error
 
 #: Largest allowed deviation of a slice gap from the median gap, as a fraction of the median.
 SLICE_GAP_TOLERANCE = 0.05

@@ -10,33 +10,13 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, input_error, parameter
 
 #: Image file suffixes RadSurv reads (NRRD, NIfTI and MetaImage).
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 
 #: Default tolerances for "same physical space": origin in mm, spacing relative, direction absolute.
 GEOMETRY_TOLERANCE = {"origin_mm": 1e-3, "spacing_rel": 1e-4, "direction": 1e-4}
-
-
-def input_error(name: str, problem: str):
-    """The error for a bad input called ``name``: ``options.OptionError`` when ``name`` is a
-    parameter of the library (a key of ``options.FRONT_END_NAMES``, e.g. ``"gtv"``), so that each
-    front end names it (and any ``[[parameter]]`` in ``problem``) in its own terms; otherwise an
-    ``InputError`` reading ``"<name>: <problem>"``.
-    """
-    from ..options import FRONT_END_NAMES, OptionError, render
-
-    if name in FRONT_END_NAMES:
-        return OptionError(name, problem)
-    return InputError(render(name, problem, None))
-
-
-def parameter(name: str) -> str:
-    """``name`` as a ``[[name]]`` reference for ``input_error`` when it is a library parameter."""
-    from ..options import FRONT_END_NAMES
-
-    return f"[[{name}]]" if name in FRONT_END_NAMES else name
 
 
 def read_image(path, what: str = "image"):
@@ -192,13 +172,6 @@ def _label_counts(values):
     return {(int(v) if float(v).is_integer() else float(v)): int(c) for v, c in pairs if v != 0}
 
 
-def mask_labels(mask) -> dict:
-    """Non-zero labels of a labelmap and their voxel counts, ``{label: count}``, labels ascending."""
-    import SimpleITK as sitk
-
-    return _label_counts(sitk.GetArrayViewFromImage(mask))
-
-
 def _label_list(counts: dict, limit: int = 10) -> str:
     labels = [str(label) for label in list(counts)[:limit]]
     return ", ".join(labels) + (", ..." if len(counts) > limit else "")
@@ -208,6 +181,13 @@ def _format_labels(counts: dict, limit: int = 10) -> str:
     shown = [f"{label} ({count:,} voxels)" for label, count in list(counts.items())[:limit]]
     more = f" and {len(counts) - limit} more" if len(counts) > limit else ""
     return ", ".join(shown) + more
+
+
+def binary_mask(mask):
+    """A uint8 0/1 copy of a mask (non-zero = 1), keeping its geometry (SimpleITK image in, out)."""
+    import SimpleITK as sitk
+
+    return sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
 
 
 def read_mask(source, what: str = "gtv", label: int | None = None):

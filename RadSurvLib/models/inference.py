@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import InputError
 
 
 def resolve_device(device: str = "auto") -> str:
-    """Torch device name for ``device``: ``"auto"`` -> ``"cuda"`` when available else ``"cpu"``.
+    """Torch device name for ``device``: ``"auto"`` -> ``"cuda"`` when available else ``"cpu"``;
+    ``"cpu"``, ``"cuda"`` and ``"cuda:N"`` as they are.
 
     Raises:
         InputError: unknown device, or ``"cuda"`` requested on a machine without a usable CUDA GPU.
@@ -16,14 +19,14 @@ def resolve_device(device: str = "auto") -> str:
     device = str(device or "auto").lower()
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
+    if device == "cuda" or re.fullmatch(r"cuda:\d+", device):
         if not torch.cuda.is_available():
-            raise InputError("device: cuda was requested but no CUDA GPU is available to PyTorch on this machine "
-                             f"(torch {torch.__version__}); use cpu or auto.")
-        return "cuda"
+            raise InputError(f"device: {device} was requested but no CUDA GPU is available to PyTorch on this "
+                             f"machine (torch {torch.__version__}); use cpu or auto.")
+        return device
     if device == "cpu":
         return "cpu"
-    raise InputError(f"device: unknown device {device!r}; use auto, cpu or cuda.")
+    raise InputError(f"device: unknown device {device!r}; use auto, cpu, cuda or cuda:N.")
 
 
 def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel_maps=None,

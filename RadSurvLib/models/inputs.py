@@ -33,6 +33,10 @@ CROP_KEYS = ("crop_size", "margin_mm", "hu_clip", "norm_mean", "norm_std")
 #: Default 2D patch size (Zhang et al. 2024: 160 x 160 pixels).
 PATCH_SIZE = 160
 
+#: Gray-level bin width of the voxel maps of a scoring run, and of those a ``ct3d+maps`` model takes
+#: when its bundle names none, HU (Liu et al. 2025's bin width).
+VOXEL_MAP_BIN_WIDTH_HU = 25.0
+
 
 class ModelInput(NamedTuple):
     """One case's model input.
@@ -229,6 +233,32 @@ def build_model_input(input_kind: str, ct_1mm, gtv_1mm, preprocessing: dict, vox
     if input_kind == "slice2d+radscores":
         return build_slice2d(ct_1mm, gtv_1mm, preprocessing, radscores)
     raise InputError(f"model input kind {input_kind!r} is unknown; use ct3d, ct3d+maps or slice2d+radscores.")
+
+
+def voxel_map_settings(preprocessing: dict, kernel_radius: int = 1) -> tuple[int, float]:
+    """(kernel radius in voxels, bin width in HU) of the voxel maps a ``ct3d+maps`` model takes: the
+    bundle's ``preprocessing["kernel_radius"]`` / ``["bin_width"]``, else ``kernel_radius`` and
+    ``VOXEL_MAP_BIN_WIDTH_HU``."""
+    pre = preprocessing or {}
+    return int(pre.get("kernel_radius", kernel_radius)), float(pre.get("bin_width", VOXEL_MAP_BIN_WIDTH_HU))
+
+
+def model_voxel_maps(ct, gtv, preprocessing: dict, kernel_radius: int = 1, device: str = "cpu") -> dict:
+    """The voxel maps a ``ct3d+maps`` model takes (``preprocessing["voxel_maps"]``, in that order),
+    computed with its settings (``voxel_map_settings``) inside the GTV, on the CT's own grid.
+
+    Args:
+        ct: SimpleITK CT (HU); gtv: SimpleITK mask on its grid (non-zero = GTV); device: torch device.
+
+    Returns:
+        ``{name: SimpleITK float32 map}`` (``radiomics.voxelmaps.compute_voxel_maps``).
+    """
+    from ..io.images import binary_mask
+    from ..radiomics.voxelmaps import compute_voxel_maps
+
+    radius, bin_width = voxel_map_settings(preprocessing, kernel_radius)
+    return compute_voxel_maps(ct, binary_mask(gtv), features=list(preprocessing["voxel_maps"]),
+                              kernel_radius=radius, bin_width=bin_width, device=device)
 
 
 #: First token of PyRadiomics feature names (image types): a GTV feature column starts with one.

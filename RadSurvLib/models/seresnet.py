@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .head import risk_head
+
 
 def se_reduction(channels: int, r: int = 64) -> int:
     """SE reduction ratio for ``channels``: ``r`` (Liu et al.: 64), clipped so that ``channels // r >= 1``."""
@@ -102,12 +104,7 @@ class SEResNet3D(nn.Module):
             setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.feature_dim = channels
-        head, previous = [], channels
-        for units in head_units:
-            head += [nn.Linear(previous, units), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            previous = units
-        self.head = nn.Sequential(*head)
-        self.out = nn.Linear(previous, 1)
+        self.head, self.out = risk_head(channels, head_units, dropout)
 
     def features(self, x: torch.Tensor, radscores=None) -> torch.Tensor:
         """Deep-feature vector ``[B, 8 * base_width]`` (global average pooling after ``layer4``)."""

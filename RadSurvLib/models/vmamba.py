@@ -32,6 +32,8 @@ import math
 
 import torch
 from torch import nn
+
+from .head import risk_head
 from torch.nn import functional as F
 
 #: Scan back ends: "auto" (CUDA kernel when possible, else the pure-torch scan), "torch", "cuda".
@@ -236,12 +238,7 @@ class VisionMamba3D(nn.Module):
         self.token_grid = TokenGrid(self.grid)
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.feature_dim = embed_dim
-        head, previous = [], embed_dim
-        for units in head_units:
-            head += [nn.Linear(previous, units), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            previous = units
-        self.head = nn.Sequential(*head)
-        self.out = nn.Linear(previous, 1)
+        self.head, self.out = risk_head(embed_dim, head_units, dropout)
 
     @property
     def scan_backend(self) -> str:

@@ -1,12 +1,12 @@
-"""The Slicer layer over MRML (no Qt): what the Slicer module and the web app share.
+"""The MRML adapters (no Qt): what the Slicer module, the web app and ``--scene`` share.
 
 - ``slicer.export``: a scene's CT and GTV segment -> NRRD files for the worker;
 - ``slicer.write``: a run's output folder -> ring segments, volumes, heatmap, tables in the scene;
-- ``slicer.display``: how results look (colours shared with overview.png, slice views on the GTV);
-- ``slicer.task``: ``SceneScoringTask``, export -> worker -> write, with cancel and re-run rules;
-- ``slicer.mrb``: a run saved as a ``.mrb`` scene bundle, and loaded back;
-- ``slicer.logic``: ``ScoringLogic``, the body of the module's ``RadSurvLogic`` (worker Python,
-  ``startScoring`` / ``process`` / ``processCohort`` with ``options.ScoreOptions``).
+- ``slicer.display``: how results look (``outputs.colours`` on MRML nodes, slice views on the GTV);
+- ``slicer.mrb``: a run saved as a ``.mrb`` scene bundle (``save_case_scene``), and loaded back.
+
+The controllers that drive a scoring run from a scene (``SceneScoringTask``, the module's
+``ScoringLogic``) are front ends and live in ``RadSurvLib.control``.
 
 It runs in 3D Slicer and, for tests and ``radsurv score --scene``, on the slicer-core wheel.
 ``import slicer`` inside these modules is the MRML package, never this one (absolute imports).

@@ -1,7 +1,9 @@
 """Saving the results of a run as a 3D Slicer scene bundle (``.mrb``) and loading one back.
 
 Outside Slicer this runs on the ``slicer-core`` wheel (pure-Python MRML); the scene is built with
-``slicer.write.write_results_to_scene``, the same code the Slicer module uses.
+``slicer.write.write_results_to_scene``, the same code the Slicer module uses. The pipeline writes
+no scene: the front ends that ask for one (``radsurv score --scene``, a worker job or a cohort with
+``scene_path``) call ``save_case_scene`` once ``pipeline.score_case`` has returned.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .display import GTV_COLOR, style_segments
-from .write import _mark_chosen, _read_volume, _threshold, same_grid, write_results_to_scene
+from ..outputs.colours import GTV_COLOR
+from .display import style_segments
+from .write import mark_chosen, read_volume, same_grid, threshold_image, write_results_to_scene
 
 
 def _slicer_core_version() -> str:
@@ -22,6 +25,51 @@ def _slicer_core_version() -> str:
         return f"Slicer {parts[0]}.{parts[1]}.0 {parts[2] if len(parts) > 2 else 0}"
     except Exception:  # noqa: BLE001  (not installed as a distribution: keep the library default)
         return ""
+
+
+def save_case_scene(ct, gtv, out_dir, options, result: dict, progress=None) -> dict:
+    """Save a finished ``score_case`` run as the scene ``options.scene_path`` (nothing when None).
+
+    Args:
+        ct, gtv: the inputs given to ``score_case`` (paths, or SimpleITK images: those are saved in
+            ``out_dir`` as ``input_ct.nrrd`` / ``input_gtv.nrrd`` for the scene).
+        out_dir: the run's output folder; options: its ``ScoreOptions``; result: what it returned.
+        progress: optional callable(``progress.ProgressEvent``): the "scene" stage's start and end.
+
+    Returns:
+        A copy of ``result`` with ``outputs["scene"]`` (the bundle's path) and ``timings_s["scene"]``
+        (s), also written to ``result.json`` (``result`` itself is left as it was).
+
+    Raises:
+        InputError: as ``save_scene_mrb``.
+    """
+    import os
+    import time
+
+    from ..io.images import read_mask, write_image
+    from ..outputs.folder import RESULT_FILE, write_json
+    from ..progress import ProgressEvent
+
+    if not options.scene_path:
+        return result
+    report = progress or (lambda event: None)
+    report(ProgressEvent("scene", 1.0, f"saving the Slicer scene {options.scene_path}"))
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    paths = []
+    for source, name in ((ct, "input_ct.nrrd"), (gtv, "input_gtv.nrrd")):
+        if isinstance(source, (str, os.PathLike)):
+            paths.append(Path(source))
+        else:
+            image = source if name == "input_ct.nrrd" else read_mask(source, "gtv", label=options.gtv_label)
+            paths.append(write_image(image, out_dir / name))
+    scene = str(save_scene_mrb(*paths, out_dir, options.scene_path))
+    seconds = round(time.perf_counter() - start, 3)
+    result = {**result, "outputs": {**result["outputs"], "scene": scene},
+              "timings_s": {**result["timings_s"], "scene": seconds}}
+    report(ProgressEvent("scene", 1.0, f"done in {seconds:.1f} s", done=True))
+    write_json(result, out_dir / RESULT_FILE)
+    return result
 
 
 def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
@@ -64,20 +112,20 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
     segmentations_logic.SetMRMLScene(scene)
 
-    ct_node = _read_volume(ct_path)
+    ct_node = read_volume(ct_path)
     ct_node.SetName("CT")
     scene.AddNode(ct_node)
     ct_node.CreateDefaultDisplayNodes()
 
-    mask_node = _read_volume(gtv_path, labelmap=True)
+    mask_node = read_volume(gtv_path, labelmap=True)
     if not same_grid(mask_node, ct_node):
         raise InputError(f"GTV mask {gtv_path.name} is not on the grid of CT {ct_path.name}; resample it onto the CT.")
-    binary = _binary_nonzero(mask_node)
+    binary = binary_nonzero(mask_node)
     segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
     segmentation_node.CreateDefaultDisplayNodes()
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
     gtv_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, "GTV", GTV_COLOR)
-    _mark_chosen(segmentation_node, gtv_id)
+    mark_chosen(segmentation_node, gtv_id)
     style_segments(segmentation_node, [], gtv_id)  # our own GTV: red outline, as in overview.png
 
     write_results_to_scene(ct_node, segmentation_node, gtv_id, out_dir, scene=scene)
@@ -91,7 +139,7 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     return mrb_path
 
 
-def _binary_nonzero(label_node):
+def binary_nonzero(label_node):
     """``vtkOrientedImageData`` (uint8) that is 1 where a labelmap node is non-zero; InputError if none."""
     import slicer
 
@@ -99,7 +147,7 @@ def _binary_nonzero(label_node):
     low, high = image.GetScalarRange()
     if low == 0 and high == 0:
         raise InputError(f"GTV mask '{label_node.GetName()}' is empty (no non-zero voxel).")
-    return _threshold(image, 0, 0, 0, 1)
+    return threshold_image(image, 0, 0, 0, 1)
 
 
 def load_scene_mrb(mrb_path):

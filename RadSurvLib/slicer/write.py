@@ -1,11 +1,12 @@
-"""Putting RadSurv results into a Slicer (MRML) scene, and saving / loading ``.mrb`` bundles.
+"""Putting RadSurv results into a Slicer (MRML) scene (``slicer.mrb`` saves such a scene as ``.mrb``).
 
 This module needs only the ``slicer`` MRML classes: it runs in 3D Slicer and, for tests and the
 ``radsurv --scene`` option, on the ``slicer-core`` wheel (pure-Python MRML, no Qt). ``slicer``,
 ``vtk`` and ``numpy`` are imported inside the functions, so importing ``RadSurvLib`` stays cheap.
 
 What :func:`write_results_to_scene` reads is the output directory written by
-``RadSurvLib.pipeline.score_case`` (file names as in ``result.json["outputs"]``):
+``RadSurvLib.pipeline.score_case`` (``outputs.folder.read_output_dir``; file names as in
+``result.json["outputs"]``):
 
 - ``rings.nrrd``: uint8 labelmap on the CT grid, 1 = GTV, k + 2 = k-th peritumoral ring;
 - ``voxelmap_<family>_<Feature>.nrrd``: float32 voxel radiomics maps on the CT grid;
@@ -20,7 +21,7 @@ renames, modifies or removes anything that was there):
 - one ``vtkMRMLScalarVolumeNode`` per voxel map, named ``"RadSurv <family>_<Feature>"``;
 - the ``vtkMRMLScalarVolumeNode`` ``"RadSurv <method> heatmap"`` (the method ``result.json``
   records: ``"RadSurv HiResCAM heatmap"``, ``"RadSurv Grad-CAM heatmap"``) shown with a colour table,
-  window 0-1 and a threshold that makes values below ``display.HEATMAP_SHOWN_FROM`` transparent, so
+  window 0-1 and a threshold that makes values below ``outputs.colours.HEATMAP_SHOWN_FROM`` transparent, so
   that it overlays the CT;
 - ``vtkMRMLTableNode`` ``"RadSurv scores"`` (rows: quantities; columns Quantity, Value, Unit);
 - ``vtkMRMLTableNode`` ``"RadSurv features"`` (rows: features; columns: Feature, then one
@@ -37,12 +38,12 @@ segments of one run keep matching names.
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 from ..errors import InputError
-from .display import HEATMAP_OPACITY, HEATMAP_SHOWN_FROM, RING_COLORS, show_results  # noqa: F401 (re-exported)
+from ..outputs.colours import HEATMAP_SHOWN_FROM, ring_color
+from ..outputs.folder import read_features_csv, read_output_dir
+from .display import show_results
 from .export import ijk_to_ras
 
 #: Prefix of every node name that RadSurv creates.
@@ -87,98 +88,6 @@ ROLE_ATTRIBUTE = "RadSurv.Role"
 GEOMETRY_TOLERANCE_MM = 1e-3
 
 
-# --------------------------------------------------------------------------------------------
-# Reading the output directory (plain Python)
-# --------------------------------------------------------------------------------------------
-
-def read_output_dir(out_dir) -> dict:
-    """Check a RadSurv output directory and list what :func:`write_results_to_scene` needs.
-
-    Args:
-        out_dir: folder written by ``RadSurvLib.pipeline.score_case``.
-
-    Returns:
-        dict with ``result`` (parsed ``result.json``), ``rings`` / ``heatmap`` / ``features``
-        (paths), ``voxel_maps`` (dict feature name -> path, in ``result.json`` order, else sorted
-        by file name) and ``rings_info`` (list of ``{"label", "inner_mm", "outer_mm", ...}``).
-
-    Raises:
-        InputError: the folder or one of its files is missing, or ``result.json`` is not valid
-            JSON / lacks ``risk_score``.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InputError(f"RadSurv output folder not found: {out_dir}. Run the RadSurv pipeline "
-                         "(radsurv score or RadSurvLib.pipeline.score_case) to create it.")
-    result_path = out_dir / "result.json"
-    if not result_path.is_file():
-        raise InputError(f"RadSurv output folder {out_dir} has no result.json: the pipeline did "
-                         "not finish there. Run it again into this folder.")
-    try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{result_path}: cannot read it as JSON ({exc}). Run the pipeline again.") from None
-    if not isinstance(result, dict) or "risk_score" not in result:
-        raise InputError(f"{result_path}: no 'risk_score' entry; it was not written by RadSurv's pipeline.")
-
-    outputs = result.get("outputs") or {}
-
-    def need(relative, what):
-        path = out_dir / relative
-        if not path.is_file():
-            raise InputError(f"RadSurv output folder {out_dir}: {what} file {relative} is missing. "
-                             "Run the pipeline again into this folder.")
-        return path
-
-    listed_maps = outputs.get("voxel_maps")
-    if isinstance(listed_maps, dict) and listed_maps:
-        voxel_maps = {name: need(rel, f"voxel map {name}") for name, rel in listed_maps.items()}
-    else:  # older result.json without the list: take the files by their contract name
-        voxel_maps = {p.name[len("voxelmap_"):-len(".nrrd")]: p
-                      for p in sorted(out_dir.glob("voxelmap_*.nrrd"))}
-    rings_info = result.get("rings")
-    if not isinstance(rings_info, list):
-        rings_info = []
-    return {
-        "out_dir": out_dir,
-        "result": result,
-        "rings": need(outputs.get("rings", "rings.nrrd"), "ring labelmap"),
-        "heatmap": need(outputs.get("heatmap", "heatmap.nrrd"), "heatmap"),
-        "features": need(outputs.get("features", "features.csv"), "features table"),
-        "voxel_maps": voxel_maps,
-        "rings_info": rings_info,
-    }
-
-
-def read_features_csv(path) -> tuple[list[str], list[str], dict[str, list[float]]]:
-    """Read ``features.csv`` (one row per ROI, column ``roi``, then one column per feature).
-
-    Returns:
-        ``(roi_names, feature_names, values)`` where ``values[feature]`` lists one float per ROI
-        in ``roi_names`` order. Columns with a non-numeric value (PyRadiomics ``diagnostics_*``
-        strings, for example) are left out; they stay in the CSV file.
-
-    Raises:
-        InputError: the file has no ``roi`` column or no rows.
-    """
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "roi" not in rows[0]:
-        raise InputError(f"{path}: expected a header with a 'roi' column and one row per ROI.")
-    roi_names = [row["roi"] for row in rows]
-    feature_names, values = [], {}
-    for name in rows[0]:
-        if name == "roi":
-            continue
-        try:
-            column = [float(row[name]) for row in rows]
-        except (TypeError, ValueError):
-            continue
-        feature_names.append(name)
-        values[name] = column
-    return roi_names, feature_names, values
-
-
 def ring_segment_names(gtv_name: str, rings_info: list, labels_present) -> list[tuple[int, str]]:
     """Labels and segment names of the rings: ``"<GTV name> ring <inner>-<outer> mm"``.
 
@@ -220,7 +129,7 @@ def heatmap_color_table(n_colors: int = 256) -> list[tuple[float, float, float]]
 # MRML helpers
 # --------------------------------------------------------------------------------------------
 
-def _read_volume(path, labelmap: bool = False):
+def read_volume(path, labelmap: bool = False):
     """Read an NRRD / NIfTI file into a new volume node that is not yet in any scene.
 
     ``vtkMRMLVolumeArchetypeStorageNode`` converts the file's LPS geometry to Slicer's RAS, as
@@ -313,7 +222,7 @@ def _run_suffix(scene, segmentation_node, node_names, seg_names) -> str:
         run += 1
 
 
-def _threshold(image, low: float, high: float, inside: int, outside: int):
+def threshold_image(image, low: float, high: float, inside: int, outside: int):
     """``vtkOrientedImageData`` (uint8): ``inside`` where ``low <= image <= high``, else ``outside``;
     keeps the image-to-world geometry of ``image``."""
     import slicer
@@ -339,10 +248,10 @@ def _binary_labelmap(label_node, label: int):
     import slicer
 
     image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label_node)
-    return _threshold(image, label, label, 1, 0)
+    return threshold_image(image, label, label, 1, 0)
 
 
-def _mark_chosen(segmentation_node, segment_id) -> None:
+def mark_chosen(segmentation_node, segment_id) -> None:
     """Flag a new segment's name and colour as chosen, so Slicer's terminology never replaces them."""
     segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
     segment.SetNameAutoGenerated(False)
@@ -382,7 +291,7 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def _scores_rows(result: dict) -> list[tuple[str, str, str]]:
+def scores_rows(result: dict) -> list[tuple[str, str, str]]:
     """Rows (quantity, value, unit) of the scores table, from ``result.json``."""
     model = result.get("model") or {}
     gtv = result.get("gtv") or {}
@@ -487,9 +396,9 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     # -- read every file first --------------------------------------------------------------
     files = read_output_dir(out_dir)
     result = files["result"]
-    rings_node = _read_volume(files["rings"], labelmap=True) if wanted["rings"] else None
-    heatmap_node = _read_volume(files["heatmap"]) if wanted["heatmap"] else None
-    map_nodes = ({name: _read_volume(path) for name, path in files["voxel_maps"].items()}
+    rings_node = read_volume(files["rings"], labelmap=True) if wanted["rings"] else None
+    heatmap_node = read_volume(files["heatmap"]) if wanted["heatmap"] else None
+    map_nodes = ({name: read_volume(path) for name, path in files["voxel_maps"].items()}
                  if wanted["voxel_maps"] else {})
     for what, node in [("rings.nrrd", rings_node), ("heatmap.nrrd", heatmap_node)] + [
             (Path(files["voxel_maps"][n]).name, node) for n, node in map_nodes.items()]:
@@ -520,9 +429,9 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     ring_ids, ring_names = [], []
     for index, (label, name) in enumerate(rings):
         binary = _binary_labelmap(rings_node, label)
-        color = RING_COLORS[index % len(RING_COLORS)]
+        color = ring_color(index)
         ring_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, name + suffix, color)
-        _mark_chosen(segmentation_node, ring_id)
+        mark_chosen(segmentation_node, ring_id)
         ring_ids.append(ring_id)
         ring_names.append(name + suffix)
     created["ring_segment_ids"] = ring_ids
@@ -582,7 +491,7 @@ def _add_heatmap(scene, heatmap_node, name, model, add_volume) -> dict:
 def _add_tables(scene, result, tables, suffix: str, demonstration: str) -> dict:
     """Add the scores table and the features table (one row per feature, one column per ROI)."""
     roi_names, feature_names, feature_values = tables
-    rows = _scores_rows(result)
+    rows = scores_rows(result)
     scores = scene.AddNewNodeByClass("vtkMRMLTableNode", SCORES_TABLE_NAME + suffix)
     scores.SetAttribute(ROLE_ATTRIBUTE, "scores")
     scores.SetAttribute("RadSurv.Demonstration", demonstration)

@@ -103,18 +103,17 @@ def _cox_risk(x_train, time, event, x_test):
     return np.asarray(x_test, float) @ fitter.params_.to_numpy(float)
 
 
-def survival_baseline_risks(table, train, test, signature, notes) -> dict:
+def survival_baseline_risks(table, train, test, radscore, notes) -> dict:
     """Risk scores on the ``test`` rows of each survival baseline fitted on the ``train`` rows.
 
     Args:
-        table: :class:`.data.FeatureTable`; train, test: row indices; signature: the signature
-            fitted on ``train`` (for ``signature_clinical``); notes: a set collecting notes.
+        table: :class:`.data.FeatureTable`; train, test: row indices; radscore: callable(row
+            indices) -> RadScores [n] of the signature fitted on ``train`` (for ``signature_clinical``;
+            ``signature.apply_signature``); notes: a set collecting notes.
 
     Returns:
         ``{baseline key: risk [len(test)]}``; a baseline whose inputs are absent is left out (noted).
     """
-    from .signature import apply_signature
-
     out = {}
     t, e = table.time[train], table.event[train]
     for key, candidates, transform in (("tumour_volume", VOLUME_COLUMNS, np.log), ("tumour_size", SIZE_COLUMNS, None)):
@@ -132,7 +131,7 @@ def survival_baseline_risks(table, train, test, signature, notes) -> dict:
     x_train, x_test, names = clinical_matrices(table.clinical, train, test, notes)
     if names:
         out["clinical"] = _cox_risk(x_train, t, e, x_test)
-        radscores = [apply_signature(signature, table.features.iloc[idx])["radscore"] for idx in (train, test)]
+        radscores = [radscore(idx) for idx in (train, test)]
         if np.ptp(radscores[0]) > 0:
             out["signature_clinical"] = _cox_risk(np.column_stack([radscores[0], x_train]), t, e,
                                                   np.column_stack([radscores[1], x_test]))

@@ -314,7 +314,7 @@ def decision_curve(time, event, predicted_survival, horizon_days, thresholds=Non
             "model": model, "treat_all": treat_all}
 
 
-def _subgroups(frame) -> dict:
+def subgroup_masks(frame) -> dict:
     """Subgroup masks of Liu et al.: stage I-II vs III, adenocarcinoma vs squamous, sex, age >= 65."""
     out = {}
     if "Overall.Stage" in frame.columns:
@@ -384,7 +384,7 @@ def evaluate_predictions(frame, n_boot: int = 1000, horizons_years=(1, 2, 3), se
                                           n_boot=max(50, n_boot // 5), seed=seed)
             dca[str(years)] = decision_curve(time, event, frame[col].to_numpy(float), years * DAYS_PER_YEAR)
     subgroups = {}
-    for name, mask in _subgroups(frame).items():
+    for name, mask in subgroup_masks(frame).items():
         if mask.sum() < 4 or not event[mask].any() or np.unique(time[mask]).size < 2:
             subgroups[name] = {"n": int(mask.sum()), "note": "too few patients or no event"}
             continue

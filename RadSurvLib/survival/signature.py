@@ -582,7 +582,8 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
         if baselines and train_idx is not None:
             from .baselines import BINARY_HORIZON_YEARS, binary_baseline_probabilities, survival_baseline_risks
 
-            for key, risk in survival_baseline_risks(table, train_idx, idx, sig, baseline_notes).items():
+            radscore = lambda rows: apply_signature(sig, table.features.iloc[rows])["radscore"]  # noqa: E731
+            for key, risk in survival_baseline_risks(table, train_idx, idx, radscore, baseline_notes).items():
                 frame[f"baseline_{key}"] = risk
             for model, prob in binary_baseline_probabilities(table, train_idx, idx, seed=seed).items():
                 frame[f"baseline_{model}_death_by_{BINARY_HORIZON_YEARS}y"] = prob

@@ -9,7 +9,7 @@ Times in days; lifelines ``CoxPHFitter`` (Efron ties) throughout.
 
 from __future__ import annotations
 
-#: Subgroup variable -> the two subgroup names of :func:`.metrics._subgroups`.
+#: Subgroup variable -> the two subgroup names of :func:`.metrics.subgroup_masks`.
 VARIABLES = {"stage": ("stage I-II", "stage III"), "histology": ("adenocarcinoma", "squamous cell carcinoma"),
              "sex": ("male", "female"), "age": ("age < 65", "age >= 65")}
 
@@ -36,9 +36,9 @@ def subgroup_hazard_ratios(frame) -> list:
     """
     import pandas as pd
 
-    from .metrics import _subgroups
+    from .metrics import subgroup_masks
 
-    masks = _subgroups(frame)
+    masks = subgroup_masks(frame)
     time = frame["time_days"].to_numpy(float)
     event = frame["event"].to_numpy().astype(int)
     high = (frame["risk_group"].astype(str) == "high").to_numpy().astype(float)

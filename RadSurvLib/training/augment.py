@@ -45,7 +45,6 @@ LIU_TABLE1 = {
 #: Transforms beyond Table 1: name -> (parameter range, default probability).
 EXTRA_TRANSFORMS = {"rotate_z90": ((0, 3), 1.0)}
 TRANSFORMS = {**LIU_TABLE1, **EXTRA_TRANSFORMS}
-INTENSITY = ("contrast", "brightness", "gamma", "noise", "blur")
 SPATIAL = ("mirror", "rotate_z")
 #: Named augmentations (``TrainSettings.augment``): preset -> {transform: probability}. "flip-rot90":
 #: mirroring is applied with probability 7/8 and then flips a non-empty set of axes uniformly, which is

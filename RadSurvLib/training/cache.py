@@ -81,13 +81,9 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
     voxel_maps = None
     if kind == "ct3d+maps":
         from ..io.images import read_image
-        from ..pipeline import sitk_binary
-        from ..radiomics.voxelmaps import compute_voxel_maps
+        from ..models.inputs import model_voxel_maps
 
-        ct, gtv = read_image(ct_path, "CT"), read_image(gtv_path, "GTV")
-        voxel_maps = compute_voxel_maps(ct, sitk_binary(gtv), features=list(settings["voxel_maps"]),
-                                        kernel_radius=int(settings.get("kernel_radius", 1)),
-                                        bin_width=float(settings.get("bin_width", 25.0)))
+        voxel_maps = model_voxel_maps(read_image(ct_path, "CT"), read_image(gtv_path, "GTV"), settings)
     built = build_model_input(kind, ct_1mm, gtv_1mm, raw, voxel_maps=voxel_maps,
                               radscores=[0.0] * len(settings.get("radscore_names") or []))
     return {"x": built.x[0].numpy().astype(np.float32)}

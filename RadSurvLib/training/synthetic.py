@@ -128,7 +128,10 @@ def lung_centres(background, block_mm: int = BLOCK_MM, step: int = 4):
     return centres[keep]
 
 
-def _smooth_noise(rng, shape, sigma_mm: float):
+def smooth_noise(rng, shape, sigma_mm: float):
+    """White Gaussian noise of ``shape`` (z, y, x) smoothed with a Gaussian of ``sigma_mm`` (on the
+    1 mm grid, so in voxels), scaled to unit standard deviation; ``rng`` a ``numpy.random.Generator``.
+    The synthetic tumours' heterogeneity."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -152,7 +155,7 @@ def make_case(background, centres, seed: int, index: int, censoring_rate: float)
     grid = np.indices(ct.shape, dtype=np.float32) - (np.array(ct.shape) / 2.0 + offset)[:, None, None, None]
     radius = np.sqrt(sum((g / r) ** 2 for g, r in zip(grid, radii)))  # 1 on the tumour surface
     het, nec = rng.uniform(0.0, 1.0), rng.uniform(0.0, NECROSIS_MAX)
-    tumour = TUMOUR_HU + (HET_MIN_HU + HET_RANGE_HU * het) * _smooth_noise(rng, ct.shape, NOISE_SIGMA_MM)
+    tumour = TUMOUR_HU + (HET_MIN_HU + HET_RANGE_HU * het) * smooth_noise(rng, ct.shape, NOISE_SIGMA_MM)
     core = radius < nec ** (1.0 / 3.0)
     tumour[core] = NECROSIS_HU + 5.0 * rng.standard_normal(int(core.sum()))
     weight = np.clip((1.0 - radius) * radii.min() + 0.5, 0.0, 1.0)  # ~1 mm partial-volume edge

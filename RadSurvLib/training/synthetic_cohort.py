@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .synthetic import (BASELINE_HAZARD_PER_DAY, BLOCK_MM, CENSORED_FRACTION, HET_MIN_HU, HET_RANGE_HU,
                         MEDIAN_SURVIVAL_DAYS, NECROSIS_HU, NECROSIS_MAX, NOISE_SIGMA_MM, RADIUS_MM,
-                        TUMOUR_HU, _smooth_noise, load_background, lung_centres)
+                        TUMOUR_HU, smooth_noise, load_background, lung_centres)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def make_case(background, centres, spec: SyntheticCohortSpec, seed: int, index: 
     radius = np.sqrt(sum((g / r) ** 2 for g, r in zip(grid, radii)))
     het, nec = rng.uniform(0.0, 1.0), rng.uniform(0.0, NECROSIS_MAX)
     amplitude = (HET_MIN_HU + HET_RANGE_HU * het) * spec.noise_gain
-    tumour = TUMOUR_HU + amplitude * _smooth_noise(rng, ct.shape, NOISE_SIGMA_MM)
+    tumour = TUMOUR_HU + amplitude * smooth_noise(rng, ct.shape, NOISE_SIGMA_MM)
     core = radius < nec ** (1.0 / 3.0)
     tumour[core] = NECROSIS_HU + 5.0 * rng.standard_normal(int(core.sum()))
     weight = np.clip((1.0 - radius) * radii.min() + 0.5, 0.0, 1.0)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import RadSurvError
 from . import protocol
-from .protocol import ProgressEvent
+from ..progress import ProgressEvent
 
 #: States of a job / task.
 IDLE, RUNNING, SUCCEEDED, FAILED, CANCELLED, SKIPPED = ("idle", "running", "succeeded", "failed",
@@ -149,7 +149,7 @@ class WorkerJob:
         runner: object with ``start(command, env, cwd)`` returning a handle with ``lines()``,
             ``returncode``, ``stderr_tail()``, ``kill()`` (default ``SubprocessRunner()``).
         env: process environment (default ``environment.worker_environ()``).
-        on_progress: optional callable(``protocol.ProgressEvent``): the worker's progress, plus
+        on_progress: optional callable(``progress.ProgressEvent``): the worker's progress, plus
             a "starting" event at ``start()`` and a "done" event (fraction 1) on success.
 
     Attributes after ``poll()``: ``state``, ``event`` (the last ``ProgressEvent``) and its
@@ -263,10 +263,10 @@ class WorkerJob:
 
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until the job ends (or ``timeout_s`` passes: then it is cancelled); returns the state."""
-        return _poll_until_done(self, timeout_s, interval_s)
+        return poll_until_done(self, timeout_s, interval_s)
 
 
-def _poll_until_done(task, timeout_s: float | None, interval_s: float) -> str:
+def poll_until_done(task, timeout_s: float | None, interval_s: float = 0.1) -> str:
     """Call ``task.poll()`` every ``interval_s`` seconds while it is RUNNING; ``task.cancel()`` once
     ``timeout_s`` seconds have passed (None: no limit). Returns ``task.state``."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -1,10 +1,7 @@
-"""The one progress event, and the worker's JSON-lines protocol (no Qt, no heavy imports).
+"""The worker's JSON-lines protocol (no Qt, no heavy imports).
 
-``ProgressEvent`` is what every progress callback of RadSurv receives: ``pipeline.score_case``,
-the worker client (``worker.client.WorkerJob``), ``batch.process_cohort`` and the Slicer task.
-Stage weights (``STAGE_WEIGHTS``) turn the pipeline's stages into a fraction of the run.
-
-The worker (``worker.server``) writes one JSON object per line on stdout; ``encode`` / ``decode``
+A progress message carries a ``progress.ProgressEvent`` (the one event every progress callback of
+RadSurv receives). The worker (``worker.server``) writes one JSON object per line on stdout; ``encode`` / ``decode``
 (de)serialise them and the ``*_message`` functions build them:
 
     {"type": "started", "pid": 1234, "radsurv_version": "0.1.0", "python": "/env/bin/python"}
@@ -16,49 +13,17 @@ The worker (``worker.server``) writes one JSON object per line on stdout; ``enco
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import sys
+from pathlib import Path
+from dataclasses import asdict
 
-#: Share of a typical run taken by each pipeline stage, in stage order (PAT1, Liu et al. 2025
-#: setting, CPU). ``scene`` (only with a scene file) is not weighted.
-STAGE_WEIGHTS = {"validate": 0.02, "resample": 0.06, "rings": 0.07, "features": 0.60,
-                 "voxel_maps": 0.12, "model": 0.10, "outputs": 0.03}
+from ..progress import ProgressEvent
 
 #: Message types of the protocol.
 STARTED, PROGRESS, RESULT, ERROR = "started", "progress", "result", "error"
 
 #: Error kinds: bad input (exit status 2) or a crash (exit status 1).
 INPUT, CRASH = "input", "crash"
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One progress report.
-
-    Attributes:
-        stage: pipeline stage (a key of ``STAGE_WEIGHTS``, or "scene"), "starting" / "done" for a
-            worker's start and end, or for a cohort the case's status ("started", "done", "failed",
-            "skipped").
-        fraction: share of the whole run (or cohort) done, 0-1, never decreasing within a run.
-        message: one line for a person.
-        done: True when ``stage`` has just ended (its last event), False at its start and between.
-        case_id: the case of a cohort (``batch.process_cohort``); None for one case.
-    """
-
-    stage: str
-    fraction: float
-    message: str
-    done: bool = False
-    case_id: str | None = None
-
-
-def stage_fraction(finished_stages, stage: str, done: bool) -> float:
-    """Fraction of a run (0-1) at the start (``done`` False) or the end of ``stage``, given the
-    stages finished before it (``STAGE_WEIGHTS``)."""
-    total = sum(STAGE_WEIGHTS.values())
-    before = sum(w for s, w in STAGE_WEIGHTS.items() if s in finished_stages and s != stage)
-    if done:
-        before += STAGE_WEIGHTS.get(stage, 0.0)
-    return round(min(1.0, before / total), 4)
 
 
 def encode(message: dict) -> str:
@@ -120,3 +85,48 @@ def make_job(options, ct, out_dir, gtv=None, rtstruct=None, seg=None, roi=None) 
     """
     inputs = {"ct": ct, "gtv": gtv, "rtstruct": rtstruct, "seg": seg, "roi": roi, "out_dir": out_dir}
     return {**{k: (None if v is None else str(v)) for k, v in inputs.items()}, **options.to_job()}
+
+
+def load_job(source):
+    """Read and check a job: a path to a JSON file, ``"-"`` (stdin) or a dict.
+
+    Returns:
+        ``(inputs, options)``: dict of ``INPUT_KEYS`` (relative paths made absolute against
+        the job file's folder, or the current folder) and the ``ScoreOptions``.
+
+    Raises:
+        InputError: unreadable JSON, unknown keys (named), no ``ct`` or ``out_dir``;
+        OptionError: an invalid option.
+    """
+    from ..errors import InputError
+    from ..options import ScoreOptions
+
+    base = Path.cwd()
+    if isinstance(source, dict):
+        job = dict(source)
+    else:
+        try:
+            if str(source) == "-":
+                job = json.loads(sys.stdin.read())
+            else:
+                base = Path(source).resolve().parent
+                job = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"worker job {source}: cannot read it as JSON ({exc}).") from None
+    if not isinstance(job, dict):
+        raise InputError("worker job: expected a JSON object.")
+    inputs = {key: job.pop(key, None) for key in INPUT_KEYS}
+    for key in ("ct", "out_dir"):
+        if not inputs[key]:
+            raise InputError(f"worker job: '{key}' is required.")
+    for key in ("ct", "gtv", "rtstruct", "seg", "out_dir"):
+        if inputs[key]:
+            inputs[key] = str(inputs[key]) if Path(inputs[key]).is_absolute() else str((base / inputs[key]).resolve())
+    try:
+        options = ScoreOptions.from_job(job, base_dir=base)
+    except InputError as exc:
+        if not str(exc).startswith("options: unknown"):
+            raise
+        raise InputError(f"worker job: {str(exc).partition(': ')[2]} Case keys: "
+                         f"{', '.join(INPUT_KEYS)}.") from None
+    return inputs, options

@@ -1,6 +1,6 @@
 """The RadSurv worker: runs ``pipeline.score_case`` for one job, in RadSurv's own environment.
 
-Usage (the Slicer module and ``RadSurvLib.slicer.task`` start it; anyone can):
+Usage (the Slicer module and ``RadSurvLib.control.task`` start it; anyone can):
 
     <environment python> -m RadSurvLib.worker JOB.json        # or "-" to read the job on stdin
 
@@ -24,19 +24,17 @@ refused: ``OSError`` naming it), 130 stopped by SIGINT / SIGTERM (an error messa
 message names a log file with the traceback, in ``$RADSURV_LOG_DIR`` or ``<temp>/radsurv-logs``).
 A killed worker (SIGKILL, the module's Cancel) leaves a staging folder that the next run into the
 same folder removes (``pipeline``). A progress
-message carries a ``protocol.ProgressEvent``: ``fraction`` grows from 0 to 1 over the stages,
-weighted by their usual share of the run time (``protocol.STAGE_WEIGHTS``).
+message carries a ``progress.ProgressEvent``: ``fraction`` grows from 0 to 1 over the stages,
+weighted by their usual share of the run time (``progress.STAGE_WEIGHTS``).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -70,67 +68,17 @@ def _take_stdout():
     return io.TextIOWrapper(os.fdopen(protocol_fd, "wb", buffering=0), encoding="utf-8", write_through=True)
 
 
-def load_job(source):
-    """Read and check a job: a path to a JSON file, ``"-"`` (stdin) or a dict.
-
-    Returns:
-        ``(inputs, options)``: dict of ``protocol.INPUT_KEYS`` (relative paths made absolute against
-        the job file's folder, or the current folder) and the ``ScoreOptions``.
-
-    Raises:
-        InputError: unreadable JSON, unknown keys (named), no ``ct`` or ``out_dir``;
-        OptionError: an invalid option.
-    """
-    from ..errors import InputError
-    from ..options import ScoreOptions
-
-    base = Path.cwd()
-    if isinstance(source, dict):
-        job = dict(source)
-    else:
-        try:
-            if str(source) == "-":
-                job = json.loads(sys.stdin.read())
-            else:
-                base = Path(source).resolve().parent
-                job = json.loads(Path(source).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"worker job {source}: cannot read it as JSON ({exc}).") from None
-    if not isinstance(job, dict):
-        raise InputError("worker job: expected a JSON object.")
-    inputs = {key: job.pop(key, None) for key in protocol.INPUT_KEYS}
-    for key in ("ct", "out_dir"):
-        if not inputs[key]:
-            raise InputError(f"worker job: '{key}' is required.")
-    for key in ("ct", "gtv", "rtstruct", "seg", "out_dir"):
-        if inputs[key]:
-            inputs[key] = str(inputs[key]) if Path(inputs[key]).is_absolute() else str((base / inputs[key]).resolve())
-    try:
-        options = ScoreOptions.from_job(job, base_dir=base)
-    except InputError as exc:
-        if not str(exc).startswith("options: unknown"):
-            raise
-        raise InputError(f"worker job: {str(exc).partition(': ')[2]} Case keys: "
-                         f"{', '.join(protocol.INPUT_KEYS)}.") from None
-    return inputs, options
-
-
 def run_job(job, protocol_out, log_stream) -> int:
     """Check and run one job (``load_job``'s ``source``) and report it through ``protocol_out``
     (an object with ``send(message)``); returns the exit status (0, 2 bad input, 1 crash)."""
     from .. import __version__
-    from ..errors import BundleError, InputError
-    from ..options import translate
+    from ..errors import BundleError, InputError, translate
 
     protocol_out.send(protocol.started_message(os.getpid(), __version__, sys.executable))
     try:
-        from ..io.dicom import resolve_score_inputs
-        from ..pipeline import score_case
+        from .job import score_job
 
-        inputs, options = load_job(job)
-        ct, gtv = resolve_score_inputs(inputs["ct"], inputs["gtv"], inputs["rtstruct"], inputs["seg"], inputs["roi"])
-        result = score_case(ct, gtv, inputs["out_dir"], options,
-                            progress=lambda event: protocol_out.send(protocol.progress_message(event)))
+        out_dir, result = score_job(job, progress=lambda event: protocol_out.send(protocol.progress_message(event)))
     except (InputError, BundleError) as exc:
         protocol_out.send(protocol.error_message(protocol.INPUT, translate(exc, "job"), _tail(log_stream)))
         return 2
@@ -147,21 +95,18 @@ def run_job(job, protocol_out, log_stream) -> int:
         return 2
     except Exception as exc:  # noqa: BLE001  (a crash is reported, not hidden)
         return _crash(exc, protocol_out, log_stream)
-    protocol_out.send(protocol.result_message(str(Path(inputs["out_dir"]).resolve()), result))
+    protocol_out.send(protocol.result_message(str(Path(out_dir).resolve()), result))
     return 0
 
 
 def _crash(exc, protocol_out, log_stream) -> int:
     """Report an internal error: its traceback in the log and in a log file the message names."""
-    import tempfile
+    from ..errors import write_crash_log
 
     trace = traceback.format_exc()
     logging.getLogger("RadSurv.worker").error("worker crashed:\n%s", trace)
     try:
-        folder = Path(os.environ.get("RADSURV_LOG_DIR") or Path(tempfile.gettempdir()) / "radsurv-logs")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"radsurv-worker-{os.getpid()}-{int(time.time())}.log"
-        path.write_text(log_stream.getvalue() + "\n" + trace, encoding="utf-8")
+        path = write_crash_log("worker", log_stream.getvalue() + "\n" + trace)
         where = f"the details are in {path}"
     except OSError as log_error:
         where = f"no log file could be written ({log_error})"

@@ -28,7 +28,7 @@ def pat1_run(tmp_path_factory):
     """One full pipeline run on PAT1 with the shipped demonstration bundle.
 
     Returns:
-        (out_dir, result dict, list of ``worker.protocol.ProgressEvent``).
+        (out_dir, result dict, list of ``progress.ProgressEvent``).
     """
     from RadSurvLib.options import ScoreOptions
     from RadSurvLib.pipeline import score_case

@@ -1,5 +1,5 @@
 """The web app's parts that need no browser: what it accepts (``app.inputs``), the case in the MRML
-scene (``app.scene``, slicer-core), the scoring session (``app.scoring``) and ``radsurv app``'s
+scene (``app.scene``, slicer-core), the scoring session (``control.session``) and ``radsurv app``'s
 arguments. The browser session itself is ``test_app_browser.py``."""
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def test_dice():
 
 # -- scoring session -------------------------------------------------------------------------------
 def test_form_gives_score_options_and_refuses_bad_values():
-    from RadSurvLib.app.scoring import FORM_DEFAULTS, message, options_from_form
+    from RadSurvLib.control.session import FORM_DEFAULTS, message, options_from_form
     from RadSurvLib.options import OptionError
 
     options = options_from_form(dict(FORM_DEFAULTS, rings_mm="3-6,6-9", air_hu="-950", inner_rim_mm=""))
@@ -179,7 +179,7 @@ class _NeverEndingRunner:
 def test_second_score_while_one_runs_is_refused_and_cancel_leaves_the_scene(tmp_path, pat1_images):
     slicer = pytest.importorskip("slicer")
     from RadSurvLib.app import scene as app_scene
-    from RadSurvLib.app.scoring import ScoringSession
+    from RadSurvLib.control.session import ScoringSession
     from RadSurvLib.options import ScoreOptions
     from RadSurvLib.worker.client import CANCELLED, RUNNING
 
@@ -208,7 +208,7 @@ def test_second_score_while_one_runs_is_refused_and_cancel_leaves_the_scene(tmp_
 def test_empty_gtv_segment_is_refused_before_the_worker_starts(tmp_path, pat1_images):
     slicer = pytest.importorskip("slicer")
     from RadSurvLib.app import scene as app_scene
-    from RadSurvLib.app.scoring import ScoringSession
+    from RadSurvLib.control.session import ScoringSession
     from RadSurvLib.options import ScoreOptions
 
     scene = slicer.vtkMRMLScene()

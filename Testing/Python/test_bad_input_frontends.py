@@ -195,14 +195,14 @@ def test_inner_rim_wider_than_the_gtv_is_refused_in_the_validate_stage(tmp_path,
 
 def test_inradius_is_the_depth_of_a_known_sphere():
     # A ball of radius 10 voxels at 1 mm: the deepest voxel centre lies 10 mm (+- 1 voxel) inside.
-    from RadSurvLib.pipeline import _gtv_inradius_mm
+    from RadSurvLib.pipeline import gtv_inradius_mm
 
     zz, yy, xx = np.mgrid[:31, :31, :31]
     ball = ((zz - 15) ** 2 + (yy - 15) ** 2 + (xx - 15) ** 2 <= 100).astype(np.uint8)
-    assert 10.0 <= _gtv_inradius_mm(sitk.GetImageFromArray(ball)) <= 11.0
+    assert 10.0 <= gtv_inradius_mm(sitk.GetImageFromArray(ball)) <= 11.0
     image = sitk.GetImageFromArray(ball)
     image.SetSpacing((2.0, 2.0, 2.0))
-    assert 20.0 <= _gtv_inradius_mm(image) <= 22.0
+    assert 20.0 <= gtv_inradius_mm(image) <= 22.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,7 +591,7 @@ def test_sigterm_in_the_worker_is_a_cancelled_message_and_exit_130(tmp_path, sma
 def test_module_logic_refuses_bad_settings_in_gui_terms():
     pytest.importorskip("slicer", reason="needs the slicer-core wheel")
     from RadSurvLib.options import OptionError
-    from RadSurvLib.slicer import logic as sl
+    from RadSurvLib.control import logic as sl
 
     logic = sl.ScoringLogic()
     for rings, settings, label in (("nan", {}, "Rings (mm): 'nan' holds a distance that is not finite"),
@@ -608,7 +608,7 @@ def test_module_logic_refuses_a_too_wide_inner_rim_and_leaves_the_scene(tmp_path
     from conftest import InProcessWorkerRunner
     from test_slicer_task import make_case_scene, scene_state
 
-    from RadSurvLib.slicer import logic as sl
+    from RadSurvLib.control import logic as sl
     from RadSurvLib.worker.client import WorkerFailed
 
     scene, ct, seg, gtv_id, _ = make_case_scene()
@@ -626,7 +626,7 @@ def test_module_cancel_stops_the_real_worker_promptly(tmp_path, monkeypatch):
     pytest.importorskip("slicer", reason="needs the slicer-core wheel")
     from test_slicer_task import make_case_scene, scene_state
 
-    from RadSurvLib.slicer import logic as sl
+    from RadSurvLib.control import logic as sl
 
     monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
     scene, ct, seg, gtv_id, _ = make_case_scene()

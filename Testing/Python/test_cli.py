@@ -45,3 +45,36 @@ def test_train_demo_takes_the_trainer_options():
 
     args = build_parser().parse_args(["train-demo", "--out", "bundle", "--epochs", "3", "--seed", "7"])
     assert (args.out, args.epochs, args.seed, args.base_width) == ("bundle", 3, 7, 8)
+
+
+def test_score_and_voxelmaps_check_the_shared_options_alike(tmp_path):
+    """``radsurv voxelmaps`` checks its maps, kernel radius and device with ``ScoreOptions``, as
+    ``radsurv score`` does: a value one accepts the other accepts, a refused one reads the same."""
+    import pytest
+
+    from RadSurvLib.cli import build_parser
+    from RadSurvLib.cli.voxelmaps import options_from_args
+    from RadSurvLib.errors import RadSurvError, translate
+    from RadSurvLib.options import ScoreOptions
+
+    def both(*extra):
+        score = build_parser().parse_args(["score", "--ct", "c", "--gtv", "g", "--out", "o", *extra])
+        maps = build_parser().parse_args(["voxelmaps", "--ct", "c", "--gtv", "g", "--out", "o", *extra])
+        outcomes = []
+        for make, args in ((ScoreOptions.from_args, score), (options_from_args, maps)):
+            try:
+                outcomes.append(make(args))
+            except RadSurvError as exc:
+                outcomes.append(translate(exc, "cli"))
+        return outcomes
+
+    for extra in (["--kernel-radius", "1.0"], ["--kernel-radius", "2"], ["--device", "cuda:1"]):
+        score, maps = both(*extra)
+        assert isinstance(maps, ScoreOptions), maps
+        assert (score.kernel_radius, score.device) == (maps.kernel_radius, maps.device)
+    for extra in (["--kernel-radius", "0"], ["--kernel-radius", "1.5"], ["--device", "tpu"]):
+        score, maps = both(*extra)
+        assert isinstance(score, str) and score == maps, (score, maps)
+    with pytest.raises(RadSurvError, match="^--features: unknown voxel-map feature"):
+        options_from_args(build_parser().parse_args(["voxelmaps", "--ct", "c", "--gtv", "g", "--out", "o",
+                                                     "--features", "glcm_Nope"]))

@@ -16,8 +16,9 @@ import pytest
 from conftest import PAT1_CT, PAT1_GTV, InProcessWorkerRunner
 
 from RadSurvLib import options as opts
-from RadSurvLib.errors import InputError
-from RadSurvLib.options import DEFAULT_RINGS_MM, OptionError, ScoreOptions, translate
+from RadSurvLib.errors import FRONT_END_NAMES, FRONT_ENDS, InputError, OptionError, translate
+from RadSurvLib.options import ScoreOptions
+from RadSurvLib.rings import DEFAULT_RINGS_MM
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def cli_flags(options: ScoreOptions) -> list[str]:
     """The command-line flags that set every field of ``options``."""
     flags = []
     for name in opts.option_names():
-        flag, value = opts.FRONT_END_NAMES[name][0], getattr(options, name)
+        flag, value = FRONT_END_NAMES[name][0], getattr(options, name)
         if name in ("overwrite", "features_only"):
             flags += [flag] if value else []
         elif name == "rings_mm":
@@ -148,8 +149,8 @@ def test_every_option_has_its_front_end_names():
     parser = argparse.ArgumentParser()
     opts.add_arguments(parser)
     flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings and a.dest != "help"}
-    assert flags == {name: opts.FRONT_END_NAMES[name][0] for name in opts.option_names()}
-    assert all(len(opts.FRONT_END_NAMES[name]) == len(opts.FRONT_ENDS) for name in opts.FRONT_END_NAMES)
+    assert flags == {name: FRONT_END_NAMES[name][0] for name in opts.option_names()}
+    assert all(len(FRONT_END_NAMES[name]) == len(FRONT_ENDS) for name in FRONT_END_NAMES)
 
 
 # -- round trips ----------------------------------------------------------------------------------

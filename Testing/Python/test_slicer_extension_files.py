@@ -164,7 +164,7 @@ def test_files_the_module_reads_are_installed():
         digest = hashlib.sha256((REPO / relative).read_bytes()).hexdigest()
         assert checksum == f"SHA256:{digest}", f"checksum of {relative} in RadSurv.py is stale"
     from RadSurvLib.options import RADIOMICS_SETTINGS
-    from RadSurvLib.slicer.logic import RADIOMICS_SETTING_LABELS
+    from RadSurvLib.control.logic import RADIOMICS_SETTING_LABELS
 
     assert set(RADIOMICS_SETTING_LABELS.values()) == set(RADIOMICS_SETTINGS)  # every GUI label is a setting
     for name in RADIOMICS_SETTINGS.values():
@@ -190,11 +190,11 @@ def radsurvlib_imports_of_the_module() -> list[str]:
 
 def test_module_imports_are_found():
     names = radsurvlib_imports_of_the_module()
-    assert {"RadSurvLib.options", "RadSurvLib.slicer.logic", "RadSurvLib.slicer.task"} <= set(names)
+    assert {"RadSurvLib.options", "RadSurvLib.control.logic", "RadSurvLib.control.task"} <= set(names)
 
 
 def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
-    # the module's imports, and what its logic (RadSurvLib.slicer.logic) imports when it runs
+    # the module's imports, and what its logic (RadSurvLib.control.logic) imports when it runs
     modules = ["RadSurvLib", "RadSurvLib.worker.server", "RadSurvLib.errors", "RadSurvLib.worker.environment",
                "RadSurvLib.worker.client", "RadSurvLib.batch", *radsurvlib_imports_of_the_module()]
     script = textwrap.dedent(f"""
@@ -217,8 +217,8 @@ def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
         from RadSurvLib.worker.environment import PythonEnvironment
         from RadSurvLib.batch import read_cases
         from RadSurvLib.options import ScoreOptions
-        from RadSurvLib.slicer.logic import ScoringLogic
-        from RadSurvLib.slicer.task import input_key
+        from RadSurvLib.control.logic import ScoringLogic
+        from RadSurvLib.control.task import input_key
         assert parse_bands("3,6,9") == ((0.0, 3.0), (3.0, 6.0), (6.0, 9.0))
         assert default_bundle_path().is_dir() and LIU2025_PARAMS.is_file()
         assert PythonEnvironment({str(tmp_path / 'env')!r}).status().state == "needs install"

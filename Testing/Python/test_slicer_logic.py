@@ -1,4 +1,4 @@
-"""``RadSurvLib.slicer.logic.ScoringLogic`` (the body of the module's ``RadSurvLogic``) on real MRML
+"""``RadSurvLib.control.logic.ScoringLogic`` (the body of the module's ``RadSurvLogic``) on real MRML
 (slicer-core): the worker's Python ($RADSURV_WORKER_PYTHON or the environment), the GUI's radiomics
 labels and messages, every option reaching ``score_case`` through ``process`` and ``processCohort``
 (the real worker code run in this process by an injected runner, ``score_case`` recorded, see
@@ -16,7 +16,7 @@ from test_slicer_task import fake_worker, make_case_scene, scene_state  # noqa: 
 
 from RadSurvLib.errors import InputError  # noqa: E402
 from RadSurvLib.options import OptionError, ScoreOptions  # noqa: E402
-from RadSurvLib.slicer import logic as sl  # noqa: E402
+from RadSurvLib.control import logic as sl  # noqa: E402
 from RadSurvLib.worker.client import WorkerFailed  # noqa: E402
 from RadSurvLib.worker.environment import PythonEnvironment  # noqa: E402
 

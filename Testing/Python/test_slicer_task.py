@@ -25,12 +25,12 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
 
-from RadSurvLib.slicer import task as sj  # noqa: E402
+from RadSurvLib.control import task as sj  # noqa: E402
 from RadSurvLib.worker import client as wc  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
 from RadSurvLib.options import OptionError, ScoreOptions  # noqa: E402
 from RadSurvLib.slicer.write import heatmap_node_name  # noqa: E402
-from RadSurvLib.worker.protocol import ProgressEvent  # noqa: E402
+from RadSurvLib.progress import ProgressEvent  # noqa: E402
 from test_slicer_write import make_case_scene as make_pat1_scene  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "RadSurvLib" / "resources" / "PAT1"

@@ -341,3 +341,28 @@ def test_save_scene_mrb_rejects_bad_paths(out_dir, tmp_path):
         rmrb.save_scene_mrb(tmp_path / "nope.nrrd", GTV_PATH, out_dir, tmp_path / "x.mrb")
     with pytest.raises(InputError, match=r"\.mrb"):
         rmrb.save_scene_mrb(CT_PATH, GTV_PATH, out_dir, tmp_path / "x.zip")
+
+
+def test_the_scene_is_written_after_score_case_by_the_front_end(out_dir, tmp_path):
+    """``score_case`` writes no scene (the PAT1 run's folder holds none); ``save_case_scene`` adds it
+    to a finished folder, in-memory inputs saved beside it, and records it in ``result.json``."""
+    import shutil
+
+    from RadSurvLib.options import ScoreOptions
+
+    assert not list(out_dir.rglob("*.mrb"))
+    folder = tmp_path / "run"
+    shutil.copytree(out_dir, folder)
+    result = json.loads((folder / "result.json").read_text())
+    options = ScoreOptions(scene_path=str(tmp_path / "scenes" / "PAT1.mrb"))
+    events = []
+    saved = rmrb.save_case_scene(sitk.ReadImage(str(CT_PATH)), GTV_PATH, folder, options, result,
+                                 progress=events.append)
+    assert saved["outputs"]["scene"] == options.scene_path and Path(options.scene_path).is_file()
+    assert list(saved["timings_s"]) == [*result["timings_s"], "scene"] and "scene" not in result["outputs"]
+    assert json.loads((folder / "result.json").read_text()) == saved
+    assert (folder / "input_ct.nrrd").is_file() and not (folder / "input_gtv.nrrd").exists()
+    assert [(e.stage, e.done) for e in events] == [("scene", False), ("scene", True)]
+    scene = rmrb.load_scene_mrb(options.scene_path)
+    assert scene.GetNodesByName("CT").GetNumberOfItems() == 1
+    assert rmrb.save_case_scene(CT_PATH, GTV_PATH, folder, ScoreOptions(), saved) is saved  # no scene asked

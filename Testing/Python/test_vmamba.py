@@ -237,25 +237,28 @@ def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_
 
     from RadSurvLib.models.bundle import load_bundle, save_bundle
     from RadSurvLib.errors import BundleError
-    from RadSurvLib.pipeline import _map_features, _model_voxel_maps
+    from RadSurvLib.options import ScoreOptions
+    from RadSurvLib.pipeline import ModelNeeds
 
     params = dict(in_channels=3, image_size=16, patch_size=4, embed_dim=8, depth=1, d_state=4, head_units=[8])
     config = {"name": "t", "version": "0", "demonstration": True, "gradcam_layer": "token_grid", "risk_cutoff": 0.0,
               "architecture": {"name": "VisionMamba3D", "params": params}, "preprocessing": PRE}
     folder = save_bundle(VisionMamba3D(**params), config, tmp_path / "b")
     bundle = load_bundle(folder)
-    assert _map_features(("firstorder_Mean", "firstorder_Energy"), bundle) == [
+    needs = ModelNeeds.of(bundle, None, ScoreOptions())
+    assert needs.run_maps(("firstorder_Mean", "firstorder_Energy")) == [
         "firstorder_Mean", "firstorder_Energy", "glcm_Contrast"]
     ct, gtv, _, maps = synthetic_case()
-    assert _model_voxel_maps(bundle, maps, ct, gtv, 1, "cpu") is maps
+    assert needs.voxel_maps(maps, ct, gtv, "cpu") is maps
     # A bundle trained on maps with another kernel radius gets its own maps, not the run's.
     bundle.config["preprocessing"]["kernel_radius"] = 2
-    assert _map_features(("firstorder_Mean",), bundle) == ["firstorder_Mean"]
+    needs = ModelNeeds.of(bundle, None, ScoreOptions())
+    assert needs.run_maps(("firstorder_Mean",)) == ["firstorder_Mean"]
     values = sitk.GetArrayFromImage(ct)
     values += np.random.default_rng(0).normal(0, 60, values.shape).astype(np.float32)  # texture for GLCM
     textured = sitk.GetImageFromArray(values)
     textured.CopyInformation(ct)
-    own = _model_voxel_maps(bundle, maps, textured, gtv, 1, "cpu")
+    own = needs.voxel_maps(maps, textured, gtv, "cpu")
     assert sorted(own) == sorted(MAPS) and own["firstorder_Mean"].GetSize() == ct.GetSize()
     inside = sitk.GetArrayFromImage(gtv) > 0
     assert np.all(sitk.GetArrayFromImage(own["glcm_Contrast"])[inside] > 0)
@@ -264,3 +267,30 @@ def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_
     (folder / "bundle.json").write_text(json.dumps(data))
     with pytest.raises(BundleError, match="preprocessing.voxel_maps"):
         load_bundle(folder)
+
+
+def test_training_cache_builds_the_maps_with_the_bundle_settings(tmp_path):
+    """The training cache's ``ct3d+maps`` input takes its voxel maps from ``models.inputs.model_voxel_maps``
+    with the settings' kernel radius and bin width, as inference does (compared with maps computed here)."""
+    from RadSurvLib.models.inputs import build_model_input
+    from RadSurvLib.radiomics.voxelmaps import compute_voxel_maps
+    from RadSurvLib.training.cache import NORM_KEYS, build_case_arrays, resample_case
+
+    ct, gtv, _, _ = synthetic_case()
+    noise = np.random.default_rng(1).normal(0, 60, ct.GetSize()[::-1]).astype(np.float32)
+    values = sitk.GetArrayFromImage(ct) + noise  # texture for GLCM
+    textured = sitk.GetImageFromArray(values)
+    textured.CopyInformation(ct)
+    sitk.WriteImage(textured, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(gtv, str(tmp_path / "gtv.nrrd"))
+    settings = {**PRE, "kernel_radius": 1, "bin_width": 50.0}
+    x = build_case_arrays(tmp_path / "ct.nrrd", tmp_path / "gtv.nrrd", "ct3d+maps", settings)["x"]
+    maps = compute_voxel_maps(textured, gtv, features=MAPS, kernel_radius=1, bin_width=50.0)
+    raw = {k: v for k, v in settings.items() if k not in NORM_KEYS}
+    expected = build_model_input("ct3d+maps", *resample_case(tmp_path / "ct.nrrd", tmp_path / "gtv.nrrd"),
+                                 {**raw, "norm_mean": 0.0, "norm_std": 1.0}, voxel_maps=maps).x[0].numpy()
+    assert x.shape == (1 + len(MAPS), 16, 16, 16)
+    np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-6)
+    coarser = compute_voxel_maps(textured, gtv, features=MAPS, kernel_radius=1, bin_width=25.0)
+    assert not np.allclose(sitk.GetArrayFromImage(coarser["glcm_Contrast"]),
+                           sitk.GetArrayFromImage(maps["glcm_Contrast"]))  # the bin width matters here

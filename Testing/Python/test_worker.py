@@ -24,7 +24,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
 
 from RadSurvLib.worker import environment as renv  # noqa: E402
-from RadSurvLib.slicer import task as sj  # noqa: E402
+from RadSurvLib.control import task as sj  # noqa: E402
 from RadSurvLib.worker import client as wc  # noqa: E402
 from RadSurvLib.options import ScoreOptions  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_pat1_scored_by_the_worker_in_the_environment(environment, tmp_path):
     assert task.job.returncode == 0
     # progress: every stage, in order, fraction never going back, 1.0 at the end
     stages = [event.stage for event in events if event.done]
-    from RadSurvLib.worker.protocol import STAGE_WEIGHTS
+    from RadSurvLib.progress import STAGE_WEIGHTS
 
     assert [s for s in stages if s in STAGE_WEIGHTS] == list(STAGE_WEIGHTS)  # every stage, in order
     fractions = [event.fraction for event in events]

@@ -2,16 +2,15 @@
 
 Each view shows the CT (lung window), the GTV and ring contours and the Grad-CAM heatmap as a
 translucent overlay, drawn with the voxel spacing as aspect ratio so that shapes are true in mm.
-Window, colours, heatmap threshold and opacity are those of the Slicer scene
-(``RadSurvLib.slicer.display``), so ``overview.png`` and ``scene.mrb`` look alike.
+Window, colours, heatmap threshold and opacity are ``outputs.colours``, which the Slicer scene
+uses too (``slicer.display``), so ``overview.png`` and ``scene.mrb`` look alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .slicer.display import (HEATMAP_COLORMAP, HEATMAP_OPACITY, HEATMAP_SHOWN_FROM, LUNG_WINDOW_HU,
-                             roi_colors)
+from .colours import HEATMAP_COLORMAP, HEATMAP_OPACITY, HEATMAP_SHOWN_FROM, LUNG_WINDOW_HU, roi_colors
 
 
 def gtv_centre_index(labels):

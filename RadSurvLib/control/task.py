@@ -1,7 +1,8 @@
 """Scoring the GTV segment of a scene's CT through the worker, with the results in the same scene.
 
 ``SceneScoringTask``: a CT node + segmentation + segment of a MRML scene -> NRRD files in a
-temporary job folder (``slicer.export``) -> ``worker.client.WorkerJob`` -> ``slicer.write``. The
+temporary job folder (``slicer.export``) -> ``worker.client.WorkerJob`` -> ``slicer.write``: the
+controller the Slicer module (``control.logic``) and the web app (``control.session``) share. The
 scene is touched only after the worker succeeded: cancel, a worker crash or bad input leave it as it
 was. Only the parts of the results the user asked for (``outputs``) are added to the scene. Every
 node and ring segment of a run is tagged with the run's *input key* (SHA-256 of the CT and GTV
@@ -24,10 +25,10 @@ from pathlib import Path
 from ..errors import InputError, RadSurvError
 from ..options import ScoreOptions
 from ..worker.client import (CANCELLED, FAILED, IDLE, RUNNING, SKIPPED, SUCCEEDED, WorkerFailed, WorkerJob,
-                             _poll_until_done)
+                             poll_until_done)
 from ..worker.protocol import make_job
-from .export import export_case
-from .write import OUTPUT_PARTS
+from ..slicer.export import export_case
+from ..slicer.write import OUTPUT_PARTS
 
 #: Attribute (nodes) and tag (segments) holding the input key of the run that made them.
 INPUT_KEY_ATTRIBUTE = "RadSurv.InputKey"
@@ -145,13 +146,13 @@ class SceneScoringTask:
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> str:
         """Check and export the inputs, then start the worker (or SKIPPED: results exist)."""
-        from .write import check_segment
+        from ..slicer.write import check_segment
 
         if self.volume_node is None or self.volume_node.GetImageData() is None:
             raise InputError("No CT volume selected (or it has no image data).")
         check_segment(self.segmentation_node, self.segment_id)
         if self.options.gtv_label is not None:
-            from ..options import OptionError
+            from ..errors import OptionError
 
             raise OptionError("gtv_label", "in a scene the GTV is a segment (one label); choose the GTV's segment "
                                            "and leave [[gtv_label]] unset.")
@@ -208,7 +209,7 @@ class SceneScoringTask:
 
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until done (cancel after ``timeout_s``); returns the state."""
-        return _poll_until_done(self, timeout_s, interval_s)
+        return poll_until_done(self, timeout_s, interval_s)
 
     # -- progress shortcuts for the GUI ----------------------------------------------------------
     @property
@@ -228,7 +229,7 @@ class SceneScoringTask:
 
     # -- internals -------------------------------------------------------------------------------
     def _write_scene(self) -> None:
-        from .write import write_results_to_scene
+        from ..slicer.write import write_results_to_scene
 
         scene = self.volume_node.GetScene()
         out_dir = Path(self.job.out_dir or self.out_dir)

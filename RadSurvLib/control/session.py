@@ -1,4 +1,4 @@
-"""One browser session's scoring: ``slicer.task.SceneScoringTask`` with the app's rules (no trame).
+"""One browser session's scoring: ``control.task.SceneScoringTask`` with the app's rules (no trame).
 
 The app builds a ``ScoreOptions`` from its form (``options_from_form``), starts the same
 ``SceneScoringTask`` as the Slicer module (worker = this Python, ``sys.executable``), polls it
@@ -12,9 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import InputError
-from ..options import ScoreOptions, translate
-from ..slicer.task import SceneScoringTask
+from ..errors import InputError, OptionError, translate
+from ..options import ScoreOptions
+from .task import SceneScoringTask
 from ..worker.client import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCEEDED
 
 #: Radiomics settings offered in the app: label -> ``ScoreOptions.radiomics`` (the module's labels).
@@ -50,8 +50,6 @@ def _number(name: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        from ..options import OptionError
-
         raise OptionError(name, f"{value!r} is not a number.") from None
 
 

@@ -6,7 +6,7 @@ pytest on slicer-core. It holds:
 
 - the worker's Python: RadSurv's own environment (``worker.environment.PythonEnvironment``), or
   the interpreter named by ``$RADSURV_WORKER_PYTHON`` (developers, shared cluster environments);
-- ``startScoring`` (the GUI polls the returned ``slicer.task.SceneScoringTask``), ``process``
+- ``startScoring`` (the GUI polls the returned ``control.task.SceneScoringTask``), ``process``
   (blocking, for scripts) and ``processCohort`` (``batch.process_cohort`` through the worker);
 - the GUI's radiomics setting labels -> ``ScoreOptions.radiomics`` and the translation of
   ``OptionError`` into the GUI's labels (``guiMessage``).
@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import InputError
-from ..options import ScoreOptions, translate
+from ..errors import InputError, translate
+from ..options import ScoreOptions
 
 #: Set this variable to a Python that has RadSurv's dependencies to skip the bundled environment.
 WORKER_PYTHON_VARIABLE = "RADSURV_WORKER_PYTHON"
@@ -132,7 +132,7 @@ class ScoringLogic:
     # -- one case ------------------------------------------------------------------------------
     def startScoring(self, volumeNode, segmentationNode, segmentId, options=None, outputDir=None, outputs=None,
                      ifExists="skip", onProgress=None, pythonCommand=None, **settings):
-        """Start scoring in the worker; returns the started ``slicer.task.SceneScoringTask``.
+        """Start scoring in the worker; returns the started ``control.task.SceneScoringTask``.
 
         Args:
             volumeNode, segmentationNode, segmentId: the CT and the GTV segment.
@@ -140,7 +140,7 @@ class ScoringLogic:
             outputDir: folder for the pipeline outputs (None: a new temporary folder).
             outputs: parts that go into the scene (``slicer.write.OUTPUT_PARTS`` -> bool).
             ifExists: "skip" / "add" / "replace" for inputs scored before (``SceneScoringTask``).
-            onProgress: callable(``worker.protocol.ProgressEvent``).
+            onProgress: callable(``progress.ProgressEvent``).
             pythonCommand: the worker's Python (default ``workerPythonCommand()``).
 
         Poll the task (``task.poll()``) until its state is not "running", or ``task.wait()``. State
