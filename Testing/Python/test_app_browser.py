@@ -42,6 +42,8 @@ if not Path(CHROMIUM).exists() or shutil.which("Xvfb") is None:
 
 from conftest import PAT1_CT, PAT1_GTV, REPO  # noqa: E402
 
+from RadSurvLib.app.server import PANEL  # noqa: E402
+
 SHOTS = REPO / "Testing" / "Screenshots" / "app"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -351,8 +353,6 @@ def _heatmap_pixels(with_heatmap, plain) -> np.ndarray:
     return ndimage.binary_opening(changed & ~near_outline)
 
 
-#: The RadSurv panel's name as the drawer's tool (``RadSurvLib.app.server.PANEL``).
-PANEL_NAME = "RadSurvPanel"
 #: Views made in this process, kept to its end (see :func:`_gtv_in_axial_view`).
 _KEPT_VIEWS = []
 
@@ -436,7 +436,7 @@ def _tumour_centre_in_view(mrb: Path, view_shape) -> tuple[float, float]:
 def _open_segment_editor(pg) -> None:
     """Show the Segment Editor in the drawer again (as its toolbar button does)."""
     key = pg.evaluate("() => Object.keys(window.trame.state.state).find("
-                      f"k => window.trame.state.get(k) === '{PANEL_NAME}')")
+                      f"k => window.trame.state.get(k) === '{PANEL}')")
     assert key, "the RadSurv panel is not the drawer's tool"
     _set_state(pg, {key: "SegmentEditorUI"})
     pg.wait_for_selector(".v-navigation-drawer button:has(i.mdi-auto-fix)", timeout=60_000)
