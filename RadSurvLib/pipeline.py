@@ -262,6 +262,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     bands = options.rings_mm
     params_file = options.parameter_file()
     extract_kwargs = _engine_kwargs(feats.extract_features, options.radiomics_engine)
+    extractor = feats.make_extractor(params_file, engine=options.radiomics_engine)  # checked before any stage
     scene_path = options.scene_path
     if scene_path and Path(scene_path).exists() and not options.overwrite:
         raise OptionError("scene_path", f"{scene_path} already exists and is kept. Choose another file name, "
@@ -310,8 +311,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **ring_options)
             labels_ct, rings_ct = rings.make_rings(gtv_image, bands, ct=ct_image, mask=lung_image, **ring_options)
 
-        with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
-            extractor = feats.make_extractor(params_file)
+        with stages.stage("features", "ROI radiomics features (GTV and rings)"):
             table = feats.extract_features(_normalised_like_whole_ct(ct_iso, ct_image, extractor),
                                            rings.roi_masks(labels_iso, rings_iso), extractor,
                                            lambda message: stages.report("features", message), **extract_kwargs)
