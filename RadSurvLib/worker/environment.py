@@ -624,7 +624,10 @@ class PythonEnvironment:
         backend = [] if self.torch_backend == "none" else ["--torch-backend", self.torch_backend]
         requirements = self.location / REQUIREMENTS_FILE
         requirements.write_text("\n".join(self.requirements()) + "\n", encoding="utf-8")
-        command = [uv, "pip", "install", "--python", self.python, *backend, *self.uv_args, "-r", requirements]
+        # --no-build: wheels only, so that no user ever needs a C compiler or Python's headers (the
+        # pinned set resolves from wheels on every platform: test_platform_pins.py)
+        command = [uv, "pip", "install", "--python", self.python, "--no-build", *backend, *self.uv_args,
+                   "-r", requirements]
         try:
             code = _run(command, log, env)
         except OSError as exc:
@@ -704,10 +707,14 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
     The view puts a copy of the interpreter (a few kB: the code is in ``libpython``, found through
     the library path of ``child_environ``) beside links to Slicer's folders:
 
-    - POSIX: ``bin/pythonX.Y`` (copy), ``lib`` -> ``<base_prefix>/lib`` (symbolic link);
+    - POSIX: ``bin/pythonX.Y`` (copy), ``lib`` and ``include`` -> ``<base_prefix>/lib`` and
+      ``<base_prefix>/include`` (symbolic links; ``include`` where the base has one);
     - Windows: ``python.exe`` (copy, so that venv's launcher finds ``home\\python.exe``) and the
-      ``python*.dll`` / ``vcruntime*.dll`` beside it (copies), ``Lib`` and ``DLLs`` -> Slicer's
-      (directory junctions, which need no administrator rights).
+      ``python*.dll`` / ``vcruntime*.dll`` beside it (copies), ``Lib``, ``DLLs`` and ``include`` ->
+      Slicer's (directory junctions, which need no administrator rights).
+
+    The ``include`` link lets whoever adds a package that builds from source use the base's headers
+    (the pinned set itself installs from wheels only).
 
     Slicer's install is only read. Returns the view's interpreter.
     """
@@ -724,7 +731,7 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
         shutil.copy2(executable, target)
         for dll in [*executable.parent.glob("python*.dll"), *executable.parent.glob("vcruntime*.dll")]:
             shutil.copy2(dll, folder / dll.name)
-        for name in ("Lib", "DLLs"):
+        for name in ("Lib", "DLLs", "include"):
             if (prefix / name).is_dir():
                 _winapi.CreateJunction(str(prefix / name), str(folder / name))
         return target
@@ -732,5 +739,7 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
     (folder / "bin").mkdir(parents=True)
     target = folder / "bin" / f"python{major_minor}"
     shutil.copy2(executable, target)
-    os.symlink(prefix / "lib", folder / "lib", target_is_directory=True)
+    for name in ("lib", "include"):
+        if name == "lib" or (prefix / name).is_dir():
+            os.symlink(prefix / name, folder / name, target_is_directory=True)
     return target

@@ -291,7 +291,11 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+        try:
+            _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+        except BaseException:  # Ctrl-C: wait only for the ROIs already running
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return table
 
 

@@ -44,8 +44,13 @@ class Values:
     def dev(self):
         return self.x - self.mean
 
+    @cached_property
+    def dev2(self):
+        return self.dev * self.dev
+
     def moment(self, k):
-        return np.mean(self.dev ** k)
+        """Central moment of order 2, 3 or 4."""
+        return np.mean(self.dev2 if k == 2 else self.dev2 * (self.dev if k == 3 else self.dev2))
 
     def percentile(self, q):
         """NumPy's linear percentile of the sorted values."""
