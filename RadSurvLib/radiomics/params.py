@@ -21,7 +21,8 @@ DEFAULTS = {
     "label": 1, "minimumROIDimensions": 2, "minimumROISize": None, "normalize": False,
     "normalizeScale": 1, "removeOutliers": None, "resampledPixelSpacing": None,
     "interpolator": "sitkBSpline", "preCrop": False, "padDistance": 5, "distances": [1],
-    "force2D": False, "force2Ddimension": 0, "resegmentRange": None, "additionalInfo": True,
+    "force2D": False, "force2Ddimension": 0, "resegmentRange": None, "resegmentMode": "absolute",
+    "resegmentShape": False, "additionalInfo": True,
     "binWidth": 25, "voxelArrayShift": 0, "symmetricalGLCM": True, "weightingNorm": None,
     "gldm_a": 0, "geometryTolerance": None, "correctMask": False,
     # image-type settings: LoG, Wavelet
@@ -33,9 +34,9 @@ DEFAULTS = {
 FREE = {"label", "minimumROIDimensions", "minimumROISize", "normalize", "normalizeScale",
         "removeOutliers", "interpolator", "preCrop", "padDistance", "force2Ddimension",
         "additionalInfo", "binWidth", "voxelArrayShift", "geometryTolerance", "sigma", "wavelet",
-        "start_level", "level"}
+        "start_level", "level", "resegmentRange", "resegmentMode", "resegmentShape"}
 #: Setting -> the one value RadSurv's engine implements (PyRadiomics' default).
-ONLY = {"resampledPixelSpacing": None, "distances": [1], "force2D": False, "resegmentRange": None,
+ONLY = {"resampledPixelSpacing": None, "distances": [1], "force2D": False,
         "symmetricalGLCM": True, "weightingNorm": None, "gldm_a": 0, "correctMask": False}
 
 #: Image types RadSurv's engine implements (PyRadiomics' names, ``get<Name>Image``).
@@ -70,8 +71,8 @@ class Parameters:
         types = content.get("imageType") or {"Original": {}}
         self.enabledImagetypes = {str(k): dict(v or {}) for k, v in types.items()}
         classes = content.get("featureClass")
-        if classes is None:
-            classes = {c: [] for c in FEATURE_CLASSES}
+        if classes is None:  # every class, in PyRadiomics' order (its modules, alphabetical)
+            classes = {c: [] for c in sorted(FEATURE_CLASSES)}
         self.enabledFeatures = {str(k): list(v or []) for k, v in classes.items()}
 
     def changed_settings(self) -> dict:

@@ -7,7 +7,8 @@ where PyRadiomics gives NaN, same names in the same order, on real data:
 
 * PAT1 (GTV and the 0-3, 3-6, 6-9 mm rings) and lung1_001 (a full planning CT from DICOM, GTV-1;
   skipped where the shared data is absent) through ``score_case`` with each engine: the crop-first
-  pipeline, normalised with the whole CT's statistics, as a user runs it;
+  pipeline, normalised with the whole CT's statistics, as a user runs it (the quick setting's
+  oracle: the original-image features of PyRadiomics' Liu run, which has the same settings);
 * PyRadiomics' own baseline cases (brain, breast, lung; their label and its 3 mm ring).
 """
 
@@ -98,7 +99,11 @@ def test_pipeline_features_equal_pyradiomics(pipeline_features, case, setting):
     if case == "lung1_001" and not LUNG1_001.is_dir():
         pytest.skip("lung1_001 (shared data) not on this machine")
     mine = pipeline_features(case, setting, "radsurv")
-    ref = pipeline_features(case, setting, "pyradiomics")
+    if setting == "quick":  # the original-image part of Liu's setting (same settings): one oracle run less
+        liu = pipeline_features(case, "liu2025", "pyradiomics")
+        ref = {roi: {k: v for k, v in values.items() if k.startswith("original_")} for roi, values in liu.items()}
+    else:
+        ref = pipeline_features(case, setting, "pyradiomics")
     if case == "PAT1":
         assert list(ref) == ["GTV", "ring_0-3mm", "ring_3-6mm", "ring_6-9mm"]
     assert all(len(values) == FEATURE_COUNTS[setting] for values in ref.values())
@@ -138,6 +143,28 @@ def test_baseline_cases_equal_pyradiomics(baseline_inputs, case, setting):
     assert worst[0] <= REL, worst
 
 
+@pytest.mark.parametrize("resegment", ["resegmentRange: [-400, 150]",
+                                       "resegmentRange: [-300]\n  resegmentShape: true",
+                                       "resegmentRange: [-1.5, 1.5]\n  resegmentMode: sigma",
+                                       "resegmentRange: [0.05, 0.9]\n  resegmentMode: relative"])
+def test_resegmentation_equals_pyradiomics(baseline_inputs, tmp_path, resegment):
+    """Range re-segmentation (IBSI), each mode, on lung1 (HU; original and LoG image, pre-cropped)."""
+    from RadSurvLib.radiomics import roi
+
+    params = tmp_path / "resegment.yaml"
+    params.write_text("imageType:\n  Original: {}\n  LoG:\n    sigma: [2.0]\n"
+                      f"setting:\n  binWidth: 25\n  preCrop: true\n  {resegment}\n")
+    image, masks = baseline_inputs["lung1"]
+    parameters = roi.make_extractor(params, engine="radsurv")
+    mine = roi.extract_features(image, masks, parameters, engine="radsurv")
+    ref = roi.extract_features(image, masks, parameters, engine="pyradiomics")
+    unsegmented = roi.extract_features(image, masks, roi.make_extractor(SETTINGS["quick"]), engine="radsurv")
+    assert mine["GTV"]["original_firstorder_Minimum"] != unsegmented["GTV"]["original_firstorder_Minimum"] or \
+        mine["GTV"]["original_firstorder_Maximum"] != unsegmented["GTV"]["original_firstorder_Maximum"]
+    worst = worst_error(mine, ref)
+    assert worst[0] <= REL, worst
+
+
 def test_unsupported_settings_are_named_before_any_stage(tmp_path):
     """A setting, image type or feature class RadSurv's engine lacks: one InputError naming each,
     from ``score_case`` before its first stage (no output folder made)."""
@@ -147,11 +174,11 @@ def test_unsupported_settings_are_named_before_any_stage(tmp_path):
 
     params = tmp_path / "other.yaml"
     params.write_text("imageType:\n  Original: {}\n  Gradient: {}\nfeatureClass:\n  shape2D:\n  glcm:\n"
-                      "setting:\n  binCount: 16\n  resegmentRange: [-1000, 400]\n")
+                      "setting:\n  binCount: 16\n  distances: [1, 2]\n")
     events = []
     with pytest.raises(InputError, match="not supported by RadSurv's engine") as caught:
         score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", ScoreOptions(params_file=str(params)),
                    progress=events.append)
-    for what in ("binCount", "resegmentRange", "imageType Gradient", "featureClass shape2D"):
+    for what in ("binCount", "distances", "imageType Gradient", "featureClass shape2D"):
         assert what in str(caught.value)
     assert events == [] and not (tmp_path / "out").exists()

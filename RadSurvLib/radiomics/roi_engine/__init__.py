@@ -25,7 +25,8 @@ ROIs (the GTV and its peritumoral rings) of one CT with the work shared where th
    PyRadiomics' C extension in the tests). Feature formulas: one module per class in ``families``.
 
 Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as floats.
-Settings the engine does not implement (resampling, ``binCount``, ``resegmentRange``, distances other
+``resegmentRange`` (with ``resegmentMode`` and ``resegmentShape``) resegments each ROI after step 2
+(``resegment``). Settings the engine does not implement (resampling, ``binCount``, distances other
 than [1], ``weightingNorm``, ``force2D``, other image types: ``params.Parameters.unsupported``) raise
 ``InputError`` ("not supported by RadSurv's engine: ...") before any work; PyRadiomics itself is never
 imported.
@@ -54,17 +55,47 @@ def check_settings(parameters) -> dict:
     return settings
 
 
-class _Roi:
-    """One ROI: its mask, bounding box (z, y, x, inclusive) and PyRadiomics' crop box."""
+def _bounds(mask: np.ndarray) -> tuple:
+    """(lo, hi): the mask's bounding box, z, y, x, hi exclusive."""
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
+    return np.array([n[0] for n in nz]), np.array([n[-1] for n in nz]) + 1
 
-    def __init__(self, name, mask: np.ndarray, settings: dict):
+
+def resegment(values: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
+    """The ROI without its voxels outside ``resegmentRange`` (PyRadiomics' resegmentation): one
+    threshold T keeps values >= T, two keep T_low <= value <= T_high; the thresholds are values
+    (``resegmentMode`` absolute), fractions of the ROI's maximum (relative) or mean + T standard
+    deviations of the ROI (sigma). IBSI "re-segmentation" (range re-segmentation).
+
+    Raises:
+        InputError: a range of neither 1 nor 2 values, or an unknown mode.
+    """
+    thresholds = sorted(float(t) for t in settings["resegmentRange"])
+    mode = settings.get("resegmentMode") or "absolute"
+    inside = values[mask]
+    if len(thresholds) not in (1, 2) or mode not in ("absolute", "relative", "sigma"):
+        raise InputError(f"radiomics parameter file: resegmentRange {settings['resegmentRange']!r} with "
+                         f"resegmentMode {mode!r}: give 1 or 2 thresholds and absolute, relative or sigma.")
+    if mode == "relative":
+        thresholds = [inside.max() * t for t in thresholds]
+    elif mode == "sigma":
+        thresholds = [inside.mean() + inside.std() * t for t in thresholds]
+    keep = mask & (values >= thresholds[0])
+    if len(thresholds) == 2:
+        keep &= values <= thresholds[1]
+    return keep
+
+
+class _Roi:
+    """One ROI: its mask, bounding box (z, y, x) and PyRadiomics' crop box (of the mask as given:
+    PyRadiomics crops before it resegments). With resegmentation, the features other than shape use
+    the resegmented ROI and its box; shape uses the ROI as given (``resegmentShape`` false), cut to
+    the resegmented ROI's box as PyRadiomics does."""
+
+    def __init__(self, name, mask: np.ndarray, settings: dict, values: np.ndarray = None):
         self.name = name
-        self.mask = mask
         check_roi(mask, name, settings)
-        nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
-        self.lo = np.array([n[0] for n in nz])
-        self.hi = np.array([n[-1] for n in nz]) + 1
-        self.box_mask = mask[self._slices(self.lo, self.hi)]
+        self.lo, self.hi = _bounds(mask)
         shape = np.array(mask.shape)
         if settings.get("preCrop", False):
             pad = int(settings.get("padDistance", 5))
@@ -73,6 +104,15 @@ class _Roi:
             self.clipped = bool(np.any(self.lo - pad < 0) or np.any(self.hi + pad > shape))
         else:
             self.crop_lo, self.crop_hi, self.clipped = np.zeros(3, int), shape, False
+        shape_mask = mask
+        if settings.get("resegmentRange") is not None:
+            mask = resegment(values, mask, settings)
+            check_roi(mask, f"{name} (resegmented)", settings)
+            self.lo, self.hi = _bounds(mask)
+            shape_mask = mask if settings.get("resegmentShape") else shape_mask
+        box = self._slices(self.lo, self.hi)
+        self.box_mask = mask[box]
+        self.shape_mask = shape_mask[box]
 
     @staticmethod
     def _slices(lo, hi):
@@ -259,21 +299,23 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     settings = check_settings(extractor)
     label = int(settings.get("label", 1))
     size = image.GetSize()
-    rois, table = [], {}
     for name, mask in masks.items():
         _check_grid(image, mask, name, settings)
+    if settings.get("normalize", False):
+        image = filters.normalise(image, settings.get("normalizeScale", 1), settings.get("removeOutliers"))
+    values = sitk.GetArrayViewFromImage(image) if settings.get("resegmentRange") is not None else None
+    rois, table = [], {}
+    for name, mask in masks.items():
         try:
-            rois.append(_Roi(name, sitk.GetArrayViewFromImage(mask) == label, settings))
+            rois.append(_Roi(name, sitk.GetArrayViewFromImage(mask) == label, settings, values))
             table[name] = {}
         except InputError as exc:
             table[name] = exc
-    if settings.get("normalize", False):
-        image = filters.normalise(image, settings.get("normalizeScale", 1), settings.get("removeOutliers"))
     spacing_xyz = image.GetSpacing()
     enabled = {family: families.enabled_names(family, names) for family, names in extractor.enabledFeatures.items()}
     if "shape" in enabled:
         for roi in rois:
-            values = families.shape.features(roi.box_mask, spacing_xyz[::-1], enabled["shape"])
+            values = families.shape.features(roi.shape_mask, spacing_xyz[::-1], enabled["shape"])
             table[roi.name].update({f"original_shape_{k}": v for k, v in values.items()})
     if not rois:
         return table
