@@ -189,11 +189,24 @@ def bin_levels(values: np.ndarray, bin_width: float) -> np.ndarray:
     return np.digitize(values, edges)
 
 
+class Stopped(Exception):
+    """The run was interrupted (``stop`` set): the ROI's features were left unfinished."""
+
+
+def _go_on(stop) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped()
+
+
 def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled: dict,
-                       spacing_xyz) -> dict:
+                       spacing_xyz, stop=None) -> dict:
     """Features of one ROI on one (filtered) image: {family: {name: value}} for the enabled
     non-shape families (``enabled``: family -> feature names in order). ``values_box``: float64
-    (z, y, x), the ROI's bounding box of the image; ``spacing_xyz`` in mm."""
+    (z, y, x), the ROI's bounding box of the image; ``spacing_xyz`` in mm.
+
+    Raises:
+        Stopped: ``stop`` (a ``threading.Event``) was set (Ctrl-C: the run ends without waiting).
+    """
     mask = roi.box_mask
     values = values_box[mask].astype(np.float64)
     levels = bin_levels(values, kwargs.get("binWidth") or 25)
@@ -202,6 +215,7 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     if "firstorder" in enabled:
         out["firstorder"] = families.firstorder.features(values, levels, spacing_xyz, kwargs,
                                                          enabled["firstorder"])
+    _go_on(stop)
     texture = [f for f in enabled if f not in ("shape", "firstorder")]
     if not texture:
         return out
@@ -213,6 +227,7 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     nbrs = M.RoiNeighbours(padded, mask.shape)
     found = M.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
     for family in texture:
+        _go_on(stop)
         if family == "ngtdm":
             out[family] = families.ngtdm.features(found[family], enabled[family])
         else:
@@ -294,11 +309,14 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     Raises:
         InputError: a setting the engine does not implement; a mask on another grid.
     """
+    import threading
+
     import SimpleITK as sitk
 
     settings = check_settings(extractor)
     label = int(settings.get("label", 1))
-    size = image.GetSize()
+    # load the compiled matrix loops (Numba's cache: about a second) while the shape features run
+    threading.Thread(target=M.warm_up, daemon=True).start()
     for name, mask in masks.items():
         _check_grid(image, mask, name, settings)
     if settings.get("normalize", False):
@@ -320,9 +338,11 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     if not rois:
         return table
 
+    stop = threading.Event()
+
     def one(roi, values, lo, args):
         try:
-            return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz)
+            return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz, stop)
         except InputError as exc:
             return exc
 
@@ -335,7 +355,8 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
             _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
-        except BaseException:  # Ctrl-C: wait only for the ROIs already running
+        except BaseException:  # Ctrl-C: the ROIs running stop at their next step, the others never start
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return table
