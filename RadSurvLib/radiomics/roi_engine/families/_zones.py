@@ -15,9 +15,13 @@ EPS = np.spacing(1)
 
 class Counts:
     """P (1, Ng, Nj[, angles]) with gray levels i (Ng,) and second index values j (Nj,);
-    ``total`` N (1[, angles]); sums over axis 1 (i) and 2 (j)."""
+    ``total`` N (1[, angles]); sums over axis 1 (i) and 2 (j). Values of j that no run / zone /
+    voxel has are left out (they add nothing to any sum; a zone-size axis is as long as the
+    largest zone)."""
 
     def __init__(self, counts, i, j, total):
+        present = counts.reshape(counts.shape[0], counts.shape[1], counts.shape[2], -1).any(axis=(0, 1, 3))
+        counts, j = counts[:, :, present], np.asarray(j)[present]
         self.P = counts
         extra = (None,) * (counts.ndim - 3)
         self.i = np.asarray(i, np.float64)[(None, slice(None), None) + extra]

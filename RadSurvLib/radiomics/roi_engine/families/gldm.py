@@ -25,8 +25,6 @@ def features(counts, gray_levels, names) -> dict:
     from . import evaluate
 
     j = np.arange(1, counts.shape[2] + 1)
-    keep = counts.sum(1).sum(0) != 0
-    counts, j = counts[:, :, keep], j[keep]
     total = counts.sum((1, 2))
     total = np.where(total == 0, 1, total)
     return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, j, total), names)

@@ -32,7 +32,5 @@ def features(counts, gray_levels, names) -> dict:
         keep = n_r.sum(0) != 0
         counts, n_r = counts[..., keep], n_r[:, keep]
     n_r = np.where(n_r == 0, np.nan, n_r)
-    longest = int(np.flatnonzero(counts.sum((0, 1, 3)))[-1]) + 1 if counts.any() else 1
-    counts = counts[:, :, :longest]  # lengths no run has add nothing to any sum
     lengths = np.arange(1, counts.shape[2] + 1)
     return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, lengths, n_r), names)
