@@ -468,7 +468,8 @@ def add_arguments(parser) -> None:
     add("voxel_map_features", "comma-separated voxel maps (default: radiomics.voxelmaps.DEFAULT_FEATURES)",
         metavar="NAMES")
     add("signature", "radiomics signature bundle (radsurv signature fit) to apply to each case", metavar="FILE")
-    add("radiomics_engine", "ROI feature engine: radsurv (default) or pyradiomics (the reference; extra radsurv[pyradiomics])", metavar="ENGINE")
+    add("radiomics_engine", "ROI feature engine: radsurv (default) or pyradiomics (the reference; "
+        "extra radsurv[pyradiomics])", metavar="ENGINE")
     add("gtv_label", "label of the GTV in a multi-label mask (default: every non-zero voxel)", metavar="N")
     add("scene_path", "also save a 3D Slicer scene (.mrb) with all results", metavar="FILE.mrb")
     group.add_argument("--features-only", dest="features_only", action="store_true",
