@@ -7,7 +7,7 @@ The module is a thin front end over ``RadSurvLib`` (no Qt there):
   ``RadSurvLogic`` below delegates to, so pytest runs it on slicer-core;
 - ``RadSurvLib.options``: every scoring option (``ScoreOptions``), the same as ``radsurv score``'s;
 
-- ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, PyRadiomics, MONAI) under
+- ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, MONAI, Numba) under
   the user's Slicer settings folder, created after the user confirms, with a status line and repair;
 - ``RadSurvLib.control.task``: exports the CT and the GTV segment to NRRD, runs the pipeline
   (``RadSurvLib.pipeline.score_case``) in a worker process in that environment (JSON lines on
@@ -95,7 +95,7 @@ class RadSurv(ScriptedLoadableModule):
             "<b>The model bundle shipped with RadSurv is a demonstration model. It is not a clinical model "
             "and must not be used for patient care.</b> Load a model bundle trained and validated on your "
             "own cohort for research.<br><br>"
-            "The first Apply asks to create RadSurv's own Python environment (PyTorch, PyRadiomics, MONAI) "
+            "The first Apply asks to create RadSurv's own Python environment (PyTorch, MONAI, Numba) "
             "in the Slicer settings folder; Slicer's Python is left alone. Scoring runs in a separate "
             "process: Cancel stops it and the scene stays as it was.<br><br>"
             "Python console: <code>RadSurv.RadSurvLogic().process(ctNode, segmentationNode, segmentId)</code>; "
@@ -269,7 +269,7 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.environmentLabel = qt.QLabel("")
         self.environmentLabel.wordWrap = True
         self.environmentButton = qt.QPushButton("Install / repair")
-        self.environmentButton.toolTip = ("Create RadSurv's Python environment (PyTorch, PyRadiomics, MONAI) in the "
+        self.environmentButton.toolTip = ("Create RadSurv's Python environment (PyTorch, MONAI, Numba) in the "
                                           "Slicer settings folder, or delete and create it again when it is broken.")
         envForm.addRow(self.environmentLabel)
         envForm.addRow(self.environmentButton)
@@ -472,7 +472,7 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Ask before creating the environment (minutes, several GB with a CUDA build of torch)."""
         env = self.logic.environment()
         return slicer.util.confirmOkCancelDisplay(
-            "RadSurv runs in its own Python environment (PyTorch, PyRadiomics, MONAI), kept apart from "
+            "RadSurv runs in its own Python environment (PyTorch, MONAI, Numba), kept apart from "
             f"Slicer's Python, in:\n\n{env.location}\n\nCreate it now? It takes several minutes and about 1 GB "
             "(several GB when a CUDA build of PyTorch is chosen for your GPU); an internet connection is needed.",
             windowTitle="RadSurv: install the Python environment")

@@ -201,7 +201,7 @@ class ScoreOptions:
         kernel_radius: voxel-map kernel radius, voxels (1-6).
         voxel_map_features: voxel-map names (e.g. ``("firstorder_Mean",)``); None = ``DEFAULT_FEATURES``.
         signature: radiomics signature bundle (``radsurv signature fit``) applied to the case, or None.
-        radiomics_engine: "pyradiomics" (reference) or "radsurv" (RadSurv's own engine).
+        radiomics_engine: "radsurv" (RadSurv's own engine, the default) or "pyradiomics" (the reference).
         gtv_label: which label of a multi-label mask is the GTV (int >= 1); None = every non-zero voxel.
         features_only: compute the rings and the ROI features only (no voxel maps, model, heatmap):
             ``radsurv features`` for a cohort's feature table.
@@ -224,7 +224,7 @@ class ScoreOptions:
     kernel_radius: int = 1
     voxel_map_features: tuple | None = None
     signature: str | None = None
-    radiomics_engine: str = "pyradiomics"
+    radiomics_engine: str = "radsurv"
     gtv_label: int | None = None
     features_only: bool = False
     scene_path: str | None = None
@@ -395,7 +395,8 @@ def add_arguments(parser) -> None:
     add("voxel_map_features", "comma-separated voxel maps (default: radiomics.voxelmaps.DEFAULT_FEATURES)",
         metavar="NAMES")
     add("signature", "radiomics signature bundle (radsurv signature fit) to apply to each case", metavar="FILE")
-    add("radiomics_engine", "ROI feature engine: pyradiomics (default) or radsurv", metavar="ENGINE")
+    add("radiomics_engine", "ROI feature engine: radsurv (default) or pyradiomics (the reference; "
+        "extra radsurv[pyradiomics])", metavar="ENGINE")
     add("gtv_label", "label of the GTV in a multi-label mask (default: every non-zero voxel)", metavar="N")
     add("scene_path", "also save a 3D Slicer scene (.mrb) with all results", metavar="FILE.mrb")
     group.add_argument("--features-only", dest="features_only", action="store_true",

@@ -86,6 +86,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     stages = _Stages(progress)
     bands = options.rings_mm
     params_file = options.parameter_file()
+    extractor = feats.make_extractor(params_file, engine=options.radiomics_engine)  # checked before any stage
     with _recorded_warnings() as caught, folder.staged(out_dir, options.overwrite) as (out_dir, staging):
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             case = _validated_case(ct, gtv, options)
@@ -110,8 +111,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **ring_options)
             labels_ct, rings_ct = rings.make_rings(case.gtv, bands, ct=case.ct, mask=case.lung, **ring_options)
 
-        with stages.stage("features", "PyRadiomics ROI features (GTV and rings)"):
-            extractor = feats.make_extractor(params_file)
+        with stages.stage("features", "ROI radiomics features (GTV and rings)"):
             table = feats.extract_features(_normalised_like_whole_ct(ct_iso, case.ct, extractor),
                                            rings.roi_masks(labels_iso, rings_iso), extractor,
                                            lambda message: stages.report("features", message),

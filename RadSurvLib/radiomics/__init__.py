@@ -1,2 +1,3 @@
-"""Radiomics: PyRadiomics ROI features of the GTV and its rings (``radiomics.roi``) and voxel-level
-radiomics maps (``radiomics.voxelmaps``)."""
+"""Radiomics: ROI features of the GTV and its rings (``radiomics.roi``: RadSurv's engine,
+``roi_engine``, or PyRadiomics as the reference), parameter files (``params``), image types
+(``filters``) and voxel-level radiomics maps (``radiomics.voxelmaps``)."""

@@ -1,7 +1,7 @@
 """RadSurv's own Python environment (the "bundled environment") for the heavy dependencies.
 
-3D Slicer's Python must not receive torch, PyRadiomics or MONAI (large, version clashes with other
-extensions such as SlicerRadiomics' own ``radiomics``, CUDA builds). RadSurv keeps them in a
+3D Slicer's Python must not receive torch, MONAI or Numba (large, version clashes with other
+extensions, CUDA builds). RadSurv keeps them in a
 separate virtual environment in a per-user data folder and runs the pipeline there as a worker
 process (``RadSurvLib.worker.server``). This module manages that environment; it imports no Qt and
 no Slicer, so the Slicer module, ``PythonSlicer -m RadSurvLib environment ...``
@@ -73,7 +73,7 @@ PLATFORM_NOTES = {
     ("darwin", "x86_64"): (
         f"macOS on Intel (x86_64): PyTorch's newest build there is {MAC_INTEL_TORCH_VERSION}, so this "
         f"environment has torch {MAC_INTEL_TORCH_VERSION}, MONAI 1.4.0 and numpy 1.26.4 instead of torch "
-        f"{TORCH_VERSION}. PyRadiomics features, rings and voxel maps do not depend on torch; the deep "
+        f"{TORCH_VERSION}. Radiomics features, rings and voxel maps do not depend on torch; the deep "
         "survival model, Grad-CAM heatmaps and training run on that older set, which RadSurv's tests do "
         "not run (untested: treat their results with care)."),
 }
@@ -88,7 +88,10 @@ PINNED_REQUIREMENTS = (
     f"numpy==2.4.6; {NOT_MAC_INTEL}",
     f"numpy==1.26.4; {MAC_INTEL}",
     "SimpleITK==2.5.7",
-    "pyradiomics-bhklab==3.1.4",
+    "PyWavelets==1.9.0",
+    "scikit-image==0.26.0",
+    f"numba==0.68.1; {NOT_MAC_INTEL}",
+    f"numba==0.62.1; {MAC_INTEL}",  # Numba's last release with macOS x86_64 wheels
     f"monai==1.6.1; {NOT_MAC_INTEL}",
     f"monai==1.4.0; {MAC_INTEL}",
     "safetensors==0.8.0",
@@ -107,13 +110,8 @@ PINNED_REQUIREMENTS = (
     "distributed==2026.8.0",
 )
 
-#: Packages of the pinned set published as source only (no wheel on any platform): built at install.
-#: pyradiomics-bhklab has C extensions (needs a C compiler: Visual Studio Build Tools on Windows,
-#: the Xcode command line tools on macOS); docopt (a dependency of pykwalify) is pure Python.
-SOURCE_ONLY = ("pyradiomics-bhklab", "docopt")
-
 #: Modules whose import proves the environment works (``status(check_imports=True)``).
-CHECK_IMPORTS = ("torch", "radiomics", "SimpleITK", "monai", "safetensors", "numpy", "yaml", "pydicom",
+CHECK_IMPORTS = ("torch", "pywt", "skimage", "numba", "SimpleITK", "monai", "safetensors", "numpy", "yaml", "pydicom",
                  "scipy", "pandas", "lifelines", "matplotlib", "highdicom", "sklearn", "mambapy", "tqdm")
 
 #: uv version installed into the tools folder when no uv is found.
@@ -131,7 +129,7 @@ TORCH_BACKEND_ENV = "RADSURV_TORCH_BACKEND"
 DEFAULT_TORCH_BACKEND = "auto"
 
 #: Folders or pages of wheels (``os.pathsep``-separated) added as ``--find-links`` to every
-#: environment made, also from the GUI: prebuilt PyRadiomics wheels, an offline hospital's mirror.
+#: environment made, also from the GUI: an offline hospital's mirror of the pinned wheels.
 FIND_LINKS_ENV = "RADSURV_FIND_LINKS"
 
 #: Windows' MAX_PATH (260 characters with the terminating NUL) and the longest path below
@@ -622,11 +620,14 @@ class PythonEnvironment:
         if code != 0:
             fail(f"{self.python} ended with exit status {code}")
 
-        fail = self._step(log, progress, "installing PyTorch, PyRadiomics, MONAI and the pinned packages", 0.1)
+        fail = self._step(log, progress, "installing PyTorch, MONAI, Numba and the pinned packages", 0.1)
         backend = [] if self.torch_backend == "none" else ["--torch-backend", self.torch_backend]
         requirements = self.location / REQUIREMENTS_FILE
         requirements.write_text("\n".join(self.requirements()) + "\n", encoding="utf-8")
-        command = [uv, "pip", "install", "--python", self.python, *backend, *self.uv_args, "-r", requirements]
+        # --no-build: wheels only, so that no user ever needs a C compiler or Python's headers (the
+        # pinned set resolves from wheels on every platform: test_platform_pins.py)
+        command = [uv, "pip", "install", "--python", self.python, "--no-build", *backend, *self.uv_args,
+                   "-r", requirements]
         try:
             code = _run(command, log, env)
         except OSError as exc:
@@ -706,10 +707,14 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
     The view puts a copy of the interpreter (a few kB: the code is in ``libpython``, found through
     the library path of ``child_environ``) beside links to Slicer's folders:
 
-    - POSIX: ``bin/pythonX.Y`` (copy), ``lib`` -> ``<base_prefix>/lib`` (symbolic link);
+    - POSIX: ``bin/pythonX.Y`` (copy), ``lib`` and ``include`` -> ``<base_prefix>/lib`` and
+      ``<base_prefix>/include`` (symbolic links; ``include`` where the base has one);
     - Windows: ``python.exe`` (copy, so that venv's launcher finds ``home\\python.exe``) and the
-      ``python*.dll`` / ``vcruntime*.dll`` beside it (copies), ``Lib`` and ``DLLs`` -> Slicer's
-      (directory junctions, which need no administrator rights).
+      ``python*.dll`` / ``vcruntime*.dll`` beside it (copies), ``Lib``, ``DLLs`` and ``include`` ->
+      Slicer's (directory junctions, which need no administrator rights).
+
+    The ``include`` link lets whoever adds a package that builds from source use the base's headers
+    (the pinned set itself installs from wheels only).
 
     Slicer's install is only read. Returns the view's interpreter.
     """
@@ -726,7 +731,7 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
         shutil.copy2(executable, target)
         for dll in [*executable.parent.glob("python*.dll"), *executable.parent.glob("vcruntime*.dll")]:
             shutil.copy2(dll, folder / dll.name)
-        for name in ("Lib", "DLLs"):
+        for name in ("Lib", "DLLs", "include"):
             if (prefix / name).is_dir():
                 _winapi.CreateJunction(str(prefix / name), str(folder / name))
         return target
@@ -734,5 +739,7 @@ def make_base_view(base: dict, folder, platform: str | None = None) -> Path:
     (folder / "bin").mkdir(parents=True)
     target = folder / "bin" / f"python{major_minor}"
     shutil.copy2(executable, target)
-    os.symlink(prefix / "lib", folder / "lib", target_is_directory=True)
+    for name in ("lib", "include"):
+        if name == "lib" or (prefix / name).is_dir():
+            os.symlink(prefix / name, folder / name, target_is_directory=True)
     return target

@@ -129,12 +129,14 @@ def test_an_ordinary_python_starts_isolated_and_a_wrong_stdlib_is_caught():
 
 
 def test_base_view_links_the_standard_library(tmp_path):
-    """POSIX view: a copy of the interpreter beside a link to the base's lib folder."""
+    """POSIX view: a copy of the interpreter beside links to the base's lib and include folders."""
     if renv.current_platform() == "win32":
         pytest.skip("POSIX layout")
     prefix = tmp_path / "Slicer" / "lib" / "Python"
     (prefix / "lib" / "python3.12").mkdir(parents=True)
     (prefix / "lib" / "python3.12" / "os.py").write_text("")
+    (prefix / "include" / "python3.12").mkdir(parents=True)
+    (prefix / "include" / "python3.12" / "pyconfig.h").write_text("")  # all of the headers Slicer ships
     exe = tmp_path / "Slicer" / "bin" / "python-real"
     exe.parent.mkdir(parents=True)
     exe.write_bytes(b"\x7fELF")
@@ -142,6 +144,7 @@ def test_base_view_links_the_standard_library(tmp_path):
                                tmp_path / "python-env-base", "linux")
     assert view == tmp_path / "python-env-base" / "bin" / "python3.12" and view.read_bytes() == b"\x7fELF"
     assert (view.parent.parent / "lib" / "python3.12" / "os.py").is_file()  # found by getpath's landmark
+    assert (view.parent.parent / "include" / "python3.12" / "pyconfig.h").is_file()  # for a source build
     assert exe.read_bytes() == b"\x7fELF" and not (prefix / "bin").exists()  # Slicer's tree is only read
 
 

@@ -37,7 +37,7 @@ def every_option(files, tmp_path):
     """A value other than the default for every field (the test fails if a field is added without one)."""
     values = {**files, "rings_mm": "3-6,6-9", "inner_rim_mm": 2.0, "air_hu": -950.0, "ring_convention": "surface",
               "device": "cpu", "radiomics": "quick", "kernel_radius": 2, "voxel_map_features": ("firstorder_Mean",),
-              "radiomics_engine": "radsurv", "gtv_label": 2, "features_only": True,
+              "radiomics_engine": "pyradiomics", "gtv_label": 2, "features_only": True,
               "scene_path": str(tmp_path / "scene.mrb"), "overwrite": True}
     assert set(values) == set(opts.option_names())
     options = ScoreOptions(**values)
@@ -71,7 +71,7 @@ def test_defaults_are_liu2025():
     assert options.parameter_file().name == "Liu2025_PyRadiomics.yaml" and options.parameter_file().is_file()
     assert ScoreOptions(radiomics="quick").parameter_file().name == "Quick_PyRadiomics.yaml"
     assert (options.kernel_radius, options.device, options.ring_convention, options.radiomics_engine) == (
-        1, "auto", "centre", "pyradiomics")
+        1, "auto", "centre", "radsurv")
 
 
 @pytest.mark.parametrize("spec, bands", [

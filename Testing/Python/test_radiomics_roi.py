@@ -1,4 +1,4 @@
-"""PyRadiomics ROI features with Liu et al.'s parameter file, on PAT1 (from the pipeline run)."""
+"""ROI features with Liu et al.'s parameter file on PAT1 (from the pipeline run, RadSurv's engine: the default)."""
 
 import csv
 

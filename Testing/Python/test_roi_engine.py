@@ -60,7 +60,8 @@ def test_firstorder_equals_pyradiomics_class():
     import SimpleITK as sitk
     from radiomics import firstorder, imageoperations
 
-    from RadSurvLib.radiomics.roi_engine import features as F
+    from RadSurvLib.radiomics.roi_engine.families import enabled_names
+    from RadSurvLib.radiomics.roi_engine.families import firstorder as ours
 
     rng = np.random.default_rng(0)
     spacing = (0.7, 0.8, 2.5)
@@ -74,7 +75,8 @@ def test_firstorder_equals_pyradiomics_class():
                 warnings.simplefilter("ignore")  # PyRadiomics' "mean of empty slice" for n = 2
                 ref = firstorder.RadiomicsFirstOrder(image, mask, binWidth=25, voxelArrayShift=1000).execute()
             levels = np.digitize(x, imageoperations.getBinEdges(x, binWidth=25))
-            mine = F.firstorder_features(x, levels, spacing, {"binWidth": 25, "voxelArrayShift": 1000})
+            mine = ours.features(x, levels, spacing, {"voxelArrayShift": 1000},
+                                       enabled_names("firstorder", []))
             assert list(mine) == list(ref)
             for name, expected in ref.items():
                 assert float(mine[name]) == pytest.approx(float(expected), rel=1e-12, abs=1e-12, nan_ok=True), name

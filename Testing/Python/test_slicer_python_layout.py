@@ -19,8 +19,10 @@ where it was built. The first test shows that the layout reproduces the reported
 
 One environment is created for the module (minutes): by ``PythonSlicer -m RadSurvLib environment
 create``, uv installed by the code itself into the tools folder with Slicer's pip, torch from this
-machine's local CPU wheel (``--find-links``), PyRadiomics from a wheel built beforehand (Slicer
-ships no ``Python.h``, so its C extension cannot be built there; see the README). Marks: venv, slow.
+machine's local CPU wheel (``--find-links``), everything else from the package index with building
+forbidden (``uv pip install --no-build``) and no wheel made beforehand, as a user without a C
+compiler (Slicer ships no ``Python.h``). The worker then scores PAT1 with RadSurv's own radiomics
+engine. Marks: venv, slow.
 """
 
 from __future__ import annotations
@@ -126,21 +128,11 @@ def python_slicer(slicer, *args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def wheels(tmp_path_factory):
-    """PyRadiomics built once with this machine's full Python (as RadSurv would publish it)."""
-    folder = tmp_path_factory.mktemp("wheels")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "pyradiomics-bhklab==3.1.4", "-w",
-                           str(folder)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder
-
-
-@pytest.fixture(scope="module")
-def created(slicer, wheels, tmp_path_factory):
+def created(slicer, tmp_path_factory):
     """The environment, created from PythonSlicer by ``python -m RadSurvLib environment create``."""
     location = tmp_path_factory.mktemp("data") / "RadSurv" / "python-env"
     done = python_slicer(slicer, "-m", "RadSurvLib", "environment", "create", "--location", location,
-                         "--torch-backend", "none", "--find-links", LOCAL_WHEELS, "--find-links", wheels)
+                         "--torch-backend", "none", "--find-links", LOCAL_WHEELS)
     return location, done
 
 
@@ -167,6 +159,10 @@ def test_environment_created_from_python_slicer_is_ready(created, slicer):
     # Slicer's own Python is untouched: nothing new in its site-packages
     site = slicer / "lib" / "Python" / "lib" / f"python{VERSION}" / "site-packages"
     assert sorted(p.name for p in site.iterdir()) == ["pip", "pip-23.2.1.dist-info"]
+    # wheels only, and no PyRadiomics: RadSurv's own engine and its packages
+    assert "pip install --python" in (log := Path(str(location) + "-install.log").read_text()) and "--no-build" in log
+    packages = location / "lib" / f"python{VERSION}" / "site-packages"
+    assert not (packages / "radiomics").exists() and all((packages / m).is_dir() for m in ("numba", "pywt", "skimage"))
     status = python_slicer(slicer, "-m", "RadSurvLib", "environment", "status", "--location", location)
     assert status.returncode == 0 and "state: ready" in status.stdout, status.stdout + status.stderr
     assert "2.13.0+cpu" in status.stdout
@@ -212,11 +208,12 @@ def test_worker_scores_pat1_with_the_same_risk_as_radsurv_score(created, slicer,
     assert cli.returncode == 0, cli.stderr[-3000:]
     reference = json.loads((tmp_path / "cli" / "result.json").read_text())
     worker = json.loads((tmp_path / "worker" / "result.json").read_text())
+    assert worker["features"]["engine"] == reference["features"]["engine"] == "radsurv"
     assert worker["risk_score"] == pytest.approx(reference["risk_score"], abs=1e-6)
     assert outcome["result"]["risk_score"] == pytest.approx(reference["risk_score"], abs=1e-6)
 
 
-def test_status_finds_a_deleted_package_and_repair_fixes_it(created, slicer, wheels):
+def test_status_finds_a_deleted_package_and_repair_fixes_it(created, slicer):
     location, done = created
     assert done.returncode == 0, done.stdout + _log(location)
     site = location / "lib" / f"python{VERSION}" / "site-packages"
@@ -224,6 +221,6 @@ def test_status_finds_a_deleted_package_and_repair_fixes_it(created, slicer, whe
     broken = python_slicer(slicer, "-m", "RadSurvLib", "environment", "status", "--location", location)
     assert broken.returncode == 1 and "state: broken" in broken.stdout and "safetensors" in broken.stdout
     repaired = python_slicer(slicer, "-m", "RadSurvLib", "environment", "repair", "--location", location,
-                             "--torch-backend", "none", "--find-links", LOCAL_WHEELS, "--find-links", wheels)
+                             "--torch-backend", "none", "--find-links", LOCAL_WHEELS)
     assert repaired.returncode == 0 and "state: ready" in repaired.stdout, repaired.stdout + _log(location)
     assert (site / "safetensors" / "__init__.py").is_file()

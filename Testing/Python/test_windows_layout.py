@@ -111,7 +111,7 @@ def test_windows_base_view(monkeypatch, tmp_path):
     (slicer / "bin").mkdir(parents=True)
     for name in ("python-real.exe", "python312.dll", "python3.dll", "vcruntime140.dll", "Qt5Core.dll"):
         (slicer / "bin" / name).write_bytes(name.encode())
-    for name in ("Lib", "DLLs"):
+    for name in ("Lib", "DLLs", "include"):
         (slicer / "lib" / "Python" / name).mkdir(parents=True)
     junctions = []
     monkeypatch.setitem(sys.modules, "_winapi", types.SimpleNamespace(
@@ -123,7 +123,8 @@ def test_windows_base_view(monkeypatch, tmp_path):
     copied = sorted(p.name for p in view.parent.iterdir())
     assert copied == ["python.exe", "python3.dll", "python312.dll", "vcruntime140.dll"]  # not Qt's
     assert junctions == [(slicer / "lib" / "Python" / "Lib", view.parent / "Lib"),
-                         (slicer / "lib" / "Python" / "DLLs", view.parent / "DLLs")]
+                         (slicer / "lib" / "Python" / "DLLs", view.parent / "DLLs"),
+                         (slicer / "lib" / "Python" / "include", view.parent / "include")]
     assert sorted(p.name for p in (slicer / "bin").iterdir()) == ["Qt5Core.dll", "python-real.exe", "python3.dll",
                                                                   "python312.dll", "vcruntime140.dll"]
 

@@ -3,8 +3,8 @@
 What ``radiomics.featureextractor.RadiomicsFeatureExtractor.execute`` does for one ROI, done for all
 ROIs (the GTV and its peritumoral rings) of one CT with the work shared where the result allows it:
 
-1. ``normalize``: ``imageoperations.normalizeImage`` on the whole image given, once (PyRadiomics uses
-   the statistics of the whole image, before any cropping).
+1. ``normalize``: ``filters.normalise`` on the whole image given, once (PyRadiomics uses the
+   statistics of the whole image, before any cropping).
 2. ROI checks as ``imageoperations.getMask`` / ``checkMask`` (empty ROI, one voxel, fewer than
    ``minimumROIDimensions`` dimensions, ``minimumROISize``): ``InputError`` with PyRadiomics' reason.
 3. ``preCrop``: PyRadiomics filters each ROI's bounding box grown by ``padDistance`` voxels (clipped to
@@ -16,17 +16,20 @@ ROIs (the GTV and its peritumoral rings) of one CT with the work shared where th
    * LoG (SimpleITK's recursive Gaussian, infinite support): values depend on the crop, so each
      distinct grown box gets its own LoG, exactly as PyRadiomics. (With ``preCrop: false`` every filter
      is computed once on the whole image and shared by all ROIs.)
-   The filters are PyRadiomics' own ``imageoperations.getWaveletImage`` / ``getLoGImage``.
+   Square, SquareRoot, Logarithm and Exponential scale by the largest |value| of the crop: one per
+   distinct grown box too. The filters are RadSurv's (``radiomics.filters``).
 4. Per image and ROI: the ROI's bounding box, gray levels with ``getBinEdges``' rule (fixed bin
    width; NumPy min / max instead of Python's builtins: same numbers) and ``numpy.digitize``.
-5. Shape: ``shape.mesh_coefficients`` (PyRadiomics' marching-cubes contributions, diameters from the
-   convex hull). Texture matrices: ``matrices`` (vectorised NumPy, equal to ``radiomics._cmatrices``).
-   Feature formulas: PyRadiomics' own (``features``).
+5. Shape: ``shape.mesh_coefficients`` (marching-cubes contributions, diameters from the convex
+   hull). Texture matrices: ``matrices`` (vectorised NumPy or ``kernels`` with Numba, equal to
+   PyRadiomics' C extension in the tests). Feature formulas: one module per class in ``families``.
 
-Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as NumPy scalars.
-Settings the engine does not implement (resampling, ``binCount``, ``resegmentRange``, distances other
-than [1], ``weightingNorm``, ``force2D``, voxel-based, other image types) raise ``InputError`` naming
-the setting; use ``engine="pyradiomics"`` for those.
+Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as floats.
+``resegmentRange`` (with ``resegmentMode`` and ``resegmentShape``) resegments each ROI after step 2
+(``resegment``). Settings the engine does not implement (resampling, ``binCount``, distances other
+than [1], ``weightingNorm``, ``force2D``, other image types: ``params.Parameters.unsupported``) raise
+``InputError`` ("not supported by RadSurv's engine: ...") before any work; PyRadiomics itself is never
+imported.
 """
 
 from __future__ import annotations
@@ -34,61 +37,65 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError
-from . import features as F
+from .. import filters
+from ..params import DEFAULTS
+from . import families
 from . import matrices as M
-from . import shape as S
-
-#: Image types the engine implements (PyRadiomics' names).
-IMAGE_TYPES = ("Original", "Wavelet", "LoG")
-#: Feature classes the engine implements.
-FAMILIES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-
-_UNSUPPORTED = {  # setting -> value PyRadiomics uses by default, the only one implemented here
-    "resampledPixelSpacing": None, "binCount": None, "resegmentRange": None, "weightingNorm": None,
-    "force2D": False, "voxelBased": False, "symmetricalGLCM": True, "gldm_a": 0,
-}
 
 
-def check_settings(extractor) -> dict:
-    """The extractor's settings, checked against what the engine implements.
+def check_settings(parameters) -> dict:
+    """The settings of ``parameters`` (``params.Parameters``) with PyRadiomics' defaults filled in.
 
     Raises:
-        InputError: a setting, image type or feature class the engine does not implement.
+        InputError: a setting, image type or feature the engine does not implement.
     """
-    settings = dict(extractor.settings)
-    for name, default in _UNSUPPORTED.items():
-        if settings.get(name, default) != default:
-            raise InputError(f"radiomics parameter file: setting {name}={settings[name]!r} is not "
-                             "implemented by the radsurv ROI engine; use engine='pyradiomics'.")
-    if list(settings.get("distances", [1])) != [1]:
-        raise InputError("radiomics parameter file: setting distances other than [1] is not implemented "
-                         "by the radsurv ROI engine; use engine='pyradiomics'.")
-    for kind, custom in extractor.enabledImagetypes.items():
-        if kind not in IMAGE_TYPES:
-            raise InputError(f"radiomics parameter file: image type {kind} is not implemented by the "
-                             f"radsurv ROI engine (it has {', '.join(IMAGE_TYPES)}); use engine='pyradiomics'.")
-        for name, default in _UNSUPPORTED.items():
-            if custom.get(name, default) != default:
-                raise InputError(f"radiomics parameter file: setting {name} of image type {kind} is not "
-                                 "implemented by the radsurv ROI engine; use engine='pyradiomics'.")
-    for family in extractor.enabledFeatures:
-        if family not in FAMILIES:
-            raise InputError(f"radiomics parameter file: feature class {family} is not implemented by "
-                             "the radsurv ROI engine; use engine='pyradiomics'.")
+    parameters.check_supported()
+    settings = dict(DEFAULTS)
+    settings.update({k: v for k, v in parameters.settings.items() if v is not None or DEFAULTS.get(k) is None})
     return settings
 
 
-class _Roi:
-    """One ROI: its mask, bounding box (z, y, x, inclusive) and PyRadiomics' crop box."""
+def _bounds(mask: np.ndarray) -> tuple:
+    """(lo, hi): the mask's bounding box, z, y, x, hi exclusive."""
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
+    return np.array([n[0] for n in nz]), np.array([n[-1] for n in nz]) + 1
 
-    def __init__(self, name, mask: np.ndarray, settings: dict):
+
+def resegment(values: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
+    """The ROI without its voxels outside ``resegmentRange`` (PyRadiomics' resegmentation): one
+    threshold T keeps values >= T, two keep T_low <= value <= T_high; the thresholds are values
+    (``resegmentMode`` absolute), fractions of the ROI's maximum (relative) or mean + T standard
+    deviations of the ROI (sigma). IBSI "re-segmentation" (range re-segmentation).
+
+    Raises:
+        InputError: a range of neither 1 nor 2 values, or an unknown mode.
+    """
+    thresholds = sorted(float(t) for t in settings["resegmentRange"])
+    mode = settings.get("resegmentMode") or "absolute"
+    inside = values[mask]
+    if len(thresholds) not in (1, 2) or mode not in ("absolute", "relative", "sigma"):
+        raise InputError(f"radiomics parameter file: resegmentRange {settings['resegmentRange']!r} with "
+                         f"resegmentMode {mode!r}: give 1 or 2 thresholds and absolute, relative or sigma.")
+    if mode == "relative":
+        thresholds = [inside.max() * t for t in thresholds]
+    elif mode == "sigma":
+        thresholds = [inside.mean() + inside.std() * t for t in thresholds]
+    keep = mask & (values >= thresholds[0])
+    if len(thresholds) == 2:
+        keep &= values <= thresholds[1]
+    return keep
+
+
+class _Roi:
+    """One ROI: its mask, bounding box (z, y, x) and PyRadiomics' crop box (of the mask as given:
+    PyRadiomics crops before it resegments). With resegmentation, the features other than shape use
+    the resegmented ROI and its box; shape uses the ROI as given (``resegmentShape`` false), cut to
+    the resegmented ROI's box as PyRadiomics does."""
+
+    def __init__(self, name, mask: np.ndarray, settings: dict, values: np.ndarray = None):
         self.name = name
-        self.mask = mask
         check_roi(mask, name, settings)
-        nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
-        self.lo = np.array([n[0] for n in nz])
-        self.hi = np.array([n[-1] for n in nz]) + 1
-        self.box_mask = mask[self._slices(self.lo, self.hi)]
+        self.lo, self.hi = _bounds(mask)
         shape = np.array(mask.shape)
         if settings.get("preCrop", False):
             pad = int(settings.get("padDistance", 5))
@@ -97,6 +104,15 @@ class _Roi:
             self.clipped = bool(np.any(self.lo - pad < 0) or np.any(self.hi + pad > shape))
         else:
             self.crop_lo, self.crop_hi, self.clipped = np.zeros(3, int), shape, False
+        shape_mask = mask
+        if settings.get("resegmentRange") is not None:
+            mask = resegment(values, mask, settings)
+            check_roi(mask, f"{name} (resegmented)", settings)
+            self.lo, self.hi = _bounds(mask)
+            shape_mask = mask if settings.get("resegmentShape") else shape_mask
+        box = self._slices(self.lo, self.hi)
+        self.box_mask = mask[box]
+        self.shape_mask = shape_mask[box]
 
     @staticmethod
     def _slices(lo, hi):
@@ -173,17 +189,33 @@ def bin_levels(values: np.ndarray, bin_width: float) -> np.ndarray:
     return np.digitize(values, edges)
 
 
+class Stopped(Exception):
+    """The run was interrupted (``stop`` set): the ROI's features were left unfinished."""
+
+
+def _go_on(stop) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped()
+
+
 def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled: dict,
-                       spacing_xyz) -> dict:
+                       spacing_xyz, stop=None) -> dict:
     """Features of one ROI on one (filtered) image: {family: {name: value}} for the enabled
-    non-shape families. ``values_box``: float64 (z, y, x), the ROI's bounding box of the image."""
+    non-shape families (``enabled``: family -> feature names in order). ``values_box``: float64
+    (z, y, x), the ROI's bounding box of the image; ``spacing_xyz`` in mm.
+
+    Raises:
+        Stopped: ``stop`` (a ``threading.Event``) was set (Ctrl-C: the run ends without waiting).
+    """
     mask = roi.box_mask
     values = values_box[mask].astype(np.float64)
-    levels = bin_levels(values, kwargs.get("binWidth", 25))
+    levels = bin_levels(values, kwargs.get("binWidth") or 25)
     gray_levels = np.flatnonzero(np.bincount(levels))  # np.unique, without a sort
     out = {}
     if "firstorder" in enabled:
-        out["firstorder"] = F.firstorder_features(values, levels, spacing_xyz, kwargs, enabled["firstorder"])
+        out["firstorder"] = families.firstorder.features(values, levels, spacing_xyz, kwargs,
+                                                         enabled["firstorder"])
+    _go_on(stop)
     texture = [f for f in enabled if f not in ("shape", "firstorder")]
     if not texture:
         return out
@@ -194,10 +226,12 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     padded = np.pad(box, 1)
     nbrs = M.RoiNeighbours(padded, mask.shape)
     found = M.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
-    formulas = {"glcm": F.glcm_features, "glrlm": F.glrlm_features, "glszm": F.glszm_features,
-                "gldm": F.gldm_features, "ngtdm": F.ngtdm_features}
     for family in texture:
-        out[family] = formulas[family](found[family], gray_levels, kwargs, enabled[family])
+        _go_on(stop)
+        if family == "ngtdm":
+            out[family] = families.ngtdm.features(found[family], enabled[family])
+        else:
+            out[family] = families.MODULES[family].features(found[family], gray_levels, enabled[family])
     return out
 
 
@@ -239,16 +273,11 @@ def _groups(rois, kind: str, kwargs: dict, settings: dict):
 def _filtered(image, kind: str, lo, hi, kwargs):
     """(name, float64 array (z, y, x) whose [0,0,0] is voxel ``lo``, kwargs) per filtered image."""
     import SimpleITK as sitk
-    from radiomics import imageoperations
 
     size = np.array(image.GetSize())[::-1]
     crop = sitk.Crop(image, [int(v) for v in lo[::-1]], [int(v) for v in (size - hi)[::-1]])
-    mask = sitk.Image(crop.GetSize(), sitk.sitkUInt32)
-    mask.CopyInformation(crop)
-    generator = imageoperations.getWaveletImage if kind == "Wavelet" else imageoperations.getLoGImage
-    for filtered, name, args in generator(crop, mask, **kwargs) or ():
-        # a copy: a view would dangle once the generator drops ``filtered``
-        yield name, sitk.GetArrayFromImage(filtered).astype(np.float64, copy=False), args
+    for name, values in filters.filtered_images(crop, kind, lambda key: kwargs.get(key, DEFAULTS.get(key))):
+        yield name, values, kwargs
 
 
 def _workers() -> int:
@@ -261,14 +290,14 @@ def _workers() -> int:
 
 
 def extract(image, masks: dict, extractor, progress=None, workers: int = None) -> dict:
-    """PyRadiomics features of several ROIs on one image, per ``extractor``'s settings.
+    """PyRadiomics' features of several ROIs on one image, per a parameter file's settings.
 
     Args:
         image: SimpleITK image (CT in HU on the analysis grid).
         masks: ROI name -> SimpleITK mask on the same grid (voxels equal to the ``label`` setting,
             default 1, are the ROI).
-        extractor: a ``RadiomicsFeatureExtractor`` (``roi.make_extractor``): settings, image types
-            and feature classes are read from it.
+        extractor: ``params.Parameters`` (``roi.make_extractor``): settings, image types and
+            feature classes are read from it.
         progress: optional callable(message: str).
         workers: threads computing the ROIs of one filtered image at the same time (default: the
             CPU cores this process may use; NumPy releases the GIL in the heavy array operations).
@@ -280,36 +309,40 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     Raises:
         InputError: a setting the engine does not implement; a mask on another grid.
     """
+    import threading
+
     import SimpleITK as sitk
-    from radiomics import imageoperations
 
     settings = check_settings(extractor)
     label = int(settings.get("label", 1))
-    size = image.GetSize()
-    rois, table = [], {}
+    # load the compiled matrix loops (Numba's cache: about a second) while the shape features run
+    threading.Thread(target=M.warm_up, daemon=True).start()
     for name, mask in masks.items():
         _check_grid(image, mask, name, settings)
+    if settings.get("normalize", False):
+        image = filters.normalise(image, settings.get("normalizeScale", 1), settings.get("removeOutliers"))
+    values = sitk.GetArrayViewFromImage(image) if settings.get("resegmentRange") is not None else None
+    rois, table = [], {}
+    for name, mask in masks.items():
         try:
-            rois.append(_Roi(name, sitk.GetArrayViewFromImage(mask) == label, settings))
+            rois.append(_Roi(name, sitk.GetArrayViewFromImage(mask) == label, settings, values))
             table[name] = {}
         except InputError as exc:
             table[name] = exc
-    if settings.get("normalize", False):
-        image = imageoperations.normalizeImage(image, **settings)
     spacing_xyz = image.GetSpacing()
-    enabled = dict(extractor.enabledFeatures)
+    enabled = {family: families.enabled_names(family, names) for family, names in extractor.enabledFeatures.items()}
     if "shape" in enabled:
         for roi in rois:
-            area, volume, diam = S.mesh_coefficients(roi.box_mask, spacing_xyz[::-1])
-            values = F.shape_features(roi.box_mask, spacing_xyz[::-1], area, volume, diam, settings,
-                                      enabled["shape"])
+            values = families.shape.features(roi.shape_mask, spacing_xyz[::-1], enabled["shape"])
             table[roi.name].update({f"original_shape_{k}": v for k, v in values.items()})
     if not rois:
         return table
 
+    stop = threading.Event()
+
     def one(roi, values, lo, args):
         try:
-            return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz)
+            return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz, stop)
         except InputError as exc:
             return exc
 
@@ -320,7 +353,12 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+        try:
+            _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+        except BaseException:  # Ctrl-C: the ROIs running stop at their next step, the others never start
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return table
 
 

@@ -1,6 +1,6 @@
 """Compiled (Numba) loops for the whole-ROI texture matrices, used by ``matrices`` when Numba is
-installed (optional: ``pip install radsurv[fast]``); the NumPy code of ``matrices`` is the fallback
-and the reference of the tests. Same inputs and outputs as ``matrices``: ``flat`` is the padded rank
+installed (a default dependency); the NumPy code of ``matrices`` is the fallback where Numba cannot
+be imported and the reference of the tests. Same inputs and outputs as ``matrices``: ``flat`` is the padded rank
 array raveled (int32, 0 outside the ROI), ``idx`` the flat indices of the ROI voxels, offsets are
 flat offsets. One pass over the ROI's voxels per matrix family instead of one NumPy pass per
 neighbour; ``nogil`` so that the engine's threads run ROIs side by side.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # optional dependency
+try:  # a default dependency; the NumPy code runs without it
     from numba import njit
 except ImportError:  # pragma: no cover - exercised where numba is absent
     njit = None

@@ -209,3 +209,12 @@ def compute(roi: RoiNeighbours, n_levels: int, gray_levels: np.ndarray, families
         forward = roi.all_offsets[roi.all_offsets > 0]
         out["glszm"] = kernels.zones(flat, roi.idx, forward, n_levels)[None].astype(np.float64)
     return {family: out[family] for family in families}
+
+
+def warm_up() -> None:
+    """Run ``compute`` once on a tiny ROI (every family, the argument types of a real call), so that
+    Numba loads its compiled loops now rather than in the first ROI."""
+    levels = np.zeros((5, 5, 5), dtype=np.int32)
+    levels[1:4, 1:4, 1:4] = np.arange(27, dtype=np.int32).reshape(3, 3, 3) % 2 + 1
+    compute(RoiNeighbours(levels, (3, 3, 3)), 2, np.array([1, 2]), ("glcm", "glrlm", "glszm", "gldm", "ngtdm"),
+            27, 3)

@@ -1,17 +1,16 @@
 """Mesh surface area, mesh volume and maximum diameters of an ROI, as PyRadiomics' ``shape`` class.
 
-PyRadiomics (``radiomics._cshape.calculate_coefficients``) builds a marching-cubes mesh of the mask
+PyRadiomics (its documentation of ``shape``; C extension ``_cshape``) builds a marching-cubes mesh of the mask
 padded by one voxel (vertices at edge midpoints) and returns its surface area, its volume (divergence
 theorem) and the largest vertex-to-vertex distances: over all vertex pairs, and over the pairs in one
 axial plane (slice), one coronal plane (same row index y: "column") and one sagittal plane (same x:
 "row"). The C code compares every pair of vertices, which is what makes it slow on large ROIs.
 
 Here:
-* Surface area and volume are sums over the 2 x 2 x 2 cubes of per-configuration contributions. The
-  256 contributions are taken from ``_cshape`` itself, by running it on each single cube (a 2 x 2 x 2
-  mask has exactly one cube), so the triangulation is PyRadiomics' own. PyRadiomics' volume term of a
-  cube (signed tetrahedra from the origin) is linear in the cube's position: its slope per axis is
-  read from ``_cshape`` on two stacked cubes.
+* Surface area and volume are sums over the 2 x 2 x 2 cubes of per-configuration contributions
+  (``cube_tables``): the triangles of the classic marching-cubes table, from scikit-image, for
+  each of the 256 corner configurations (bit k: corner ``_CORNERS[k]`` in the ROI); a cube's volume
+  term (signed tetrahedra from the origin) is linear in the cube's position.
 * The vertex set is the same (midpoints of the edges between a voxel in the mask and one outside);
   the largest distances are taken over a subset that holds every convex-hull vertex (the two ends of
   each grid line; in 3D then the hull's vertices from scipy / Qhull), in 3D and in each plane, with
@@ -25,7 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
-#: Corners of a marching cube, (dz, dy, dx), in the bit order of PyRadiomics' ``gridAngles``.
+#: Corners of a marching cube, (dz, dy, dx), in the classic table's order (Lorensen and Cline's
+#: vertex numbering with x, y, z = dx, dy, dz).
 _CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0))
 
 
@@ -33,33 +33,55 @@ _CORNERS = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1
 def cube_tables(spacing: tuple) -> tuple:
     """Per-configuration mesh contributions for voxel ``spacing`` (z, y, x) in mm.
 
+    The triangles of a configuration are those of the classic marching-cubes table (Lorensen and
+    Cline 1987; vertices at edge midpoints), as scikit-image's ``marching_cubes(method="lorensen")``
+    gives them for the cube alone; a configuration with corner 7 set takes the triangles of its
+    complement, turned over (PyRadiomics' rule, which keeps the mesh closed and consistently
+    oriented).
+
     Returns (area, volume, shift): float64 (256,), (256,), (3, 256). A cube of configuration c at
     cube index (iz, iy, ix) adds ``area[c]`` mm^2 to the surface area and
     ``volume[c] + iz * shift[0, c] + iy * shift[1, c] + ix * shift[2, c]`` mm^3 to the volume
-    (PyRadiomics' signed tetrahedra from the origin: linear in the cube's position).
+    (signed tetrahedra from the origin, divergence theorem: linear in the cube's position, since
+    det(p + a, p + b, p + c) = det(a, b, c) + p . (b x c + c x a + a x b)).
     """
-    from radiomics import _cshape
-
     spacing = np.asarray(spacing, float)
     area = np.zeros(256)
     volume = np.zeros(256)
-    cubes = [_cube(config) for config in range(256)]
-    for config, cube in enumerate(cubes):
-        area[config], volume[config], _ = _cshape.calculate_coefficients(cube, spacing)
     shift = np.zeros((3, 256))
-    for axis in range(3):
-        shape = [2, 2, 2]
-        shape[axis] = 3
-        for config, cube in enumerate(cubes):
-            pair = np.zeros(shape, dtype=bool)
-            upper = [slice(None)] * 3
-            upper[axis] = slice(1, 3)
-            pair[tuple(upper)] = cube
-            lower = [slice(None)] * 3
-            lower[axis] = slice(0, 2)
-            total = _cshape.calculate_coefficients(pair, spacing)[1]
-            shift[axis, config] = total - volume[_config_of(pair[tuple(lower)])] - volume[config]
+    for config in range(1, 255):
+        a, b, c = _triangles(config, spacing)
+        area[config] = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1).sum()
+        volume[config] = np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6
+        slope = (np.cross(b, c) + np.cross(c, a) + np.cross(a, b)).sum(0) / 6
+        shift[:, config] = slope * spacing
+    one_voxel = np.zeros((3, 3, 3), dtype=bool)
+    one_voxel[1, 1, 1] = True
+    if _mesh_volume(one_voxel, volume, shift) < 0:  # orient the mesh outwards
+        volume, shift = -volume, -shift
     return area, volume, shift
+
+
+def _triangles(config: int, spacing) -> tuple:
+    """(a, b, c): the vertices (n, 3) in mm, cube-relative, of the triangles of one configuration."""
+    from skimage.measure import marching_cubes
+
+    flip = config >= 128
+    cube = _cube(255 - config if flip else config).astype(np.float64)
+    vertices, faces, _, _ = marching_cubes(cube, 0.5, spacing=tuple(spacing), method="lorensen")
+    a, b, c = (vertices[faces[:, k]] for k in range(3))
+    return (a, c, b) if flip else (a, b, c)
+
+
+def _mesh_volume(padded, volume, shift) -> float:
+    config = cube_configurations(padded)
+    surface = np.flatnonzero((config != 0) & (config != 255))
+    kinds = config.reshape(-1)[surface]
+    position = np.unravel_index(surface, config.shape)
+    total = np.bincount(kinds, minlength=256) @ volume
+    for axis in range(3):
+        total += np.bincount(kinds, weights=position[axis], minlength=256) @ shift[axis]
+    return float(total)
 
 
 def _cube(config: int) -> np.ndarray:
@@ -190,11 +212,6 @@ def mesh_coefficients(mask: np.ndarray, spacing) -> tuple:
     padded = np.pad(mask.astype(bool), 1)
     area, volume, shift = cube_tables(tuple(float(s) for s in spacing))
     config = cube_configurations(padded)
-    surface = np.flatnonzero((config != 0) & (config != 255))
-    kinds = config.reshape(-1)[surface]
-    position = np.unravel_index(surface, config.shape)
+    kinds = config[(config != 0) & (config != 255)]
     total_area = np.bincount(kinds, minlength=256) @ area
-    total_volume = np.bincount(kinds, minlength=256) @ volume
-    for axis in range(3):
-        total_volume += np.bincount(kinds, weights=position[axis], minlength=256) @ shift[axis]
-    return float(total_area), float(total_volume), diameters(padded, spacing)
+    return float(total_area), _mesh_volume(padded, volume, shift), diameters(padded, spacing)

@@ -1,0 +1,179 @@
+"""PyRadiomics parameter files (YAML), read and checked by RadSurv with PyRadiomics' names.
+
+A parameter file has up to four sections (PyRadiomics' "Parameter file" documentation):
+``imageType`` (image type -> its own settings; default ``Original`` only), ``featureClass`` (class ->
+list of feature names, empty or null = every non-deprecated feature; default every class),
+``setting`` (settings for every image type) and ``voxelSetting`` (voxel-based extraction only, not
+used for ROI features). ``Parameters`` holds them in the attribute names of PyRadiomics'
+``RadiomicsFeatureExtractor`` (``settings``, ``enabledImagetypes``, ``enabledFeatures``), so either
+engine reads the same object; ``unsupported()`` lists what RadSurv's engine does not implement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+
+#: PyRadiomics' defaults for the settings RadSurv's engine reads (``featureextractor`` and the
+#: feature classes' ``__init__``).
+DEFAULTS = {
+    "label": 1, "minimumROIDimensions": 2, "minimumROISize": None, "normalize": False,
+    "normalizeScale": 1, "removeOutliers": None, "resampledPixelSpacing": None,
+    "interpolator": "sitkBSpline", "preCrop": False, "padDistance": 5, "distances": [1],
+    "force2D": False, "force2Ddimension": 0, "resegmentRange": None, "resegmentMode": "absolute",
+    "resegmentShape": False, "additionalInfo": True,
+    "binWidth": 25, "voxelArrayShift": 0, "symmetricalGLCM": True, "weightingNorm": None,
+    "gldm_a": 0, "geometryTolerance": None, "correctMask": False,
+    # image-type settings: LoG, Wavelet
+    "sigma": [], "wavelet": "coif1", "start_level": 0, "level": 1,
+}
+
+#: Settings RadSurv's engine implements with any value (the rest of ``DEFAULTS`` only with the
+#: value given in ``ONLY``).
+FREE = {"label", "minimumROIDimensions", "minimumROISize", "normalize", "normalizeScale",
+        "removeOutliers", "interpolator", "preCrop", "padDistance", "force2Ddimension",
+        "additionalInfo", "binWidth", "voxelArrayShift", "geometryTolerance", "sigma", "wavelet",
+        "start_level", "level", "resegmentRange", "resegmentMode", "resegmentShape"}
+#: Setting -> the one value RadSurv's engine implements (PyRadiomics' default).
+ONLY = {"resampledPixelSpacing": None, "distances": [1], "force2D": False,
+        "symmetricalGLCM": True, "weightingNorm": None, "gldm_a": 0, "correctMask": False}
+
+#: Image types RadSurv's engine implements (PyRadiomics' names, ``get<Name>Image``).
+IMAGE_TYPES = ("Original", "Wavelet", "LoG", "Square", "SquareRoot", "Logarithm", "Exponential")
+#: Feature classes RadSurv's engine implements.
+FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+_SECTIONS = ("imageType", "featureClass", "setting", "voxelSetting")
+
+
+class Parameters:
+    """A parameter file's content.
+
+    Attributes:
+        path: the file (Path) or None.
+        settings: dict setting -> value (the file's ``setting`` section; ``DEFAULTS`` fill in
+            where the engines read a setting).
+        enabledImagetypes: dict image type -> its own settings, in the file's order.
+        enabledFeatures: dict feature class -> list of feature names ([] = all), in the file's order.
+    """
+
+    def __init__(self, content: dict, path=None):
+        self.path = Path(path) if path is not None else None
+        name = self.path or "radiomics parameters"
+        if not isinstance(content, dict):
+            raise InputError(f"radiomics parameter file {name} is not a YAML mapping of {', '.join(_SECTIONS)}.")
+        unknown = [k for k in content if k not in _SECTIONS]
+        if unknown:
+            raise InputError(f"radiomics parameter file {name}: unknown section(s) {', '.join(map(str, unknown))}; "
+                             f"PyRadiomics' sections are {', '.join(_SECTIONS)}.")
+        self.settings = dict(content.get("setting") or {})
+        self._given = dict(self.settings)
+        types = content.get("imageType") or {"Original": {}}
+        self.enabledImagetypes = {str(k): dict(v or {}) for k, v in types.items()}
+        classes = content.get("featureClass")
+        if classes is None:  # every class, in PyRadiomics' order (its modules, alphabetical)
+            classes = {c: [] for c in sorted(FEATURE_CLASSES)}
+        self.enabledFeatures = {str(k): list(v or []) for k, v in classes.items()}
+
+    def changed_settings(self) -> dict:
+        """Settings set or changed after reading (e.g. ``normalize`` turned off by the pipeline)."""
+        missing = object()
+        return {k: v for k, v in self.settings.items() if self._given.get(k, missing) != v}
+
+    def unsupported(self) -> list:
+        """What RadSurv's engine does not implement, as short phrases (empty: all of it is)."""
+        from .roi_engine.families import FEATURES
+
+        out = []
+        for where, settings in [("setting", self.settings)] + [
+                (f"imageType {k}", v) for k, v in self.enabledImagetypes.items()]:
+            for key, value in settings.items():
+                if key in FREE:
+                    continue
+                if key not in ONLY:
+                    out.append(f"{where} {key}")
+                elif _normalised(value) != _normalised(ONLY[key]):
+                    out.append(f"{where} {key}: {value!r} (only {ONLY[key]!r})")
+        out += [f"imageType {k}" for k in self.enabledImagetypes if k not in IMAGE_TYPES]
+        for family, names in self.enabledFeatures.items():
+            if family not in FEATURE_CLASSES:
+                out.append(f"featureClass {family}")
+                continue
+            out += [f"feature {family} {n} (deprecated or unknown)" for n in names if n not in FEATURES[family]]
+        return out
+
+    def check_supported(self) -> None:
+        """Raises InputError naming every setting, image type or feature RadSurv's engine lacks."""
+        missing = self.unsupported()
+        if missing:
+            raise InputError(f"radiomics parameter file {self.path or ''}: not supported by RadSurv's engine: "
+                             f"{'; '.join(missing)}. Use --radiomics-engine pyradiomics (pip install "
+                             "'radsurv[pyradiomics]') for these.")
+
+    def get(self, key: str, custom: dict = None):
+        """A setting: the image type's own (``custom``), else the file's, else PyRadiomics' default."""
+        for source in (custom or {}, self.settings):
+            if key in source and source[key] is not None:
+                return source[key]
+        return DEFAULTS.get(key)
+
+    def pyradiomics_extractor(self):
+        """PyRadiomics' ``RadiomicsFeatureExtractor`` of the same file, with the settings changed
+        since reading applied (the reference engine).
+
+        Raises:
+            InputError: PyRadiomics is not installed, or it rejects the file.
+        """
+        import logging
+
+        radiomics = require_pyradiomics()
+        from radiomics import featureextractor
+
+        radiomics.setVerbosity(logging.ERROR)  # keep the console for RadSurv's own progress
+        try:
+            if self.path is not None:
+                extractor = featureextractor.RadiomicsFeatureExtractor(str(self.path))
+            else:
+                extractor = featureextractor.RadiomicsFeatureExtractor(dict(
+                    setting=self._given, imageType=self.enabledImagetypes, featureClass=self.enabledFeatures))
+        except Exception as exc:  # pykwalify / PyRadiomics raise assorted types for a bad file
+            raise InputError(f"radiomics parameter file {self.path} is not valid: {exc}") from None
+        extractor.settings.update(self.changed_settings())
+        return extractor
+
+
+def _normalised(value):
+    return [float(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def require_pyradiomics():
+    """The ``radiomics`` module (PyRadiomics), imported.
+
+    Raises:
+        InputError: PyRadiomics is not installed (one sentence saying how to get it).
+    """
+    try:
+        import radiomics
+    except ImportError:
+        raise InputError("radiomics engine pyradiomics: PyRadiomics is not installed; install the extra with "
+                         "pip install 'radsurv[pyradiomics]', or use RadSurv's engine (--radiomics-engine "
+                         "radsurv, the default).") from None
+    return radiomics
+
+
+def read_parameters(path) -> Parameters:
+    """Read a PyRadiomics parameter file (YAML).
+
+    Raises:
+        InputError: the file is missing or not a PyRadiomics parameter file.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"radiomics parameter file not found: {path}")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"radiomics parameter file {path} is not valid YAML: {exc}") from None
+    return Parameters(content or {}, path)

@@ -1,0 +1,39 @@
+"""ROI feature formulas of RadSurv's engine, one module per PyRadiomics feature class.
+
+Each module holds one function per feature (its formula, IBSI tag and PyRadiomics name in the
+docstring), computed from the family's matrix in PyRadiomics' layout with a leading kernel axis of
+length 1 (an ROI is one kernel): GLCM (1, Ng, Ng, angles), GLRLM (1, Ng, run lengths, angles),
+GLSZM (1, Ng, zone sizes), GLDM (1, Ng, dependences), NGTDM (1, Ng, 3). Definitions: PyRadiomics'
+documentation of each feature (radiomics.readthedocs.io, "Radiomic Features") and the IBSI
+reference manual (Zwanenburg et al., Radiology 2020); the names and IBSI tags of the texture
+families are those of the voxel-map modules (``radiomics.voxelmaps``), the same features per voxel.
+A feature whose value is not a number (division by zero in PyRadiomics' formula) is NaN, as
+PyRadiomics gives.
+"""
+
+from __future__ import annotations
+
+from . import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
+
+#: Feature class -> its module.
+MODULES = {"shape": shape, "firstorder": firstorder, "glcm": glcm, "glrlm": glrlm, "glszm": glszm,
+           "gldm": gldm, "ngtdm": ngtdm}
+#: Feature class -> {feature name: IBSI tag or None}, the non-deprecated features of PyRadiomics.
+FEATURES = {family: module.FEATURES for family, module in MODULES.items()}
+
+
+def enabled_names(family: str, names) -> list:
+    """The features to compute, in PyRadiomics' order: ``names`` as given, or, when empty, every
+    feature of the family sorted as PyRadiomics lists its ``get<Name>FeatureValue`` methods."""
+    if names:
+        return list(names)
+    return sorted(FEATURES[family], key=lambda name: f"get{name}FeatureValue")
+
+
+def evaluate(functions: dict, coefficients, names) -> dict:
+    """{name: float} of ``functions[name](coefficients)`` for each name; NumPy's warnings of a
+    division by zero are silenced (the value is then NaN or inf, as PyRadiomics')."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return {name: float(np.squeeze(functions[name](coefficients))) for name in names}
