@@ -28,12 +28,3 @@ def enabled_names(family: str, names) -> list:
     if names:
         return list(names)
     return sorted(FEATURES[family], key=lambda name: f"get{name}FeatureValue")
-
-
-def evaluate(functions: dict, coefficients, names) -> dict:
-    """{name: float} of ``functions[name](coefficients)`` for each name; NumPy's warnings of a
-    division by zero are silenced (the value is then NaN or inf, as PyRadiomics')."""
-    import numpy as np
-
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return {name: float(np.squeeze(functions[name](coefficients))) for name in names}

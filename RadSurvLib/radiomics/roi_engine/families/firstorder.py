@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from ...voxelmaps.firstorder import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
+from .evaluation import evaluate
 
 EPS = np.spacing(1)
 
@@ -181,6 +182,5 @@ def features(x, levels, spacing, settings: dict, names) -> dict:
         x: float64 (n,) the ROI's values; levels: int (n,) their gray levels (>= 1).
         spacing: voxel spacing (3,), mm. settings: ``voxelArrayShift`` is read (default 0).
     """
-    from . import evaluate
 
     return evaluate(FUNCTIONS, Values(x, levels, spacing, settings.get("voxelArrayShift", 0)), names)

@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from ...voxelmaps.glcm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
+from .evaluation import evaluate
 
 EPS = np.spacing(1)
 
@@ -271,6 +272,5 @@ def features(counts, gray_levels, names) -> dict:
         counts: (1, L, L, angles) counts from ``matrices.glcm`` (not symmetrised).
         gray_levels: int (L,) gray levels present in the ROI.
     """
-    from . import evaluate
 
     return evaluate(FUNCTIONS, Matrix(counts, gray_levels), names)

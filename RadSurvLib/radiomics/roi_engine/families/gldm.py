@@ -12,6 +12,7 @@ import numpy as np
 
 from ...voxelmaps.gldm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
 from . import _zones
+from .evaluation import evaluate
 
 FUNCTIONS = _zones.functions("SmallDependence", "LargeDependence", "Dependence", normalized_gray=False)
 
@@ -22,7 +23,6 @@ def features(counts, gray_levels, names) -> dict:
     Args:
         counts: (1, L, 27) from ``matrices.gldm`` (column k: k dependent neighbours); gray_levels: int (L,).
     """
-    from . import evaluate
 
     j = np.arange(1, counts.shape[2] + 1)
     total = counts.sum((1, 2))

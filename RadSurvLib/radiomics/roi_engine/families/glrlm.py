@@ -12,6 +12,7 @@ import numpy as np
 
 from ...voxelmaps.glrlm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
 from . import _zones
+from .evaluation import evaluate
 
 FUNCTIONS = _zones.functions("ShortRun", "LongRun", "RunLength", percentage="RunPercentage",
                              low_high=("LowGrayLevelRun", "HighGrayLevelRun"))
@@ -25,7 +26,6 @@ def features(counts, gray_levels, names) -> dict:
     Args:
         counts: (1, L, max run length, angles) from ``matrices.glrlm``; gray_levels: int (L,).
     """
-    from . import evaluate
 
     n_r = counts.sum((1, 2))
     if counts.shape[3] > 1:  # angles without a run are left out

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...voxelmaps.glszm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
 from . import _zones
+from .evaluation import evaluate
 
 FUNCTIONS = _zones.functions("SmallArea", "LargeArea", "SizeZone", percentage="ZonePercentage",
                              low_high=("LowGrayLevelZone", "HighGrayLevelZone"))
@@ -24,7 +25,6 @@ def features(counts, gray_levels, names) -> dict:
     Args:
         counts: (1, L, largest zone) from ``matrices.glszm``; gray_levels: int (L,).
     """
-    from . import evaluate
 
     sizes = np.arange(1, counts.shape[2] + 1)
     return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, sizes, counts.sum((1, 2))), names)

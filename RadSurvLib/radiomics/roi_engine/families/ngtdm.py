@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...voxelmaps.ngtdm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
+from .evaluation import evaluate
 
 
 class Table:
@@ -77,6 +78,5 @@ def features(matrix, names) -> dict:
     Args:
         matrix: (1, L, 3) from ``matrices.ngtdm``: n_i, s_i, gray level per level present.
     """
-    from . import evaluate
 
     return evaluate(FUNCTIONS, Table(matrix), names)

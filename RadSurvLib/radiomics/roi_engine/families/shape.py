@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .evaluation import evaluate
+
 #: Shape features (PyRadiomics ``shape``, the 14 not deprecated), name -> IBSI tag (None: not in IBSI).
 FEATURES = {
     "Elongation": "Q3CK", "Flatness": "N17B", "LeastAxisLength": "7J51", "MajorAxisLength": "TDIC",
@@ -131,7 +133,6 @@ def features(mask_box, spacing_zyx, names) -> dict:
         mask_box: bool (z, y, x), the ROI's bounding box. spacing_zyx: voxel spacing (3,), mm.
     """
     from ..shape import mesh_coefficients
-    from . import evaluate
 
     area, volume, diameters = mesh_coefficients(mask_box, spacing_zyx)
     return evaluate(FUNCTIONS, Shape(mask_box, spacing_zyx, area, volume, diameters), names)
