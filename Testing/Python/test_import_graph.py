@@ -8,10 +8,6 @@ function: a deferred import is still a dependency). The rules:
   ``pipeline.py`` and the stages never import ``slicer``, ``app``, ``control``, ``cli``, ``worker``
   or ``batch``;
 - no private name (``_name``) of one module imported, or read as ``module._name``, in another.
-
-``RadSurvLib/radiomics/`` is rebuilt by the engine issue at the same time: what it does inside
-itself is listed exactly in ``RADIOMICS_INTERNAL`` (an offender that appears or disappears fails
-the test, so the list cannot hide a new one). Arrows from radiomics/ out of it obey every rule.
 """
 
 from __future__ import annotations
@@ -46,14 +42,6 @@ FRONT_ENDS = ("slicer", "app", "control", "cli", "worker", "batch")
 #: The pipeline and the stages below it.
 CORE = ("errors", "progress", "resources", "io", "preprocessing", "rings", "radiomics", "models", "explain",
         "survival", "options", "outputs", "pipeline")
-
-#: Offenders wholly inside radiomics/ (left to the engine issue), exactly.
-RADIOMICS_INTERNAL = {
-    "circles": {("radiomics.voxelmaps", "radiomics.voxelmaps.engine")},
-    "private": {("radiomics.voxelmaps.glszm", "radiomics.voxelmaps.glrlm", "_counts_of_sorted"),
-                ("radiomics.voxelmaps.glszm", "radiomics.voxelmaps.glrlm", "_neighbour_tables")},
-}
-
 
 def _modules() -> dict:
     """Module name (relative to RadSurvLib, dotted; "" for the package) -> (path, is_package)."""
@@ -136,10 +124,6 @@ def _floor(module: str) -> int:
     raise AssertionError(f"RadSurvLib.{module} is on no floor: add it to FLOORS (and to README's Layout)")
 
 
-def _inside_radiomics(*modules) -> bool:
-    return all(m.split(".")[0] == "radiomics" for m in modules)
-
-
 def _circles(edges) -> list:
     """Strongly connected components of more than one module (Tarjan)."""
     index, low, stack, on_stack, result = {}, {}, [], set(), []
@@ -183,9 +167,7 @@ def test_the_graph_is_read():
 
 def test_no_import_circle():
     circles = _circles(EDGES)
-    outside = [c for c in circles if not _inside_radiomics(*c)]
-    assert not outside, "import circles: " + "; ".join(" <-> ".join(c) for c in outside)
-    assert set(c for c in circles if _inside_radiomics(*c)) == RADIOMICS_INTERNAL["circles"]
+    assert not circles, "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
 
 
 def test_floors_hold():
@@ -202,7 +184,5 @@ def test_core_imports_no_front_end(core):
 
 
 def test_no_private_name_across_modules():
-    outside = sorted(p for p in PRIVATE if not _inside_radiomics(p[0], p[1]))
-    assert not outside, "private names imported across modules: " + ", ".join(
-        f"{m} uses {t}.{n}" for m, t, n in outside)
-    assert {p for p in PRIVATE if _inside_radiomics(p[0], p[1])} == RADIOMICS_INTERNAL["private"]
+    assert not PRIVATE, "private names imported across modules: " + ", ".join(
+        f"{m} uses {t}.{n}" for m, t, n in sorted(PRIVATE))

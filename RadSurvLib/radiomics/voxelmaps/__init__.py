@@ -9,7 +9,8 @@ Each map gives, at every ROI voxel, a radiomics feature computed over the cubic 
 
 Layout: ``engine`` (discretisation, cropping, chunking, kernel-cube gathering, progress; its
 docstring gives the cube layout and the memory bound), one module per family (``firstorder``,
-``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``), ``commands`` (``radsurv voxelmaps``).
+``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``). ``radsurv voxelmaps`` (``cli/voxelmaps.py``) runs
+them through ``pipeline.map_case``.
 One torch code path for CPU and CUDA, float64 throughout.
 
 Map names are ``<family>_<Feature>`` as PyRadiomics names its voxel-based outputs.
@@ -19,22 +20,9 @@ energy/entropy), ~1/3 of the cost of all first-order + GLCM maps; whole families
 ``features_of_families`` (``radsurv voxelmaps --families``), costly ones (glcm_MCC) by name.
 """
 
-from .engine import (AVAILABLE_FEATURES, CHUNK_BYTES, FAMILIES, FAMILY_DEFAULTS,  # noqa: F401
-                     compute_voxel_maps, features_of_families, stack_maps, voxel_feature_values)
-
-#: First-order features (PyRadiomics ``firstorder``), name -> IBSI tag (kept for callers).
-FIRSTORDER_FEATURES = FAMILIES["firstorder"].FEATURES
-#: GLCM features (PyRadiomics ``glcm``), name -> IBSI tag (kept for callers).
-GLCM_FEATURES = FAMILIES["glcm"].FEATURES
-
-#: The default maps of ``compute_voxel_maps`` and of ``radsurv score`` (see the module docstring).
-DEFAULT_FEATURES = (
-    "firstorder_Mean", "firstorder_Variance", "firstorder_Skewness", "firstorder_Kurtosis",
-    "firstorder_Entropy", "firstorder_Uniformity", "firstorder_Energy",
-    "firstorder_RootMeanSquared", "firstorder_Minimum", "firstorder_Maximum",
-    "glcm_Contrast", "glcm_SumAverage", "glcm_Autocorrelation", "glcm_DifferenceAverage",
-    "glcm_Id", "glcm_Idm", "glcm_JointEnergy", "glcm_JointEntropy",
-)
+from .engine import (AVAILABLE_FEATURES, CHUNK_BYTES, DEFAULT_FEATURES, FAMILIES,  # noqa: F401
+                     FAMILY_DEFAULTS, compute_voxel_maps, features_of_families, stack_maps,
+                     voxel_feature_values)
 
 __all__ = ["AVAILABLE_FEATURES", "DEFAULT_FEATURES", "FAMILIES", "compute_voxel_maps",
            "voxel_feature_values", "stack_maps", "features_of_families"]

@@ -59,6 +59,15 @@ import importlib
 
 from ...errors import InputError
 
+#: The default maps of ``compute_voxel_maps`` and of ``radsurv score`` (see the package docstring).
+DEFAULT_FEATURES = (
+    "firstorder_Mean", "firstorder_Variance", "firstorder_Skewness", "firstorder_Kurtosis",
+    "firstorder_Entropy", "firstorder_Uniformity", "firstorder_Energy",
+    "firstorder_RootMeanSquared", "firstorder_Minimum", "firstorder_Maximum",
+    "glcm_Contrast", "glcm_SumAverage", "glcm_Autocorrelation", "glcm_DifferenceAverage",
+    "glcm_Id", "glcm_Idm", "glcm_JointEnergy", "glcm_JointEntropy",
+)
+
 #: Upper bound of the per-chunk working set in bytes (see the module docstring).
 CHUNK_BYTES = 32 * 2**20
 
@@ -438,7 +447,6 @@ def compute_voxel_maps(ct, gtv, features=None, kernel_radius: int = 1, bin_width
     import SimpleITK as sitk
 
     from ...io.images import check_same_geometry
-    from . import DEFAULT_FEATURES
 
     names = check_features(DEFAULT_FEATURES if features is None else features)
     check_settings(kernel_radius, bin_width)

@@ -99,7 +99,7 @@ def directions():
 
 
 @lru_cache(maxsize=None)
-def _neighbour_tables(size: int, offsets: tuple):
+def neighbour_tables(size: int, offsets: tuple):
     """Flat index of position p + o in a size^3 cube for each offset o (CPU int64, (len, K)).
 
     Positions whose neighbour is outside the cube get the sentinel index K = size^3.
@@ -120,10 +120,10 @@ def _neighbour_tables(size: int, offsets: tuple):
 
 
 def _tables(size: int, offsets, device):
-    return _neighbour_tables(size, tuple(offsets)).to(device)
+    return neighbour_tables(size, tuple(offsets)).to(device)
 
 
-def _counts_of_sorted(keys, valid):
+def counts_of_sorted(keys, valid):
     """Counts of valid entries per group of equal consecutive ``keys`` (float64, same shape).
 
     ``keys`` (..., M) sorted along the last axis; slot g of the result holds the number of

@@ -148,11 +148,11 @@ def _neighbours_26(size: int):
 
     Neighbours outside the cube get the sentinel index K = size^3.
     """
-    from RadSurvLib.radiomics.voxelmaps.glrlm import _neighbour_tables
+    from .glrlm import neighbour_tables
 
     offsets = tuple((dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
                     if (dz, dy, dx) != (0, 0, 0))
-    return _neighbour_tables(size, offsets)
+    return neighbour_tables(size, offsets)
 
 
 def _zone_labels_gather(cubes):
@@ -234,7 +234,7 @@ def compute(cubes, n_levels, names, **settings) -> dict:
     """
     import torch
 
-    from .glrlm import _counts_of_sorted, check_cubes
+    from .glrlm import counts_of_sorted, check_cubes
 
     names = list(dict.fromkeys(names))
     check_cubes(cubes, names, FEATURES, "GLSZM")
@@ -268,10 +268,10 @@ def compute(cubes, n_levels, names, **settings) -> dict:
         ordered = codes.sort(-1).values
         valid = ordered >= 0
         if "ZoneEntropy" in want:
-            p = _counts_of_sorted(ordered, valid) / n_zones[:, None]
+            p = counts_of_sorted(ordered, valid) / n_zones[:, None]
             out["ZoneEntropy"] = -(p * torch.log2(p + EPS)).sum(-1)
         if want & {"GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized"}:
-            per_level = _counts_of_sorted(torch.div(ordered, k + 1, rounding_mode="floor"), valid)
+            per_level = counts_of_sorted(torch.div(ordered, k + 1, rounding_mode="floor"), valid)
             gln = (per_level ** 2).sum(-1)
             out["GrayLevelNonUniformity"] = gln / n_zones
             out["GrayLevelNonUniformityNormalized"] = gln / n_zones ** 2
