@@ -79,7 +79,7 @@ def test_module_logic_through_the_worker(blocked_python, tmp_path):
     pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
     from test_slicer_task import make_case_scene
 
-    from RadSurvLib.slicer import logic as sl
+    from RadSurvLib.control import logic as sl
 
     scene, ct, seg, gtv_id, _ = make_case_scene()
     result = sl.ScoringLogic().process(ct, seg, gtv_id, pythonCommand=blocked_python, outputDir=tmp_path / "PAT1")

@@ -315,8 +315,10 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
 
     settings = check_settings(extractor)
     label = int(settings.get("label", 1))
-    # load the compiled matrix loops (Numba's cache: about a second) while the shape features run
-    threading.Thread(target=M.warm_up, daemon=True).start()
+    # Load the compiled matrix loops (Numba's cache: about a second) while the shape features run. Not a
+    # daemon: an interpreter that exits (Ctrl-C) while this thread is inside Numba crashes (SIGSEGV);
+    # the exit waits for it instead.
+    threading.Thread(target=M.warm_up, name="radsurv-numba-warm-up").start()
     for name, mask in masks.items():
         _check_grid(image, mask, name, settings)
     if settings.get("normalize", False):
