@@ -74,6 +74,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             folders it created.
     """
     from . import preprocessing, rings
+    from .gtv_components import check_gtv_components, components_result, components_summary
     from .io.images import binary_mask, geometry, write_image
     from .models.inference import predict_case
     from .models.inputs import VOXEL_MAP_BIN_WIDTH_HU
@@ -91,6 +92,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             case = _validated_case(ct, gtv, options)
             model = ModelNeeds.of(case.bundle, case.signature, options)
+            components = check_gtv_components(case.gtv)  # stray paint refused, several lesions warned
+            stages.report("validate", components_summary(components))
 
         with stages.stage("resample", f"resampling the analysis box to {ANALYSIS_SPACING_MM:g} mm isotropic"):
             # Only the box the GTV, its rings, the model's crop and the filters need, on the grid
@@ -140,7 +143,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                 "gtv": {"volume_mm3_input": gtv_iso.volume_mm3_input,
                         "volume_mm3_resampled": gtv_iso.volume_mm3_resampled,
                         "resampling_threshold": gtv_iso.threshold,
-                        "analysis_spacing_mm": ANALYSIS_SPACING_MM},
+                        "analysis_spacing_mm": ANALYSIS_SPACING_MM, **components_result(components)},
                 "rings": [_ring_info(a, b) for a, b in zip(rings_iso, rings_ct)],
                 "features": {"params_file": params_file.name, "engine": options.radiomics_engine,
                              "per_roi": {roi: len(values) for roi, values in table.items()}},
@@ -193,6 +196,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
     import numpy as np
     import SimpleITK as sitk
 
+    from .gtv_components import check_gtv_components
     from .io.images import binary_mask, write_image
     from .preprocessing import validate_inputs
     from .radiomics import voxelmaps
@@ -207,6 +211,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             ct_image, _ = _load(ct, "ct")
             gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
             validate_inputs(ct_image, gtv_image, "ct", "gtv")
+            check_gtv_components(gtv_image)
         roi = binary_mask(gtv_image)
         if ring_mm is not None:
             from .rings import make_rings
@@ -586,6 +591,7 @@ def _recorded_warnings():
     """Record the warnings of a run (yields the ``_WarningLog``); every run records RadSurv's own
     again, not only the first. When the run ends they are shown as Python would have shown them,
     except RadSurv's own after a run that finished (those are in ``result.json``)."""
+    from .gtv_components import GTVComponentsWarning
     from .preprocessing import GTVVolumeChangeWarning
     from .rings import RingClippedWarning
 
@@ -593,7 +599,7 @@ def _recorded_warnings():
     try:
         with warnings.catch_warnings():
             warnings.showwarning = caught.showwarning
-            for category in (RingClippedWarning, GTVVolumeChangeWarning):
+            for category in (RingClippedWarning, GTVVolumeChangeWarning, GTVComponentsWarning):
                 warnings.simplefilter("always", category)
             yield caught
         finished = True

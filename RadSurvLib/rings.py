@@ -392,7 +392,8 @@ def make_rings(gtv, rings_mm=DEFAULT_RINGS_MM, *, ct=None, air_hu=None, mask=Non
 def make_rings_per_component(gtv, rings_mm=DEFAULT_RINGS_MM, **options):
     """Rings around each connected GTV component separately (e.g. primary tumour and nodes).
 
-    Components are 26-connected and numbered by decreasing size (1 = largest). The rings of a
+    Components are those of ``gtv_components.label_components`` (26-connected), numbered by
+    decreasing size (1 = largest). The rings of a
     component never contain voxels of any other component; rings of different components may
     overlap each other, so each component gets its own labelmap. For one ring set around the union
     of the components, call ``make_rings``.
@@ -409,10 +410,12 @@ def make_rings_per_component(gtv, rings_mm=DEFAULT_RINGS_MM, **options):
     """
     import SimpleITK as sitk
 
+    from .gtv_components import label_components
+
     binary = sitk.Cast(sitk.NotEqual(gtv, 0), sitk.sitkUInt8)
     if not sitk.GetArrayViewFromImage(binary).any():
         raise InputError("GTV: the mask is empty; rings need a delineated GTV.")
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(binary, True), sortByObjectSize=True)
+    components = label_components(binary)
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(components)
     result = []

@@ -16,6 +16,9 @@ is a hole), as DICOM PS3.3 C.8.8.6 allows. Polygon containment uses ``matplotlib
 
 DICOM SEG is read with highdicom (MIT) when it is installed (``pip install highdicom``).
 
+An ROI or segment is chosen by name; a name that two of them share is refused, listing both
+(``segments.refuse_shared_name``): taking one of them would be a silent guess.
+
 Every problem raises ``InputError`` naming the file or folder and what is wrong.
 """
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, input_error
+from .segments import Structure, refuse_shared_name
 
 #: Largest allowed deviation of a slice gap from the median gap, as a fraction of the median.
 SLICE_GAP_TOLERANCE = 0.05
@@ -238,6 +242,22 @@ def rtstruct_roi_names(path, what: str = "rtstruct") -> list:
     return [str(roi.ROIName) for roi in ds.get("StructureSetROISequence", [])]
 
 
+def _rtstruct_structures(ds) -> list:
+    """The ROIs of an RTSTRUCT as ``segments.Structure``s (detail: ROI number, contours and their z range, mm)."""
+    contours = {}
+    for rc in ds.get("ROIContourSequence", []):
+        if "ReferencedROINumber" in rc:
+            z = [float(c.ContourData[2]) for c in rc.get("ContourSequence", []) if len(c.get("ContourData", [])) >= 3]
+            contours.setdefault(int(rc.ReferencedROINumber), []).extend(z)
+    structures = []
+    for r in ds.get("StructureSetROISequence", []):
+        number = int(r.ROINumber)
+        z = contours.get(number, [])
+        where = f" at z {min(z):.1f} to {max(z):.1f} mm" if z else ""
+        structures.append(Structure(str(r.ROIName), number, f"ROI number {number}, {len(z)} contours{where}"))
+    return structures
+
+
 def _check_references(ds, ct: CTSeries, path: Path, what: str) -> None:
     """RTSTRUCT must reference the CT's frame of reference and, where it names them, its series
     and slices."""
@@ -292,7 +312,7 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "rtstruct"):
 
     Raises:
         InputError: not an RTSTRUCT, the ROI is not there (the message lists the names that are),
-            the structure set references another frame of reference / series / slices or another
+            two ROIs bear the name (the message lists their ROI numbers and contours), the structure set references another frame of reference / series / slices or another
             patient (PatientID), the ROI has
             no closed contour, or a contour lies between CT slices or outside the CT.
     """
@@ -302,7 +322,8 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "rtstruct"):
 
     path = Path(path)
     ds = _read_dataset(path, what, "RTSTRUCT")
-    rois = {str(r.ROIName): int(r.ROINumber) for r in ds.get("StructureSetROISequence", [])}
+    structures = _rtstruct_structures(ds)
+    rois = {s.name: s.number for s in structures}
     name = roi if roi in rois else None
     if name is None:
         folded = [n for n in rois if n.lower() == str(roi).lower()]
@@ -310,6 +331,9 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "rtstruct"):
     if name is None:
         listed = ", ".join(repr(n) for n in rois) or "none"
         raise input_error("roi", f"{roi!r} is not an ROI of {path.name}; its ROIs are: {listed}.")
+    refuse_shared_name(name, structures, what, path.name, "ROIs",
+                       "Rename the ROIs so that the GTV's name is unique (in the planning system, or in 3D Slicer: "
+                       "load the RTSTRUCT, rename the segment, export it again) and give that name with [[roi]].")
     _check_references(ds, ct, path, what)
 
     contours = [c for rc in ds.get("ROIContourSequence", []) if int(rc.ReferencedROINumber) == rois[name]
@@ -373,7 +397,7 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
 
     Raises:
         InputError: highdicom is not installed, not a SEG, the segment is not there (the message
-            lists the labels that are), the SEG references another frame of reference / series /
+            lists the labels that are), two segments bear its label (listed with their numbers), the SEG references another frame of reference / series /
             patient (PatientID),
             or a frame references an image that is not a slice of the CT.
     """
@@ -386,15 +410,20 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
         import highdicom
     except ImportError:
         raise input_error(what, "reading DICOM SEG needs highdicom (MIT): pip install highdicom") from None
-    labels = {str(s.SegmentLabel): int(s.SegmentNumber) for s in ds.get("SegmentSequence", [])}
+    structures = [Structure(str(s.SegmentLabel), int(s.SegmentNumber), f"segment number {int(s.SegmentNumber)}")
+                  for s in ds.get("SegmentSequence", [])]
+    labels = {s.name: s.number for s in structures}
     if segment is None:
-        if len(labels) != 1:
-            raise input_error("roi", f"{path.name} holds {len(labels)} segments "
-                                     f"({', '.join(repr(n) for n in labels)}); choose one with [[roi]].")
-        segment = next(iter(labels))
+        if len(structures) != 1:
+            raise input_error("roi", f"{path.name} holds {len(structures)} segments "
+                                     f"({', '.join(repr(s.name) for s in structures)}); choose one with [[roi]].")
+        segment = structures[0].name
     if segment not in labels:
         listed = ", ".join(repr(n) for n in labels) or "none"
         raise input_error("roi", f"{segment!r} is not a segment of {path.name}; its segments are: {listed}.")
+    refuse_shared_name(segment, structures, what, path.name, "segments",
+                       "Give each segment its own label (e.g. in 3D Slicer: load the SEG, rename the segments, export "
+                       "it again) and name the GTV's with [[roi]].")
     frame = str(ds.get("FrameOfReferenceUID", ""))
     if frame and ct.frame_of_reference_uid and frame != ct.frame_of_reference_uid:
         raise input_error(what, f"{path.name} has frame of reference {frame}, but the CT series in "

@@ -210,10 +210,13 @@ def read_mask(source, what: str = "gtv", label: int | None = None):
     Raises:
         InputError: the file cannot be read (see ``read_image``), the values are not a labelmap,
             several labels and none chosen (the message lists labels and voxel counts and names
-            ``gtv_label``), or ``label`` is not in the mask (an ``OptionError`` on ``gtv_label``).
+            ``gtv_label``), a 3D Slicer ``.seg.nrrd`` whose GTV segment shares its name with another
+            (``segments.check_slicer_segment``), or ``label`` is not in the mask (an ``OptionError`` on ``gtv_label``).
     """
     import numpy as np
     import SimpleITK as sitk
+
+    from .segments import check_slicer_segment
 
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)):
@@ -237,6 +240,7 @@ def read_mask(source, what: str = "gtv", label: int | None = None):
     if len(counts) > MAX_MASK_LABELS:
         raise input_error(what, f"{name} holds {len(counts):,} distinct values: it looks like an intensity "
                                 f"image (the CT given as the mask?), {not_a_labelmap}")
+    check_slicer_segment(image, counts, label, what, name)  # a .seg.nrrd: two segments of one name
     if label is None:
         if len(counts) > 1:
             raise input_error(what, f"{name} holds {len(counts)} labels: {_format_labels(counts)}. Set "

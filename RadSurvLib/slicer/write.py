@@ -292,7 +292,9 @@ def _fmt(value) -> str:
 
 
 def scores_rows(result: dict) -> list[tuple[str, str, str]]:
-    """Rows (quantity, value, unit) of the scores table, from ``result.json``."""
+    """Rows (quantity, value, unit) of the scores table, from ``result.json``: scores, model, GTV
+    volume and components (each part's volume and RAS centre when there are several), rings, and
+    RadSurv's warnings of the run (one row each)."""
     model = result.get("model") or {}
     gtv = result.get("gtv") or {}
     rows = [
@@ -307,6 +309,12 @@ def scores_rows(result: dict) -> list[tuple[str, str, str]]:
         ("device", _fmt(result.get("device")), ""),
         ("GTV volume", _fmt(gtv.get("volume_mm3_input")), "mm3"),
     ]
+    if "n_components" in gtv:  # gtv_components: the parts scored together as one GTV
+        rows.append(("GTV components", _fmt(gtv["n_components"]), f"{gtv.get('connectivity')}-connected parts"))
+    if len(gtv.get("components") or []) > 1:
+        rows += [(f"GTV component {part['number']}", _fmt(part["volume_mm3"]),
+                  "mm3, centre RAS (" + ", ".join(f"{v:.1f}" for v in part["centre_ras_mm"]) + ") mm")
+                 for part in gtv["components"]]
     signature = result.get("signature") or {}
     if signature:
         rows += [("signature RadScore", _fmt(signature["radscore"]), "linear combination of z-scored features"),
@@ -317,6 +325,7 @@ def scores_rows(result: dict) -> list[tuple[str, str, str]]:
     for ring in result.get("rings") or []:
         if isinstance(ring, dict) and "volume_mm3" in ring:
             rows.append((f"{ring.get('name', 'ring')} volume", _fmt(ring["volume_mm3"]), "mm3"))
+    rows += [("warning", _fmt(text), "") for text in result.get("warnings") or []]  # as radsurv score prints them
     return rows
 
 

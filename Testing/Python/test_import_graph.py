@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "RadSurvLib"
 FLOORS = (
     ("", "errors", "progress", "resources"),          # shared contracts
     ("io",),
-    ("preprocessing",),
+    ("preprocessing", "gtv_components"),               # gtv_components: the GTV's parts and their policy
     ("rings",),
     ("radiomics",),
     ("models", "explain", "survival"),
@@ -40,7 +40,7 @@ FLOORS = (
 #: Packages the pipeline and the stages never import.
 FRONT_ENDS = ("slicer", "app", "control", "cli", "worker", "batch")
 #: The pipeline and the stages below it.
-CORE = ("errors", "progress", "resources", "io", "preprocessing", "rings", "radiomics", "models", "explain",
+CORE = ("errors", "progress", "resources", "io", "preprocessing", "gtv_components", "rings", "radiomics", "models", "explain",
         "survival", "options", "outputs", "pipeline")
 
 def _modules() -> dict:
