@@ -413,7 +413,11 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
     structures = [Structure(str(s.SegmentLabel), int(s.SegmentNumber), f"segment number {int(s.SegmentNumber)}")
                   for s in ds.get("SegmentSequence", [])]
     labels = {s.name: s.number for s in structures}
+    fix = ("Give each segment its own label (e.g. in 3D Slicer: load the SEG, rename the segments, export it again) "
+           "and name the GTV's with [[roi]].")
     if segment is None:
+        for shared in [s.name for s in structures][:-1]:  # no choice can be made among segments of one label
+            refuse_shared_name(shared, structures, what, path.name, "segments", fix)
         if len(structures) != 1:
             raise input_error("roi", f"{path.name} holds {len(structures)} segments "
                                      f"({', '.join(repr(s.name) for s in structures)}); choose one with [[roi]].")
@@ -421,9 +425,7 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
     if segment not in labels:
         listed = ", ".join(repr(n) for n in labels) or "none"
         raise input_error("roi", f"{segment!r} is not a segment of {path.name}; its segments are: {listed}.")
-    refuse_shared_name(segment, structures, what, path.name, "segments",
-                       "Give each segment its own label (e.g. in 3D Slicer: load the SEG, rename the segments, export "
-                       "it again) and name the GTV's with [[roi]].")
+    refuse_shared_name(segment, structures, what, path.name, "segments", fix)
     frame = str(ds.get("FrameOfReferenceUID", ""))
     if frame and ct.frame_of_reference_uid and frame != ct.frame_of_reference_uid:
         raise input_error(what, f"{path.name} has frame of reference {frame}, but the CT series in "
