@@ -40,6 +40,9 @@ def test_result_json_reports_risk_model_and_timings(pat1_run):
 def test_gtv_volume_after_resampling_matches_ibsi(pat1_run):
     gtv = pat1_run[1]["gtv"]
     assert abs(gtv["volume_mm3_resampled"] - PAT1_IBSI_VOLUME_MM3) / PAT1_IBSI_VOLUME_MM3 < 0.02
+    # PAT1's GTV is one 26-connected part: listed, no GTVComponentsWarning (test_bad_input_gtv.py: several parts)
+    assert gtv["n_components"] == 1 and gtv["components"][0]["volume_mm3"] == gtv["volume_mm3_input"]
+    assert not [w for w in pat1_run[1]["warnings"] if w.startswith("GTVComponentsWarning")]
 
 
 def test_ring_labelmap_in_ct_geometry_with_distances_in_band(pat1_run, pat1_images):
