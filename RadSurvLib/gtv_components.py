@@ -13,14 +13,19 @@ Policy (``COMPONENT_POLICY``, written to ``result.json["gtv"]["component_policy"
 - A component smaller than the smallest GTV RadSurv scores (below ``preprocessing.GTV_MIN_VOXELS``
   voxels or ``preprocessing.GTV_MIN_VOLUME_MM3`` mm^3: too small to be a lesion of its own) among
   several is stray paint: the run is refused, naming its position and the fix. (A GTV that is one
-  tiny component is refused by ``preprocessing.check_gtv_size`` already.) Every real GTV RadSurv
-  was checked on (PAT1, lung1_001's RTSTRUCT, the IBSI phantoms, PyRadiomics' test cases) is one
-  component.
+  tiny component is refused by ``preprocessing.check_gtv_size`` already.)
+
+Checked on every real mask of the project (``Testing/Python/test_bad_input_gtv.py``): the lung GTVs
+(PAT1 as NIfTI and RTSTRUCT, lung1_001's RTSTRUCT GTV-1, PyRadiomics' lung1 and lung2), the IBSI
+phantom masks and PyRadiomics' brain2 and breast1 labels are one component; PyRadiomics' brain1
+label has two (13,981 and 2,432 mm^3: scored, warned). None holds a stray part. Organs rasterised
+from lung1_001's RTSTRUCT do: its Lung-Left has a 4-voxel (11 mm^3) island.
 
 Connectivity: 26 (voxels sharing a face, an edge or a corner belong to one component), as
 ``rings.make_rings_per_component``. A GTV painted slice by slice, or rasterised from RTSTRUCT contours,
 steps diagonally from voxel to voxel within and between slices; 6-connectivity would split one
-lesion at such steps and warn about parts the user drew as one. 3D Slicer's Islands effect counts
+lesion at such steps and warn about parts the user drew as one (lung1_001's Lung-Left: 2 parts with
+26-connectivity, 3 with 6). 3D Slicer's Islands effect counts
 islands with 6-connectivity, so every component found here is an island (or several) there too and
 its "Remove small islands" removes a stray component.
 
@@ -41,8 +46,9 @@ from .preprocessing import GTV_MIN_VOLUME_MM3, GTV_MIN_VOXELS
 #: Voxels sharing a face, an edge or a corner are one component (see the module docstring).
 CONNECTIVITY = 26
 
-#: What RadSurv does with the components (``result.json["gtv"]["component_policy"]``).
+#: A stray component's size (the smallest GTV scored, ``preprocessing.check_gtv_size``), in words.
 _TOO_SMALL = f"below {GTV_MIN_VOXELS} voxels or {GTV_MIN_VOLUME_MM3:g} mm^3"
+#: What RadSurv does with the components (``result.json["gtv"]["component_policy"]``).
 COMPONENT_POLICY = ("scored as delineated: the union of all components is one GTV; more than one component: "
                     f"GTVComponentsWarning listing each; a component {_TOO_SMALL} (the smallest GTV scored) among "
                     "several: refused as stray paint")
@@ -84,9 +90,11 @@ class Component:
         return self.voxels < GTV_MIN_VOXELS or self.volume_mm3 < GTV_MIN_VOLUME_MM3
 
     def describe(self) -> str:
-        """``"2: 2.86 mm^3 (1 voxel) at RAS (-12.3, 45.6, -78.9) mm = LPS (12.3, -45.6, -78.9) mm, voxel (101, 87, 30)"``."""
-        return (f"{self.number}: {_volume(self.volume_mm3)} mm^3 ({self.voxels:,} voxel{'s' if self.voxels > 1 else ''}) "
-                f"at RAS {_point(self.centre_ras_mm)} mm = LPS {_point(self.centre_lps_mm)} mm, "
+        """For messages: ``"2: 2.86 mm^3 (1 voxel) at RAS (-12.3, 45.6, -78.9) mm = LPS (12.3, -45.6,
+        -78.9) mm, voxel (101, 87, 30)"``."""
+        plural = "s" if self.voxels > 1 else ""
+        return (f"{self.number}: {_volume(self.volume_mm3)} mm^3 ({self.voxels:,} voxel{plural}) at "
+                f"RAS {_point(self.centre_ras_mm)} mm = LPS {_point(self.centre_lps_mm)} mm, "
                 f"voxel {_point(self.centre_voxel)}")
 
     def as_dict(self) -> dict:
@@ -159,8 +167,8 @@ def check_gtv_components(mask, what: str = "gtv") -> list[Component]:
 
     Raises:
         InputError (``OptionError`` on ``gtv``): a stray component (below ``GTV_MIN_VOXELS`` voxels or
-            ``GTV_MIN_VOLUME_MM3`` mm^3) among several; the message gives each stray's volume and position (RAS and LPS mm, voxel)
-            and how to remove it.
+            ``GTV_MIN_VOLUME_MM3`` mm^3) among several; the message gives each stray's volume and
+            position (RAS and LPS mm, voxel) and how to remove it.
 
     Warns:
         GTVComponentsWarning: more than one component (each listed); they are scored as one GTV.

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, input_error
-from .segments import Structure, refuse_shared_name
+from .segments import Structure, refuse_shared_name, shared_name
 
 #: Largest allowed deviation of a slice gap from the median gap, as a fraction of the median.
 SLICE_GAP_TOLERANCE = 0.05
@@ -312,9 +312,10 @@ def rasterise_rtstruct(path, ct: CTSeries, roi: str, what: str = "rtstruct"):
 
     Raises:
         InputError: not an RTSTRUCT, the ROI is not there (the message lists the names that are),
-            two ROIs bear the name (the message lists their ROI numbers and contours), the structure set references another frame of reference / series / slices or another
-            patient (PatientID), the ROI has
-            no closed contour, or a contour lies between CT slices or outside the CT.
+            two ROIs bear the name (the message lists their ROI numbers and contours), the structure
+            set references another frame of reference / series / slices or another patient
+            (PatientID), the ROI has no closed contour, or a contour lies between CT slices or
+            outside the CT.
     """
     import numpy as np
     import SimpleITK as sitk
@@ -397,9 +398,9 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
 
     Raises:
         InputError: highdicom is not installed, not a SEG, the segment is not there (the message
-            lists the labels that are), two segments bear its label (listed with their numbers), the SEG references another frame of reference / series /
-            patient (PatientID),
-            or a frame references an image that is not a slice of the CT.
+            lists the labels that are), two segments bear its label (or, with ``segment`` None, any
+            label; listed with their numbers), the SEG references another frame of reference /
+            series / patient (PatientID), or a frame references an image that is not a slice of the CT.
     """
     import numpy as np
     import SimpleITK as sitk
@@ -415,9 +416,9 @@ def read_seg_segment(path, ct: CTSeries, segment: str | None = None, what: str =
     labels = {s.name: s.number for s in structures}
     fix = ("Give each segment its own label (e.g. in 3D Slicer: load the SEG, rename the segments, export it again) "
            "and name the GTV's with [[roi]].")
+    if segment is None and shared_name(structures) is not None:  # no choice among segments of one label
+        refuse_shared_name(shared_name(structures), structures, what, path.name, "segments", fix)
     if segment is None:
-        for shared in [s.name for s in structures][:-1]:  # no choice can be made among segments of one label
-            refuse_shared_name(shared, structures, what, path.name, "segments", fix)
         if len(structures) != 1:
             raise input_error("roi", f"{path.name} holds {len(structures)} segments "
                                      f"({', '.join(repr(s.name) for s in structures)}); choose one with [[roi]].")

@@ -50,6 +50,12 @@ def refuse_shared_name(name: str, structures: list, what: str, source: str, kind
                                 f"cannot tell which one is the GTV. {fix}")
 
 
+def shared_name(structures: list) -> str | None:
+    """The first name that two or more of ``structures`` bear, or None when every name is unique."""
+    names = [s.name for s in structures]
+    return next((n for n in names if names.count(n) > 1), None)
+
+
 def slicer_segments(image) -> list:
     """The segments a 3D Slicer ``.seg.nrrd`` header describes, in file order (empty for another image).
 
@@ -74,9 +80,9 @@ def slicer_segments(image) -> list:
 
 
 #: What to do about a ``.seg.nrrd`` whose GTV segment cannot be told apart.
-SEG_NRRD_FIX = ("Export the GTV segment alone to a labelmap file (3D Slicer: show only the GTV segment, right-click the "
-                "segmentation in the Data module, \"Export visible segments to binary labelmap\", save it) and give "
-                "that file, or give each segment its own name.")
+SEG_NRRD_FIX = ("Export the GTV segment alone to a labelmap file (3D Slicer: show only the GTV segment, "
+                "right-click the segmentation in the Data module, \"Export visible segments to binary labelmap\", "
+                "save it) and give that file, or give each segment its own name.")
 
 
 def check_slicer_segment(image, counts: dict, label, what: str, source: str) -> None:
@@ -100,10 +106,9 @@ def check_slicer_segment(image, counts: dict, label, what: str, source: str) -> 
         return
     if label is None and len(counts) == 1:
         label = next(iter(counts))
-    names = [s.name for s in segments]
     if label is not None:
-        asked = [s.name for s in segments if s.number == label]
+        name = next((s.name for s in segments if s.number == label), None)
     else:
-        asked = [n for n in names if names.count(n) > 1]
-    for name in asked[:1]:
+        name = shared_name(segments)
+    if name is not None:
         refuse_shared_name(name, segments, what, source, "segments", SEG_NRRD_FIX)

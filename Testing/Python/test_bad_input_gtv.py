@@ -30,7 +30,11 @@ from RadSurvLib.errors import InputError
 DICOM = REPO / "RadSurvLib" / "resources" / "PAT1" / "dicom"
 SERIES, RTSTRUCT = DICOM / "image", DICOM / "mask" / "DCM_RS_00060.dcm"
 BASELINE = REPO / "Testing" / "Data" / "PyRadiomics_baseline"
-LUNG1_001 = REPO.parent / "shared" / "data" / "lung1_001"
+SHARED = REPO.parent / "shared" / "data"
+LUNG1_001 = SHARED / "lung1_001"
+#: The IBSI phantoms' masks of the shared data, where it is at hand (the IBSI 1 digital phantom, IBSI 2's sphere).
+IBSI_MASKS = [p for p in (SHARED / "ibsi1_digital_phantom" / "nifti" / "mask" / "mask.nii.gz",
+                          SHARED / "ibsi2_digital_phantom" / "nifti" / "sphere" / "mask" / "mask.nii.gz") if p.is_file()]
 
 #: A voxel of PAT1's CT 25.3 mm from its GTV (x, y, z index), on the GTV's middle slice.
 STRAY_VOXEL = (171, 98, 27)
@@ -121,7 +125,8 @@ def test_the_ground_truth_lies_where_the_cases_say(stray_gtv, two_lesions):
     assert two_lesions[1] > 200 and 800 < two_lesions[2] < 950  # 4/3 pi 6^3 = 905 mm^3, on 0.98 x 0.98 x 3 mm
 
 
-@pytest.mark.parametrize("path", [PAT1_GTV] + sorted(BASELINE.glob("*_label.nrrd")), ids=lambda p: Path(p).name)
+@pytest.mark.parametrize("path", [PAT1_GTV] + sorted(BASELINE.glob("*_label.nrrd")) + IBSI_MASKS,
+                         ids=lambda p: "/".join(Path(p).parts[-3:]))
 def test_real_masks_pass_the_policy(path):
     # Every real GTV is one component, except PyRadiomics' brain1 (two tumour parts of 13,981 and 2,432 mm^3):
     # scored with a warning, never refused. No real mask holds a part below 5 voxels / 10 mm^3.
