@@ -598,8 +598,10 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             result = task.result
             model = result.get("model") or {}
             note = " (DEMONSTRATION model, not for clinical use)" if model.get("demonstration", True) else ""
+            warned = result.get("warnings") or []  # e.g. a GTV of several parts: rows of the results table
+            notice = f" {len(warned)} warning(s), see the results table." if warned else ""
             self.statusLabel.text = (f"Risk score {result['risk_score']:.3f}, risk group {result.get('risk_group')}"
-                                     f"{note}. Outputs: {result.get('out_dir', '')}")
+                                     f"{note}.{notice} Outputs: {result.get('out_dir', '')}")
         elif state == "failed":
             error = task.error
             self.statusLabel.text = f"Failed: {error}"
