@@ -41,7 +41,7 @@ import warnings
 from dataclasses import dataclass
 
 from .errors import input_error
-from .preprocessing import GTV_MIN_VOLUME_MM3, GTV_MIN_VOXELS
+from .preprocessing import GTV_MIN_VOLUME_MM3, GTV_MIN_VOXELS, voxel_volume_mm3
 
 #: Voxels sharing a face, an edge or a corner are one component (see the module docstring).
 CONNECTIVITY = 26
@@ -143,9 +143,7 @@ def gtv_components(mask) -> list[Component]:
     labels = label_components(mask)
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(labels)
-    voxel_mm3 = 1.0
-    for s in mask.GetSpacing():
-        voxel_mm3 *= float(s)
+    voxel_mm3 = voxel_volume_mm3(mask)
     parts = []
     for label in sorted(stats.GetLabels()):
         centre = tuple(float(c) for c in stats.GetCentroid(label))
@@ -202,7 +200,7 @@ def components_result(parts: list[Component]) -> dict:
 
 def components_summary(parts: list[Component]) -> str:
     """One line for the progress of the validate stage: the number of components and their volumes."""
-    volumes = ", ".join(f"{p.volume_mm3:,.0f}" for p in parts[:_LISTED]) + (", ..." if len(parts) > _LISTED else "")
+    volumes = ", ".join(_volume(p.volume_mm3) for p in parts[:_LISTED]) + (", ..." if len(parts) > _LISTED else "")
     return f"GTV: {len(parts)} connected component{'s' if len(parts) > 1 else ''} ({volumes} mm^3)"
 
 

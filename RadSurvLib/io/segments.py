@@ -71,7 +71,8 @@ def slicer_segments(image) -> list:
     segments, k = [], 0
     while f"Segment{k}_Name" in keys:
         name = image.GetMetaData(f"Segment{k}_Name")
-        label = int(image.GetMetaData(f"Segment{k}_LabelValue")) if f"Segment{k}_LabelValue" in keys else k + 1
+        value = image.GetMetaData(f"Segment{k}_LabelValue").strip() if f"Segment{k}_LabelValue" in keys else ""
+        label = int(value) if value.isdigit() else k + 1  # no (valid) label value: taken as k + 1
         layer = image.GetMetaData(f"Segment{k}_Layer") if f"Segment{k}_Layer" in keys else "0"
         detail = f"label {label}" + (f" in layer {layer}" if layer not in ("", "0") else "") + f", Segment{k}"
         segments.append(Structure(name, label, detail))
