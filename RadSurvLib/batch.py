@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .outputs import folder
 
 #: Columns of results.csv, in order.
 RESULT_COLUMNS = ("case_id", "status", "risk_score", "risk_group", "model", "out_dir", "seconds", "error",
@@ -90,29 +91,25 @@ def _safe_id(case_id: str) -> str:
 
 
 def read_cases(cases) -> list[CohortCase]:
-    """The cases of a CSV file or a list (see the module docstring), checked for unique IDs.
+    """The cases of a CSV file or a list (see the module docstring), checked before any case runs.
 
+    A CSV is UTF-8 (a byte-order mark is fine), with CRLF or LF line ends; its column names are
+    not case-sensitive (``CT``, ``Gtv``); blank lines are skipped; errors name the file's line.
     Files are not opened here: a missing file fails that case only, at its turn.
 
     Raises:
-        InputError: the CSV is missing or has no ``ct`` column, an entry has no CT, two cases share
-            an ID, or an entry is neither a dict nor a (ct, gtv) / (case_id, ct, gtv) tuple.
+        OptionError (``cases``): the CSV is missing, not UTF-8, or lacks the ``ct`` column or a
+            GTV column (``gtv``, ``rtstruct`` or ``seg``), named once.
+        InputError: an entry has no CT or no GTV, two cases share an ID, or an entry is neither
+            a dict nor a (ct, gtv) / (case_id, ct, gtv) tuple.
     """
-    base = None
+    base, where = None, "entry"
     if isinstance(cases, (str, os.PathLike)):
-        path = Path(cases)
-        if not path.is_file():
-            raise InputError(f"cases: {path} is not a file; give a CSV with columns case_id, ct, gtv "
-                             "(or rtstruct/seg + roi), or a Python list.")
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-        if not rows or "ct" not in rows[0]:
-            raise InputError(f"cases: {path} needs a header with a 'ct' column (and gtv or rtstruct/seg, roi).")
-        entries, base = rows, path.resolve().parent
+        entries, base, where = _read_cases_csv(Path(cases)), Path(cases).resolve().parent, "line"
     else:
-        entries = list(cases)
+        entries = list(enumerate(cases, start=1))
     result, seen = [], {}
-    for number, entry in enumerate(entries, start=1):
+    for number, entry in entries:
         extra = {}
         if isinstance(entry, dict):
             values = {k: (str(v).strip() if v not in (None, "") else None) for k, v in entry.items() if k in CASE_COLUMNS}
@@ -122,18 +119,55 @@ def read_cases(cases) -> list[CohortCase]:
         else:
             raise InputError(f"cases: entry {number} ({entry!r}) must be a dict or a (ct, gtv) / (case_id, ct, gtv) tuple.")
         if not values.get("ct"):
-            raise InputError(f"cases: entry {number} has no CT ('ct').")
+            raise InputError(f"cases: {where} {number} has no CT ('ct').")
+        if base is not None and not any(values.get(k) for k in ("gtv", "rtstruct", "seg")):
+            raise InputError(f"cases: {where} {number} has no GTV: give its gtv (a mask file), or rtstruct + roi, "
+                             "or seg.")
         for key in ("ct", "gtv", "rtstruct", "seg"):
             if values.get(key) and base is not None and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
         case_id = _safe_id(values.get("case_id") or _case_id_from_path(values["ct"]))
         if case_id in seen:
-            raise InputError(f"cases: entries {seen[case_id]} and {number} both have case_id {case_id!r}; "
+            raise InputError(f"cases: {where}s {seen[case_id]} and {number} both have case_id {case_id!r}; "
                              "give each case its own case_id.")
         seen[case_id] = number
         result.append(CohortCase(case_id, values["ct"], values.get("gtv"), values.get("rtstruct"),
                                  values.get("seg"), values.get("roi"), extra))
     return result
+
+
+def _read_cases_csv(path: Path) -> list[tuple[int, dict]]:
+    """(line number in the file, row) of each case of a cases CSV; the case columns' names
+    lower-cased, the other columns' kept as they are. Errors: see ``read_cases``."""
+    import io
+
+    from .errors import OptionError, environment_failure
+
+    if not path.is_file():
+        raise OptionError("cases", f"{path} is not a file; give a CSV with columns case_id, ct, gtv (or rtstruct/seg "
+                                   "+ roi).")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise (environment_failure(exc, "cases", path) or exc) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    names = [h.strip().lower() if h.strip().lower() in CASE_COLUMNS else h for h in header]
+    twice = sorted({n for n in names if n in CASE_COLUMNS and names.count(n) > 1})
+    missing = [] if "ct" in names else ["ct"]
+    if not {"gtv", "rtstruct", "seg"} & set(names):
+        missing.append("gtv (or rtstruct + roi, or seg)")
+    if missing or twice:
+        problem = f"no {' and no '.join(missing)} column" if missing else f"the column {', '.join(twice)} twice"
+        raise OptionError("cases", f"{path}: its header line ({','.join(header) or 'empty'}) has {problem}; the "
+                                   "first line names the columns case_id, ct, gtv (or rtstruct + roi, or seg), in any "
+                                   "case (CT, GTV).")
+    rows, last = [], reader.line_num
+    for values in reader:
+        start, last = last + 1, reader.line_num
+        if any(v.strip() for v in values):
+            rows.append((start, {n: v for n, v in zip(names, values)}))
+    return rows
 
 
 def read_results(output_dir) -> dict[str, dict]:
@@ -310,14 +344,14 @@ class _Recorder:
         """Record a ``scheduler.CaseOutcome``."""
         self.summary["peak_rss_mb"][case_id] = outcome.peak_rss_mb
         if outcome.status == DONE:
-            (out_dir / "error.log").unlink(missing_ok=True)
+            (out_dir / folder.ERROR_LOG).unlink(missing_ok=True)
             _append_row(self.results_csv, _row_from_result(case_id, outcome.result, out_dir, outcome.seconds))
         else:
             _append_row(self.results_csv, {"case_id": case_id, "status": FAILED, "out_dir": str(out_dir),
                                            "seconds": outcome.seconds, "error": outcome.error,
                                            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
             out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "error.log").write_text(outcome.error + "\n\n" + outcome.log + "\n", encoding="utf-8")
+            (out_dir / folder.ERROR_LOG).write_text(outcome.error + "\n\n" + outcome.log + "\n", encoding="utf-8")
         self._finish(case_id, outcome.status)
 
     def _finish(self, case_id: str, status: str) -> None:
@@ -374,7 +408,7 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
             model bundle that fails its checksum; ``on_changed="refuse"`` with changed cases.
     """
     from .options import ScoreOptions
-    from .scheduler import SchedulerSpec, dask_client, run_on_dask, run_sequential
+    from .scheduler import SchedulerSpec
 
     cohort = read_cases(cases)
     scorer = scorer or in_process_scorer
@@ -387,6 +421,39 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
     key = _run_key(options)
 
     output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with folder.run_lock(output_dir):  # one cohort run at a time appends to results.csv
+        _check_cohort_folder(output_dir, options.overwrite, cases)
+        return _run_cohort(cohort, output_dir, scorer, options, resume, progress, spec, key, on_changed,
+                           threads_per_case, retries, timeout_per_case_s, on_dashboard)
+
+
+#: What a cohort's output folder holds besides its lock (``outputs.folder``).
+COHORT_FILES = (RESULTS_FILE, FEATURE_TABLE_FILE, "cases")
+
+
+def _check_cohort_folder(output_dir: Path, overwrite: bool, cases) -> None:
+    """Refuse a cohort folder holding files RadSurv did not write, unless ``overwrite`` (the cases
+    CSV itself may lie there); ``results.csv`` must be RadSurv's (``read_results``)."""
+    read_results(output_dir)
+    own = set(COHORT_FILES)
+    if isinstance(cases, (str, os.PathLike)) and Path(cases).resolve().parent == output_dir:
+        own.add(Path(cases).name)
+    theirs = sorted(p.name for p in output_dir.iterdir() if p.name not in own and not p.name.startswith("."))
+    if theirs and not overwrite:
+        from .options import OptionError
+
+        more = f" and {len(theirs) - folder.NAMED_FILES} more" if len(theirs) > folder.NAMED_FILES else ""
+        raise OptionError("out_dir", f"{output_dir} holds files that RadSurv did not write "
+                                     f"({', '.join(theirs[:folder.NAMED_FILES])}{more}); they are kept. Choose an empty "
+                                     "or new folder, or set [[overwrite]] to write beside them.")
+
+
+def _run_cohort(cohort, output_dir: Path, scorer, options, resume, progress, spec, key, on_changed,
+                threads_per_case, retries, timeout_per_case_s, on_dashboard) -> dict:
+    """``process_cohort`` once its settings are checked and it holds the output folder's lock."""
+    from .scheduler import dask_client, run_on_dask, run_sequential
+
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     results_csv = output_dir / RESULTS_FILE
     _repair_results(results_csv)
@@ -424,7 +491,7 @@ def _plan(cohort, output_dir: Path, earlier: dict, key: dict, resume: bool, opti
     todo, changed = [], []
     for case in cohort:
         out_dir = output_dir / "cases" / case.case_id
-        for partial in out_dir.glob(".radsurv-partial-*"):  # a killed run's staging folder
+        for partial in out_dir.glob(folder.STAGING_PREFIX + "*"):  # a killed run's staging folder
             shutil.rmtree(partial, ignore_errors=True)
         result = _read_result(out_dir) if resume else None
         if result is None:

@@ -163,6 +163,18 @@ def _voxel_map_features(value):
     return names
 
 
+def _scene_path(value):
+    """A Slicer scene bundle's path: it ends in ``.mrb`` (where it can be written: ``outputs.folder.check_new_file``)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise OptionError("scene_path", f"{value!r} is not a file name; give one ending in .mrb, e.g. scene.mrb.")
+    if Path(value).suffix.lower() != ".mrb":
+        raise OptionError("scene_path", f"{value} does not end in .mrb; a Slicer scene bundle is a .mrb file "
+                                        "(e.g. scene.mrb).")
+    return str(value)
+
+
 def _gtv_label(value):
     if value is None:
         return None
@@ -247,7 +259,7 @@ class ScoreOptions:
             "radiomics_engine": _choice("radiomics_engine", self.radiomics_engine, RADIOMICS_ENGINES),
             "gtv_label": _gtv_label(self.gtv_label),
             "features_only": _flag("features_only", self.features_only),
-            "scene_path": None if self.scene_path is None else str(self.scene_path),
+            "scene_path": _scene_path(self.scene_path),
             "overwrite": self._overwrite(),
         }
         for name, value in checked.items():

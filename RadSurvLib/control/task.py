@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import InputError, RadSurvError
 from ..options import ScoreOptions
+from ..outputs import folder
 from ..worker.client import (CANCELLED, FAILED, IDLE, RUNNING, SKIPPED, SUCCEEDED, WorkerFailed, WorkerJob,
                              poll_until_done)
 from ..worker.protocol import make_job
@@ -248,7 +249,8 @@ class SceneScoringTask:
         """After cancel / failure: no inputs, no staging folder of the killed pipeline, no empty out dir."""
         self._cleanup_inputs()
         if self.out_dir is not None and self.out_dir.is_dir():
-            for partial in self.out_dir.glob(".radsurv-partial-*"):
+            for partial in self.out_dir.glob(folder.STAGING_PREFIX + "*"):
                 shutil.rmtree(partial, ignore_errors=True)
+            folder.release_lock_of(self.out_dir, getattr(self.job and self.job.handle, "pid", None))
             if self._made_out_dir and not any(self.out_dir.iterdir()):
                 self.out_dir.rmdir()
