@@ -428,15 +428,12 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
                            threads_per_case, retries, timeout_per_case_s, on_dashboard)
 
 
-#: What a cohort's output folder holds besides its lock (``outputs.folder``).
-COHORT_FILES = (RESULTS_FILE, FEATURE_TABLE_FILE, "cases")
-
-
 def _check_cohort_folder(output_dir: Path, overwrite: bool, cases) -> None:
-    """Refuse a cohort folder holding files RadSurv did not write, unless ``overwrite`` (the cases
-    CSV itself may lie there); ``results.csv`` must be RadSurv's (``read_results``)."""
+    """Refuse a cohort folder holding files RadSurv did not write, unless ``overwrite``: RadSurv's
+    are ``results.csv`` (its header checked by ``read_results``), ``cases/``, and the feature table
+    beside a ``results.csv``; the cases CSV itself may lie there too."""
     read_results(output_dir)
-    own = set(COHORT_FILES)
+    own = {RESULTS_FILE, "cases"} | ({FEATURE_TABLE_FILE} if (output_dir / RESULTS_FILE).is_file() else set())
     if isinstance(cases, (str, os.PathLike)) and Path(cases).resolve().parent == output_dir:
         own.add(Path(cases).name)
     theirs = sorted(p.name for p in output_dir.iterdir() if p.name not in own and not p.name.startswith("."))

@@ -114,9 +114,8 @@ def prepare_out_dir(out_dir, overwrite: bool, field: str = "out_dir") -> tuple[P
         probe.rmdir()
     except OSError as exc:
         remove_created(created)
-        failure = environment_failure(exc, field, out_dir)
         raise OptionError(field, f"cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can "
-                                 "write to.") if failure is None else failure from None
+                                 "write to.") from None
     return out_dir, created
 
 

@@ -145,19 +145,39 @@ class Parameters:
         return extractor
 
 
-#: Settings whose value must be a number in a range: name -> (lowest, strict, whole number, example).
+#: PyRadiomics' settings (its ``schemas/paramSchema.yaml``, section ``setting``).
+SETTING_NAMES = (
+    "additionalInfo", "binCount", "binWidth", "correctMask", "distances", "force2D", "force2Ddimension",
+    "geometryTolerance", "gldm_a", "gradientUseSpacing", "interpolator", "label", "label_channel", "lbp2DMethod",
+    "lbp2DRadius", "lbp2DSamples", "lbp3DIcosphereRadius", "lbp3DIcosphereSubdivision", "lbp3DLevels", "level",
+    "minimumROIDimensions", "minimumROISize", "normalize", "normalizeScale", "padDistance", "preCrop",
+    "removeOutliers", "resampledPixelSpacing", "resegmentMode", "resegmentRange", "resegmentShape", "sigma",
+    "start_level", "symmetricalGLCM", "voxelArrayShift", "wavelet", "weightingNorm")
+
+#: Settings whose value must be a number in a range (PyRadiomics' schema): name -> (lowest, above it
+#: (True) or from it, whole number, example).
 _VALUE_RANGES = {"binWidth": (0, True, False, "25"), "binCount": (0, True, True, "32"),
-                 "normalizeScale": (0, True, False, "1"), "label": (1, False, True, "1"),
-                 "minimumROIDimensions": (1, False, True, "2"), "padDistance": (0, False, True, "5"),
+                 "normalizeScale": (0, True, False, "1"), "label": (0, True, True, "1"),
+                 "minimumROIDimensions": (1, False, True, "2"), "minimumROISize": (0, True, True, "10"),
+                 "geometryTolerance": (0, True, False, "1e-6"), "padDistance": (0, False, True, "5"),
+                 "start_level": (0, False, True, "0"), "level": (0, True, True, "1"),
                  "voxelArrayShift": (None, False, False, "0"), "removeOutliers": (0, True, False, "3")}
 
 
 def _check_values(settings: dict, where: str) -> None:
-    """Refuse a setting value no engine can use (``binWidth: 0``), before any image is read.
+    """Refuse an unknown setting (``binwidth``) or a value no engine can use (``binWidth: 0``),
+    before any image is read.
 
     Raises:
-        InputError: naming the file, the setting and a valid example.
+        InputError: naming the file, the setting and a valid example (or the setting meant).
     """
+    import difflib
+
+    for key in settings:
+        if key not in SETTING_NAMES:
+            close = difflib.get_close_matches(str(key), SETTING_NAMES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"PyRadiomics' settings are {', '.join(SETTING_NAMES)}."
+            raise InputError(f"{where} {key}: not a PyRadiomics setting; {hint}")
     for key, (low, strict, whole, example) in _VALUE_RANGES.items():
         value = settings.get(key)
         if value is None:

@@ -20,7 +20,7 @@ from conftest import PAT1_CT, PAT1_GTV
 from test_bad_input_frontends import _refused, small_case  # noqa: F401  (fixture)
 
 from RadSurvLib import batch
-from RadSurvLib.errors import EnvironmentFailure, OptionError, environment_failure, translate, user_message
+from RadSurvLib.errors import OptionError, translate
 
 
 def _worker(job):
@@ -77,6 +77,7 @@ def test_simpleitks_write_error_on_a_full_disk_is_a_full_disk(tmp_path, monkeypa
 
 def test_the_worker_and_the_module_name_a_full_disk_in_their_terms(tmp_path, monkeypatch):
     from RadSurvLib import preprocessing
+    from RadSurvLib.errors import environment_failure
 
     out = tmp_path / "out"
 
@@ -93,6 +94,8 @@ def test_the_worker_and_the_module_name_a_full_disk_in_their_terms(tmp_path, mon
 
 
 def test_a_read_only_disk_and_a_missing_permission_are_named(tmp_path):
+    from RadSurvLib.errors import user_message
+
     read_only = user_message(OSError(errno.EROFS, "Read-only file system", "/mnt/cd/out"), "cli")
     assert read_only == "/mnt/cd/out is on a read-only disk; choose a folder you can write to."
     denied = user_message(PermissionError(errno.EACCES, "Permission denied", "/data/ct.nrrd"), "cli")
@@ -193,6 +196,8 @@ def test_cuda_without_a_gpu_is_refused_before_any_stage(tmp_path):
 
 
 def test_environment_failure_in_library_and_front_end_terms():
+    from RadSurvLib.errors import EnvironmentFailure, environment_failure
+
     failure = environment_failure(OSError(errno.ENOSPC, "No space left on device", "/out/x.nrrd"), "out_dir")
     assert isinstance(failure, OptionError)
     assert translate(failure, "cli") == ("--out: the disk holding /out/x.nrrd is full; free some space there (or "

@@ -85,8 +85,10 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_other(tmp_path):
 
 def test_two_batches_into_one_folder(tmp_path):
     cohort = tmp_path / "cohort"
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"case_id,ct,gtv\nPAT1,{PAT1_CT},{PAT1_GTV}\n")
     with _held_by_another_process(cohort) as pid:
-        _refused(["batch", "--cases", tmp_path / "cases.csv", "--out", cohort, "--device", "cpu"],
+        _refused(["batch", "--cases", cases, "--out", cohort, "--device", "cpu"],
                  f"--out: {cohort} is in use by another RadSurv run (process {pid}")
     assert not (cohort / "results.csv").exists()
 
