@@ -2,7 +2,9 @@
 
 ``process_cohort(cases, output_dir, options, scheduler=...)`` scores every case into
 ``output_dir/cases/<case_id>/`` (the outputs of ``pipeline.score_case``) and appends one row per
-case to ``output_dir/results.csv`` as soon as the case ends. Only this process (the client) writes
+case to ``output_dir/results.csv`` as soon as the case ends. One cohort run at a time holds
+``output_dir`` (``outputs.folder.run_lock``), and it refuses a folder holding files RadSurv did not
+write unless ``overwrite`` (as ``score_case`` does for each case's folder). Only this process (the client) writes
 ``results.csv``: each row is one ``write`` of a whole line, flushed and synced, so a crash or a kill
 never leaves half a row that a resume would trust (a cut last line is removed on resume). A case
 that fails is recorded with its error (status ``failed``, ``cases/<id>/error.log``) and the cohort
@@ -18,9 +20,10 @@ row (stopped between the two) is recorded from it.
 
 Cases are a CSV file or a list:
 
-- CSV: one row per case, columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or
-  ``rtstruct`` + ``roi`` or ``seg`` (+ ``roi``) for a DICOM CT folder. Relative paths are relative
-  to the CSV's folder. Other columns (clinical: survival time, event, age, ...) are carried into
+- CSV (UTF-8, with or without a byte-order mark; column names in any case): one row per case,
+  columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or ``rtstruct`` + ``roi`` or
+  ``seg`` (+ ``roi``) for a DICOM CT folder; checked whole before any case runs (``read_cases``).
+  Relative paths are relative to the CSV's folder. Other columns (clinical: survival time, event, age, ...) are carried into
   the cohort feature table (``write_feature_table``).
 - list: dicts with the same keys, ``(ct, gtv)`` or ``(case_id, ct, gtv)`` tuples.
 
@@ -405,7 +408,10 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
 
     Raises:
         InputError: bad ``cases`` (see ``read_cases``), options, scheduler or run settings; a
-            model bundle that fails its checksum; ``on_changed="refuse"`` with changed cases.
+            model bundle that fails its checksum; a CUDA device on this computer without one (cases
+            scored here); ``on_changed="refuse"`` with changed cases. OptionError (``out_dir``):
+            another cohort run holds ``output_dir``, or it holds files RadSurv did not write
+            (refused unless ``options.overwrite``; see ``outputs.folder``).
     """
     from .options import ScoreOptions
     from .scheduler import SchedulerSpec
@@ -419,6 +425,10 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
     _check_run_settings(threads_per_case, retries, timeout_per_case_s, on_changed)
     spec = SchedulerSpec.parse(scheduler, threads_per_case)
     key = _run_key(options)
+    if scorer is in_process_scorer and spec.kind != "address":  # the cases run on this computer
+        from .models.inference import resolve_device
+
+        resolve_device(options.device)  # cuda without a GPU: refused before any case
 
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -193,6 +193,10 @@ def test_cuda_without_a_gpu_is_refused_before_any_stage(tmp_path):
                  ["voxelmaps", "--ct", missing, "--gtv", missing, "--out", out, "--device", "cuda", "--quiet"]):
         stdout, _ = _refused(argv, "--device: cuda was requested but no CUDA GPU is available")
         assert stdout == "" and not out.exists()
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"case_id,ct,gtv\nPAT1,{PAT1_CT},{PAT1_GTV}\n")
+    _refused(["batch", "--cases", cases, "--out", out, "--device", "cuda"], "--device: cuda was requested")
+    assert not out.exists()  # no case ran, no results.csv
 
 
 def test_environment_failure_in_library_and_front_end_terms():
