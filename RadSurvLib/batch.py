@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, environment_failure
 from .outputs import folder
 
 #: Columns of results.csv, in order.
@@ -144,7 +144,7 @@ def _read_cases_csv(path: Path) -> list[tuple[int, dict]]:
     lower-cased, the other columns' kept as they are. Errors: see ``read_cases``."""
     import io
 
-    from .errors import OptionError, environment_failure
+    from .errors import OptionError
 
     if not path.is_file():
         raise OptionError("cases", f"{path} is not a file; give a CSV with columns case_id, ct, gtv (or rtstruct/seg "
@@ -217,12 +217,15 @@ def _append_row(path: Path, row: dict) -> None:
     if not path.exists() or path.stat().st_size == 0:
         writer.writeheader()
     writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, buffer.getvalue().encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, buffer.getvalue().encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # os.write names no file: a full disk is named here
+        raise (environment_failure(exc, "out_dir", path) or exc) from None
 
 
 def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:

@@ -376,21 +376,30 @@ _FULL_DISK_BYTES = 1 << 20
 @contextmanager
 def _environment_named(out_dir: Path, field: str):
     """Report a refusal of the system as such (``errors.environment_failure``): naming ``field``
-    when it concerns ``out_dir`` (a full disk, a read-only folder), else the file it concerns."""
+    when it concerns ``out_dir`` (a full disk, a read-only folder), else the file it concerns. A
+    write error that names no file (SimpleITK's ``RuntimeError``, ``os.write``) on a full disk is
+    the full disk."""
     try:
         yield
     except OSError as exc:
-        ours = exc.filename is not None and str(Path(exc.filename).absolute()).startswith(str(out_dir.absolute()))
-        failure = environment_failure(exc, field, out_dir) if ours else environment_failure(exc)
-        if failure is None:
-            raise
-        raise failure from None
+        if exc.filename is not None:
+            ours = str(Path(exc.filename).absolute()).startswith(str(out_dir.absolute()))
+            failure = environment_failure(exc, field, out_dir) if ours else environment_failure(exc)
+            if failure is not None:
+                raise failure from None
+        _raise_if_full(out_dir, field, exc)
+        raise
     except RuntimeError as exc:  # SimpleITK's writers
-        if _free_bytes(out_dir) >= _FULL_DISK_BYTES:
-            raise
+        _raise_if_full(out_dir, field, exc)
+        raise
+
+
+def _raise_if_full(out_dir: Path, field: str, exc: BaseException) -> None:
+    """Raise the full-disk error of ``out_dir`` when its disk has (almost) no space left."""
+    if _free_bytes(out_dir) < _FULL_DISK_BYTES:
         import errno
 
-        raise environment_failure(OSError(errno.ENOSPC, "No space left on device", str(out_dir)), field) from exc
+        raise environment_failure(OSError(errno.ENOSPC, "No space left on device"), field, out_dir) from exc
 
 
 def _free_bytes(folder: Path) -> int:

@@ -207,3 +207,20 @@ def test_environment_failure_in_library_and_front_end_terms():
     assert translate(failure, "cli") == ("--out: the disk holding /out/x.nrrd is full; free some space there (or "
                                          "choose a folder on another disk), then run again.")
     assert isinstance(environment_failure(FileNotFoundError(errno.ENOENT, "gone", "/ct.nrrd")), EnvironmentFailure)
+
+
+def test_a_full_disk_under_results_csv_is_named(tmp_path, monkeypatch):
+    """``os.write`` names no file: the cohort's results.csv row names the folder and the fix."""
+    import os
+
+    from RadSurvLib.options import ScoreOptions
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cohort = tmp_path / "cohort"
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OptionError) as caught:
+        batch.process_cohort([("PAT1", str(PAT1_CT), str(PAT1_GTV))], cohort, scorer=lambda job: {"risk_score": 1.0},
+                             options=ScoreOptions(features_only=True))
+    assert translate(caught.value, "cli").startswith(f"--out: the disk holding {cohort / 'results.csv'} is full")
