@@ -94,14 +94,16 @@ def check_new_file(path, overwrite: bool, field: str) -> None:
 
 
 def prepare_out_dir(out_dir, overwrite: bool, field: str = "out_dir") -> tuple[Path, list]:
-    """Create ``out_dir``; refuse to mix a new run into an earlier one unless ``overwrite``.
+    """Create ``out_dir``; refuse to mix a new run into an earlier one or into the user's files
+    unless ``overwrite`` (``out_dir_plan``).
 
     Returns:
         (the folder, the folders this call created, outermost first: ``remove_created`` removes
         them again when the run fails).
 
     Raises:
-        OptionError (``field``): a file in the way, an earlier run, or a folder that cannot be written.
+        OptionError (``field``): a file in the way, an earlier run or the user's files (without
+            ``overwrite``), or a folder that cannot be written.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

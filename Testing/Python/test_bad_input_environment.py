@@ -172,6 +172,7 @@ def test_a_cases_csv_problem_is_named_once_before_any_case(tmp_path, text, messa
     ("binWidth: -25", "setting binWidth: -25 is not valid"),
     ("binWidth: wide", "setting binWidth: 'wide' is not valid"),
     ("binCount: 2.5", "setting binCount: 2.5 is not valid; give a whole number greater than 0"),
+    ("binwidth: 25", "setting binwidth: not a PyRadiomics setting; did you mean binWidth?"),
 ])
 def test_parameter_file_values_are_refused_before_any_stage(tmp_path, setting, message):
     params = tmp_path / "params.yaml"
