@@ -218,7 +218,8 @@ class ScoreOptions:
         features_only: compute the rings and the ROI features only (no voxel maps, model, heatmap):
             ``radsurv features`` for a cohort's feature table.
         scene_path: also save the results as a 3D Slicer scene (``.mrb``) there, or None.
-        overwrite: replace the results of an earlier run in the output folder (and the scene file).
+        overwrite: replace the results of an earlier run in the output folder (all of its files; the
+            user's own files there are kept, see ``outputs.folder``) and the scene file.
 
     Raises:
         OptionError: a field is invalid (``.field`` names it; the message says how to fix it).
@@ -414,4 +415,5 @@ def add_arguments(parser) -> None:
     group.add_argument("--features-only", dest="features_only", action="store_true",
                        help="rings and ROI features only: no voxel maps, model or heatmap")
     group.add_argument("--overwrite", dest="overwrite", action="store_true",
-                       help="replace the results of an earlier run in --out")
+                       help="replace the results of an earlier run in --out (all of its files), or write beside "
+                            "files of your own there (kept)")
