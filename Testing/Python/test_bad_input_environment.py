@@ -225,3 +225,24 @@ def test_a_full_disk_under_results_csv_is_named(tmp_path, monkeypatch):
         batch.process_cohort([("PAT1", str(PAT1_CT), str(PAT1_GTV))], cohort, scorer=lambda job: {"risk_score": 1.0},
                              options=ScoreOptions(features_only=True))
     assert translate(caught.value, "cli").startswith(f"--out: the disk holding {cohort / 'results.csv'} is full")
+
+
+@pytest.mark.slicer
+def test_the_module_names_a_full_temporary_disk(monkeypatch):
+    """The module exports the scene's CT and GTV to a temporary job folder first: a full disk there
+    is one sentence in the module's message, not a traceback."""
+    pytest.importorskip("slicer", reason="needs the slicer-core wheel")
+    from test_slicer_task import make_case_scene
+
+    from RadSurvLib.control import logic as sl
+    from RadSurvLib.control import task
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/RadSurv-job-1/inputs/ct.nrrd")
+
+    monkeypatch.setattr(task, "export_case", full)
+    scene, ct, seg, gtv_id, _ = make_case_scene()
+    with pytest.raises(Exception) as caught:
+        sl.ScoringLogic().startScoring(ct, seg, gtv_id, pythonCommand=["python"])
+    assert sl.guiMessage(caught.value).startswith("The disk holding /tmp/RadSurv-job-1/inputs/ct.nrrd is full; "
+                                                  "free some space there")
