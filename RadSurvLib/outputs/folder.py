@@ -341,14 +341,13 @@ def staged(out_dir, overwrite: bool, last: str = RESULT_FILE, field: str = "out_
     out_dir, created = prepare_out_dir(out_dir, overwrite, field)
     finished = False
     try:
-        with run_lock(out_dir, field):
+        with run_lock(out_dir, field), _environment_named(out_dir, field):
             earlier = out_dir_plan(out_dir, overwrite, field)
             remove_stale_staging(out_dir)
             staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
             try:
-                with _environment_named(out_dir, field):
-                    yield out_dir, staging
-                    _move_in(staging, out_dir, last, earlier)
+                yield out_dir, staging
+                _move_in(staging, out_dir, last, earlier)
                 finished = True
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
