@@ -171,7 +171,6 @@ def test_module_logic_names_the_output_folder_in_gui_terms(tmp_path):
     assert (case_dir / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.slow
 def test_overwrite_replaces_the_whole_set_and_keeps_the_users_files(tmp_path, small_case):
     """An earlier full run (faked: its result.json lists a heatmap, an overview and two voxel maps)
     overwritten by a features-only run: nothing of the earlier run is left beside the new result.json;
