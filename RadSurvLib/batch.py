@@ -451,12 +451,7 @@ def _check_cohort_folder(output_dir: Path, overwrite: bool, cases) -> None:
         own.add(Path(cases).name)
     theirs = sorted(p.name for p in output_dir.iterdir() if p.name not in own and not p.name.startswith("."))
     if theirs and not overwrite:
-        from .options import OptionError
-
-        more = f" and {len(theirs) - folder.NAMED_FILES} more" if len(theirs) > folder.NAMED_FILES else ""
-        raise OptionError("out_dir", f"{output_dir} holds files that RadSurv did not write "
-                                     f"({', '.join(theirs[:folder.NAMED_FILES])}{more}); they are kept. Choose an empty "
-                                     "or new folder, or set [[overwrite]] to write beside them.")
+        raise folder.users_files_error(output_dir, theirs)
 
 
 def _run_cohort(cohort, output_dir: Path, scorer, options, resume, progress, spec, key, on_changed,

@@ -174,11 +174,16 @@ def out_dir_plan(out_dir, overwrite: bool, field: str = "out_dir") -> set:
                                  "Choose another folder, or set [[overwrite]] to replace them.")
     theirs = sorted(p.name for p in out_dir.iterdir() if p.name not in earlier and not _is_housekeeping(p.name))
     if theirs:
-        more = f" and {len(theirs) - NAMED_FILES} more" if len(theirs) > NAMED_FILES else ""
-        raise OptionError(field, f"{out_dir} holds files that RadSurv did not write ({', '.join(theirs[:NAMED_FILES])}"
-                                 f"{more}); they are kept. Choose an empty or new folder, or set [[overwrite]] to "
-                                 "write beside them (files with the names of RadSurv's outputs are then replaced).")
+        raise users_files_error(out_dir, theirs, field)
     return set()
+
+
+def users_files_error(out_dir, names, field: str = "out_dir") -> OptionError:
+    """The refusal of a folder holding the user's files ``names`` (the first ``NAMED_FILES`` named)."""
+    more = f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
+    return OptionError(field, f"{out_dir} holds files that RadSurv did not write ({', '.join(names[:NAMED_FILES])}"
+                              f"{more}); they are kept. Choose an empty or new folder, or set [[overwrite]] to "
+                              "write beside them (files with the names of RadSurv's outputs are then replaced).")
 
 
 @contextmanager
