@@ -23,8 +23,8 @@ Cases are a CSV file or a list:
 - CSV (UTF-8, with or without a byte-order mark; column names in any case): one row per case,
   columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or ``rtstruct`` + ``roi`` or
   ``seg`` (+ ``roi``) for a DICOM CT folder; checked whole before any case runs (``read_cases``).
-  Relative paths are relative to the CSV's folder. Other columns (clinical: survival time, event, age, ...) are carried into
-  the cohort feature table (``write_feature_table``).
+  Relative paths are relative to the CSV's folder. Other columns (clinical: survival time, event,
+  age, ...) are carried into the cohort feature table (``write_feature_table``).
 - list: dicts with the same keys, ``(ct, gtv)`` or ``(case_id, ct, gtv)`` tuples.
 
 How a case is scored is a *scorer*: ``in_process_scorer`` (``score_case`` in the scheduler's

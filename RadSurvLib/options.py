@@ -164,7 +164,8 @@ def _voxel_map_features(value):
 
 
 def _scene_path(value):
-    """A Slicer scene bundle's path: it ends in ``.mrb`` (where it can be written: ``outputs.folder.check_new_file``)."""
+    """A Slicer scene bundle's path, ending in ``.mrb`` (where it can be written:
+    ``outputs.folder.check_new_file``, before the first stage)."""
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():

@@ -141,7 +141,8 @@ def test_a_cp1252_cases_csv_is_refused_naming_the_line(tmp_path):
 
 def test_cases_csv_columns_in_any_case_with_bom_and_crlf(tmp_path):
     cases = tmp_path / "cases.csv"
-    cases.write_bytes(b"\xef\xbb\xbfCase_ID,CT,GTV,OS_months\r\nA,a.nrrd,a_gtv.nrrd,12\r\n\r\nB,b.nrrd,b_gtv.nrrd,30\r\n")
+    cases.write_bytes(b"\xef\xbb\xbfCase_ID,CT,GTV,OS_months\r\nA,a.nrrd,a_gtv.nrrd,12\r\n\r\n"
+                      b"B,b.nrrd,b_gtv.nrrd,30\r\n")
     (a, b) = batch.read_cases(cases)
     assert (a.case_id, a.ct, a.gtv, a.extra) == ("A", str(tmp_path / "a.nrrd"), str(tmp_path / "a_gtv.nrrd"),
                                                   {"OS_months": "12"})
