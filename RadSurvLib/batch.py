@@ -2,7 +2,9 @@
 
 ``process_cohort(cases, output_dir, options, scheduler=...)`` scores every case into
 ``output_dir/cases/<case_id>/`` (the outputs of ``pipeline.score_case``) and appends one row per
-case to ``output_dir/results.csv`` as soon as the case ends. Only this process (the client) writes
+case to ``output_dir/results.csv`` as soon as the case ends. One cohort run at a time holds
+``output_dir`` (``outputs.folder.run_lock``), and it refuses a folder holding files RadSurv did not
+write unless ``overwrite`` (as ``score_case`` does for each case's folder). Only this process (the client) writes
 ``results.csv``: each row is one ``write`` of a whole line, flushed and synced, so a crash or a kill
 never leaves half a row that a resume would trust (a cut last line is removed on resume). A case
 that fails is recorded with its error (status ``failed``, ``cases/<id>/error.log``) and the cohort
@@ -18,10 +20,11 @@ row (stopped between the two) is recorded from it.
 
 Cases are a CSV file or a list:
 
-- CSV: one row per case, columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or
-  ``rtstruct`` + ``roi`` or ``seg`` (+ ``roi``) for a DICOM CT folder. Relative paths are relative
-  to the CSV's folder. Other columns (clinical: survival time, event, age, ...) are carried into
-  the cohort feature table (``write_feature_table``).
+- CSV (UTF-8, with or without a byte-order mark; column names in any case): one row per case,
+  columns ``case_id`` (optional), ``ct``, and ``gtv`` (mask file) or ``rtstruct`` + ``roi`` or
+  ``seg`` (+ ``roi``) for a DICOM CT folder; checked whole before any case runs (``read_cases``).
+  Relative paths are relative to the CSV's folder. Other columns (clinical: survival time, event,
+  age, ...) are carried into the cohort feature table (``write_feature_table``).
 - list: dicts with the same keys, ``(ct, gtv)`` or ``(case_id, ct, gtv)`` tuples.
 
 How a case is scored is a *scorer*: ``in_process_scorer`` (``score_case`` in the scheduler's
@@ -40,7 +43,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, environment_failure
+from .outputs import folder
 
 #: Columns of results.csv, in order.
 RESULT_COLUMNS = ("case_id", "status", "risk_score", "risk_group", "model", "out_dir", "seconds", "error",
@@ -90,29 +94,25 @@ def _safe_id(case_id: str) -> str:
 
 
 def read_cases(cases) -> list[CohortCase]:
-    """The cases of a CSV file or a list (see the module docstring), checked for unique IDs.
+    """The cases of a CSV file or a list (see the module docstring), checked before any case runs.
 
+    A CSV is UTF-8 (a byte-order mark is fine), with CRLF or LF line ends; its column names are
+    not case-sensitive (``CT``, ``Gtv``); blank lines are skipped; errors name the file's line.
     Files are not opened here: a missing file fails that case only, at its turn.
 
     Raises:
-        InputError: the CSV is missing or has no ``ct`` column, an entry has no CT, two cases share
-            an ID, or an entry is neither a dict nor a (ct, gtv) / (case_id, ct, gtv) tuple.
+        OptionError (``cases``): the CSV is missing, not UTF-8, or lacks the ``ct`` column or a
+            GTV column (``gtv``, ``rtstruct`` or ``seg``), named once.
+        InputError: an entry has no CT or no GTV, two cases share an ID, or an entry is neither
+            a dict nor a (ct, gtv) / (case_id, ct, gtv) tuple.
     """
-    base = None
+    base, where = None, "entry"
     if isinstance(cases, (str, os.PathLike)):
-        path = Path(cases)
-        if not path.is_file():
-            raise InputError(f"cases: {path} is not a file; give a CSV with columns case_id, ct, gtv "
-                             "(or rtstruct/seg + roi), or a Python list.")
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-        if not rows or "ct" not in rows[0]:
-            raise InputError(f"cases: {path} needs a header with a 'ct' column (and gtv or rtstruct/seg, roi).")
-        entries, base = rows, path.resolve().parent
+        entries, base, where = _read_cases_csv(Path(cases)), Path(cases).resolve().parent, "line"
     else:
-        entries = list(cases)
+        entries = list(enumerate(cases, start=1))
     result, seen = [], {}
-    for number, entry in enumerate(entries, start=1):
+    for number, entry in entries:
         extra = {}
         if isinstance(entry, dict):
             values = {k: (str(v).strip() if v not in (None, "") else None) for k, v in entry.items() if k in CASE_COLUMNS}
@@ -122,18 +122,55 @@ def read_cases(cases) -> list[CohortCase]:
         else:
             raise InputError(f"cases: entry {number} ({entry!r}) must be a dict or a (ct, gtv) / (case_id, ct, gtv) tuple.")
         if not values.get("ct"):
-            raise InputError(f"cases: entry {number} has no CT ('ct').")
+            raise InputError(f"cases: {where} {number} has no CT ('ct').")
+        if base is not None and not any(values.get(k) for k in ("gtv", "rtstruct", "seg")):
+            raise InputError(f"cases: {where} {number} has no GTV: give its gtv (a mask file), or rtstruct + roi, "
+                             "or seg.")
         for key in ("ct", "gtv", "rtstruct", "seg"):
             if values.get(key) and base is not None and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
         case_id = _safe_id(values.get("case_id") or _case_id_from_path(values["ct"]))
         if case_id in seen:
-            raise InputError(f"cases: entries {seen[case_id]} and {number} both have case_id {case_id!r}; "
+            raise InputError(f"cases: {where}s {seen[case_id]} and {number} both have case_id {case_id!r}; "
                              "give each case its own case_id.")
         seen[case_id] = number
         result.append(CohortCase(case_id, values["ct"], values.get("gtv"), values.get("rtstruct"),
                                  values.get("seg"), values.get("roi"), extra))
     return result
+
+
+def _read_cases_csv(path: Path) -> list[tuple[int, dict]]:
+    """(line number in the file, row) of each case of a cases CSV; the case columns' names
+    lower-cased, the other columns' kept as they are. Errors: see ``read_cases``."""
+    import io
+
+    from .errors import OptionError
+
+    if not path.is_file():
+        raise OptionError("cases", f"{path} is not a file; give a CSV with columns case_id, ct, gtv (or rtstruct/seg "
+                                   "+ roi).")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise (environment_failure(exc, "cases", path) or exc) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    names = [h.strip().lower() if h.strip().lower() in CASE_COLUMNS else h for h in header]
+    twice = sorted({n for n in names if n in CASE_COLUMNS and names.count(n) > 1})
+    missing = [] if "ct" in names else ["ct"]
+    if not {"gtv", "rtstruct", "seg"} & set(names):
+        missing.append("gtv (or rtstruct + roi, or seg)")
+    if missing or twice:
+        problem = f"no {' and no '.join(missing)} column" if missing else f"the column {', '.join(twice)} twice"
+        raise OptionError("cases", f"{path}: its header line ({','.join(header) or 'empty'}) has {problem}; the "
+                                   "first line names the columns case_id, ct, gtv (or rtstruct + roi, or seg), in any "
+                                   "case (CT, GTV).")
+    rows, last = [], reader.line_num
+    for values in reader:
+        start, last = last + 1, reader.line_num
+        if any(v.strip() for v in values):
+            rows.append((start, {n: v for n, v in zip(names, values)}))
+    return rows
 
 
 def read_results(output_dir) -> dict[str, dict]:
@@ -180,12 +217,15 @@ def _append_row(path: Path, row: dict) -> None:
     if not path.exists() or path.stat().st_size == 0:
         writer.writeheader()
     writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, buffer.getvalue().encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, buffer.getvalue().encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # os.write names no file: a full disk is named here
+        raise (environment_failure(exc, "out_dir", path) or exc) from None
 
 
 def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:
@@ -310,14 +350,14 @@ class _Recorder:
         """Record a ``scheduler.CaseOutcome``."""
         self.summary["peak_rss_mb"][case_id] = outcome.peak_rss_mb
         if outcome.status == DONE:
-            (out_dir / "error.log").unlink(missing_ok=True)
+            (out_dir / folder.ERROR_LOG).unlink(missing_ok=True)
             _append_row(self.results_csv, _row_from_result(case_id, outcome.result, out_dir, outcome.seconds))
         else:
             _append_row(self.results_csv, {"case_id": case_id, "status": FAILED, "out_dir": str(out_dir),
                                            "seconds": outcome.seconds, "error": outcome.error,
                                            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
             out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "error.log").write_text(outcome.error + "\n\n" + outcome.log + "\n", encoding="utf-8")
+            (out_dir / folder.ERROR_LOG).write_text(outcome.error + "\n\n" + outcome.log + "\n", encoding="utf-8")
         self._finish(case_id, outcome.status)
 
     def _finish(self, case_id: str, status: str) -> None:
@@ -371,10 +411,13 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
 
     Raises:
         InputError: bad ``cases`` (see ``read_cases``), options, scheduler or run settings; a
-            model bundle that fails its checksum; ``on_changed="refuse"`` with changed cases.
+            model bundle that fails its checksum; a CUDA device on this computer without one (cases
+            scored here); ``on_changed="refuse"`` with changed cases. OptionError (``out_dir``):
+            another cohort run holds ``output_dir``, or it holds files RadSurv did not write
+            (refused unless ``options.overwrite``; see ``outputs.folder``).
     """
     from .options import ScoreOptions
-    from .scheduler import SchedulerSpec, dask_client, run_on_dask, run_sequential
+    from .scheduler import SchedulerSpec
 
     cohort = read_cases(cases)
     scorer = scorer or in_process_scorer
@@ -385,8 +428,37 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
     _check_run_settings(threads_per_case, retries, timeout_per_case_s, on_changed)
     spec = SchedulerSpec.parse(scheduler, threads_per_case)
     key = _run_key(options)
+    if scorer is in_process_scorer and spec.kind != "address":  # the cases run on this computer
+        from .models.inference import resolve_device
+
+        resolve_device(options.device)  # cuda without a GPU: refused before any case
 
     output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with folder.run_lock(output_dir):  # one cohort run at a time appends to results.csv
+        _check_cohort_folder(output_dir, options.overwrite, cases)
+        return _run_cohort(cohort, output_dir, scorer, options, resume, progress, spec, key, on_changed,
+                           threads_per_case, retries, timeout_per_case_s, on_dashboard)
+
+
+def _check_cohort_folder(output_dir: Path, overwrite: bool, cases) -> None:
+    """Refuse a cohort folder holding files RadSurv did not write, unless ``overwrite``: RadSurv's
+    are ``results.csv`` (its header checked by ``read_results``), ``cases/``, and the feature table
+    beside a ``results.csv``; the cases CSV itself may lie there too."""
+    read_results(output_dir)
+    own = {RESULTS_FILE, "cases"} | ({FEATURE_TABLE_FILE} if (output_dir / RESULTS_FILE).is_file() else set())
+    if isinstance(cases, (str, os.PathLike)) and Path(cases).resolve().parent == output_dir:
+        own.add(Path(cases).name)
+    theirs = sorted(p.name for p in output_dir.iterdir() if p.name not in own and not p.name.startswith("."))
+    if theirs and not overwrite:
+        raise folder.users_files_error(output_dir, theirs)
+
+
+def _run_cohort(cohort, output_dir: Path, scorer, options, resume, progress, spec, key, on_changed,
+                threads_per_case, retries, timeout_per_case_s, on_dashboard) -> dict:
+    """``process_cohort`` once its settings are checked and it holds the output folder's lock."""
+    from .scheduler import dask_client, run_on_dask, run_sequential
+
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     results_csv = output_dir / RESULTS_FILE
     _repair_results(results_csv)
@@ -424,7 +496,7 @@ def _plan(cohort, output_dir: Path, earlier: dict, key: dict, resume: bool, opti
     todo, changed = [], []
     for case in cohort:
         out_dir = output_dir / "cases" / case.case_id
-        for partial in out_dir.glob(".radsurv-partial-*"):  # a killed run's staging folder
+        for partial in out_dir.glob(folder.STAGING_PREFIX + "*"):  # a killed run's staging folder
             shutil.rmtree(partial, ignore_errors=True)
         result = _read_result(out_dir) if resume else None
         if result is None:

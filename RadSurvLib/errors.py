@@ -13,6 +13,7 @@ floor of the package may raise these.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -61,6 +62,7 @@ FRONT_END_NAMES = {
     "overwrite": ("--overwrite", "overwrite", "If results exist"),
     "bin_width": ("--bin-width", "bin_width", "Bin width (HU)"),  # pipeline.map_case (radsurv voxelmaps)
     "ring_mm": ("--ring", "ring_mm", "Ring (mm)"),
+    "cases": ("--cases", "cases", "Cases file"),  # batch.process_cohort (radsurv batch / features)
 }
 
 class OptionError(InputError):
@@ -120,6 +122,72 @@ def input_error(name: str, problem: str):
 def parameter(name: str) -> str:
     """``name`` as a ``[[name]]`` reference for ``input_error`` when it is a library parameter."""
     return f"[[{name}]]" if name in FRONT_END_NAMES else name
+
+
+# --------------------------------------------------------------------------------------------
+# The system refused: disk full, read-only folder, permission, a file that vanished, an encoding
+# --------------------------------------------------------------------------------------------
+
+class EnvironmentFailure(InputError):
+    """The computer refused what a run needed (a full disk, a read-only folder, no permission, a
+    file that vanished, a text file that is not UTF-8): not a bug of RadSurv, one sentence and the fix."""
+
+
+#: errno -> (what happened, how to fix it); ``{path}`` is the file or folder concerned.
+_SYSTEM_ERRORS = {
+    errno.ENOSPC: ("the disk holding {path} is full", "free some space there (or choose a folder on another "
+                                                      "disk), then run again"),
+    errno.EROFS: ("{path} is on a read-only disk", "choose a folder you can write to"),
+    errno.EACCES: ("permission denied for {path}", "choose a file or folder you can read and write, or ask for "
+                                                   "access"),
+    errno.EPERM: ("the system does not permit this on {path}", "choose a file or folder you can read and write"),
+    errno.ENOENT: ("{path} is gone (moved or deleted while RadSurv was using it)", "put it back, or give its new "
+                                                                                  "place, then run again"),
+}
+if hasattr(errno, "EDQUOT"):
+    _SYSTEM_ERRORS[errno.EDQUOT] = ("your disk quota for {path} is used up", "free some space, then run again")
+
+
+def environment_failure(exc: BaseException, field: str | None = None, path=None):
+    """The user's error for a refusal of the system, or None when ``exc`` is not one (a bug).
+
+    Args:
+        exc: an ``OSError`` with a known ``errno`` (``_SYSTEM_ERRORS``; a file name, or ``path``),
+            or a ``UnicodeDecodeError`` from decoding the whole of the text file ``path``.
+        field: the parameter whose file or folder it is (e.g. ``"out_dir"``): the error is then an
+            ``OptionError`` that each front end names in its terms; None: an ``EnvironmentFailure``.
+        path: the file or folder to name (None: the one ``exc`` names).
+
+    Returns:
+        ``EnvironmentFailure`` / ``OptionError`` (raise it ``from None``), or None.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        if path is None:
+            return None
+        data = exc.object if isinstance(exc.object, (bytes, bytearray)) else b""
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = (f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8 "
+                   "(e.g. Excel: CSV UTF-8), then run again.") if data else f"{path} is not UTF-8 text."
+    elif isinstance(exc, OSError) and exc.errno in _SYSTEM_ERRORS:
+        where = path if path is not None else exc.filename
+        if where is None:
+            return None
+        what, fix = _SYSTEM_ERRORS[exc.errno]
+        problem = f"{what.format(path=where)}; {fix}."
+    elif isinstance(exc, OSError) and (exc.filename is not None or path is not None):  # EIO, EISDIR, ...
+        problem = f"{path or exc.filename}: {exc.strerror or exc}; check it, then run again."
+    else:
+        return None
+    return OptionError(field, problem) if field else EnvironmentFailure(problem[0].upper() + problem[1:])
+
+
+def user_message(exc: BaseException, front_end: str | None) -> str | None:
+    """What a front end tells the user about ``exc``: a ``RadSurvError`` or a refusal of the system
+    (``environment_failure``), in ``front_end``'s terms (None: the library's); None for anything
+    else (a bug: an internal error)."""
+    if not isinstance(exc, RadSurvError):
+        exc = environment_failure(exc)
+    return None if exc is None else translate(exc, front_end)
 
 
 #: Folder of the logs of internal errors (default: ``<temp>/radsurv-logs``).

@@ -163,6 +163,19 @@ def _voxel_map_features(value):
     return names
 
 
+def _scene_path(value):
+    """A Slicer scene bundle's path, ending in ``.mrb`` (where it can be written:
+    ``outputs.folder.check_new_file``, before the first stage)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise OptionError("scene_path", f"{value!r} is not a file name; give one ending in .mrb, e.g. scene.mrb.")
+    if Path(value).suffix.lower() != ".mrb":
+        raise OptionError("scene_path", f"{value} does not end in .mrb; a Slicer scene bundle is a .mrb file "
+                                        "(e.g. scene.mrb).")
+    return str(value)
+
+
 def _gtv_label(value):
     if value is None:
         return None
@@ -206,7 +219,8 @@ class ScoreOptions:
         features_only: compute the rings and the ROI features only (no voxel maps, model, heatmap):
             ``radsurv features`` for a cohort's feature table.
         scene_path: also save the results as a 3D Slicer scene (``.mrb``) there, or None.
-        overwrite: replace the results of an earlier run in the output folder (and the scene file).
+        overwrite: replace the results of an earlier run in the output folder (all of its files; the
+            user's own files there are kept, see ``outputs.folder``) and the scene file.
 
     Raises:
         OptionError: a field is invalid (``.field`` names it; the message says how to fix it).
@@ -247,7 +261,7 @@ class ScoreOptions:
             "radiomics_engine": _choice("radiomics_engine", self.radiomics_engine, RADIOMICS_ENGINES),
             "gtv_label": _gtv_label(self.gtv_label),
             "features_only": _flag("features_only", self.features_only),
-            "scene_path": None if self.scene_path is None else str(self.scene_path),
+            "scene_path": _scene_path(self.scene_path),
             "overwrite": self._overwrite(),
         }
         for name, value in checked.items():
@@ -402,4 +416,5 @@ def add_arguments(parser) -> None:
     group.add_argument("--features-only", dest="features_only", action="store_true",
                        help="rings and ROI features only: no voxel maps, model or heatmap")
     group.add_argument("--overwrite", dest="overwrite", action="store_true",
-                       help="replace the results of an earlier run in --out")
+                       help="replace the results of an earlier run in --out (all of its files), or write beside "
+                            "files of your own there (kept)")

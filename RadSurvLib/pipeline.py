@@ -88,6 +88,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     bands = options.rings_mm
     params_file = options.parameter_file()
     extractor = feats.make_extractor(params_file, engine=options.radiomics_engine)  # checked before any stage
+    _check_device(options.device)
     with _recorded_warnings() as caught, folder.staged(out_dir, options.overwrite) as (out_dir, staging):
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             case = _validated_case(ct, gtv, options)
@@ -204,9 +205,10 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
     options = _checked(options)
     names = list(options.voxel_map_features or voxelmaps.DEFAULT_FEATURES)
     _check_map_settings(bin_width, ring_mm)
-    earlier = _check_maps_folder(out_dir, options.overwrite)
+    _check_maps_folder(out_dir)
+    _check_device(options.device)
     stages = _Stages(progress)
-    with folder.staged(out_dir, True, last=folder.VOXELMAPS_FILE) as (out_dir, staging):
+    with folder.staged(out_dir, options.overwrite, last=folder.VOXELMAPS_FILE) as (out_dir, staging):
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             ct_image, _ = _load(ct, "ct")
             gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
@@ -235,8 +237,6 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
                     "background_value": background if np.isfinite(background) else None,
                     "maps": {n: folder.voxel_map_file(n) for n in maps}, "seconds": round(seconds, 3)}
             (staging / folder.VOXELMAPS_FILE).write_text(json.dumps(info, indent=2, allow_nan=False))
-            for stale in earlier - set(info["maps"].values()):  # only with overwrite (_check_maps_folder)
-                (out_dir / stale).unlink()
     return info
 
 
@@ -372,20 +372,22 @@ def _check_map_settings(bin_width, ring_mm) -> None:
         raise InputError(f"ring_mm: {ring_mm:g} is not a ring width; give a number of mm greater than 0, e.g. 3.")
 
 
-def _check_maps_folder(out_dir, overwrite: bool) -> set:
-    """Refuse an output folder that would lose earlier results, before any work; returns the map
-    files of an earlier ``voxelmaps`` run there (replaced, with ``overwrite``)."""
+def _check_maps_folder(out_dir) -> None:
+    """Refuse a ``radsurv score`` folder for voxel maps, before any work (the rest of the folder's
+    checks: ``outputs.folder.staged``)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OptionError("out_dir", f"{out} exists and is a file, not a folder; give a folder.")
     if (out / folder.RESULT_FILE).exists():
         raise OptionError("out_dir", f"{out} holds a radsurv score run, whose {folder.RESULT_FILE} describes its "
                                      "own voxel maps; they are kept. Write these maps into another folder.")
-    earlier = {p.name for p in out.glob(folder.VOXEL_MAP_PATTERN)} if out.is_dir() else set()
-    if (earlier or (out / folder.VOXELMAPS_FILE).exists()) and not overwrite:
-        raise OptionError("out_dir", f"{out} already holds voxel maps of an earlier run ({len(earlier)} maps); "
-                                     "they are kept. Choose another folder, or set [[overwrite]] to replace them.")
-    return earlier
+
+
+def _check_device(device) -> None:
+    """Refuse a CUDA device on a computer without one before any stage (``models.inference.resolve_device``)."""
+    from .models.inference import resolve_device
+
+    resolve_device(device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import InputError
+from .errors import InputError, user_message
 
 #: Event topic the Dask tasks log their start under (the client reads it for timeouts / progress).
 EVENT_TOPIC = "radsurv-case"
@@ -142,8 +142,9 @@ def run_case(scorer, case_id: str, job: dict, threads: int = 1) -> CaseOutcome:
             started = time.perf_counter()
             result = scorer(job)
     except Exception as exc:  # noqa: BLE001  (the outcome carries it; the cohort goes on)
-        message = str(exc) or type(exc).__name__
-        if not isinstance(exc, InputError) and not hasattr(exc, "log"):
+        known = user_message(exc, None)  # bad input, or what the system refused (a full disk, ...)
+        message = known or str(exc) or type(exc).__name__
+        if known is None and not hasattr(exc, "log"):
             message = f"{type(exc).__name__}: {message}"
         return CaseOutcome(FAILED, error=" ".join(message.split()),
                            log=getattr(exc, "log", None) or traceback.format_exc(),

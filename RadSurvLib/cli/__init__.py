@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import RadSurvError, translate, write_crash_log
+from ..errors import user_message, write_crash_log
 
 
 #: Modules that add subcommands: each has ``add_parsers(subparsers)`` and ``RUNNERS`` (name -> run(args)).
@@ -74,8 +74,9 @@ def main(argv=None) -> int:
 
     Every failure is one line on stderr, never a traceback:
 
-    - 0: done; 2: bad input (a ``RadSurvError``: input, option or bundle, in the CLI's terms), or a
-      file the system refused (permission, disk full: ``OSError`` naming the file);
+    - 0: done; 2: bad input (a ``RadSurvError``: input, option or bundle, in the CLI's terms), or
+      what the system refused (a full disk, a read-only folder, permission, a file that vanished:
+      ``errors.environment_failure``);
     - 130: stopped by Ctrl-C or SIGTERM (the unfinished run's outputs are removed, earlier ones kept);
     - 1: an internal error; the traceback is written to a log file whose path the message names
       (``$RADSURV_LOG_DIR``, default ``<temp>/radsurv-logs``).
@@ -93,20 +94,16 @@ def main(argv=None) -> int:
         previous = None
     try:
         return runners[args.command](args)
-    except RadSurvError as exc:
-        print(f"radsurv: error: {translate(exc, 'cli')}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"radsurv: interrupted; {args.command} stopped (unfinished outputs removed, earlier results "
               "kept).", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except OSError as exc:
-        if exc.filename is None:
-            return _internal_error(args.command, exc)
-        print(f"radsurv: error: {exc.filename}: {exc.strerror or exc}.", file=sys.stderr)
-        return 2
     except Exception as exc:  # noqa: BLE001  (one message and a log, never a traceback)
-        return _internal_error(args.command, exc)
+        message = user_message(exc, "cli")
+        if message is None:
+            return _internal_error(args.command, exc)
+        print(f"radsurv: error: {message}", file=sys.stderr)
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

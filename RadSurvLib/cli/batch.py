@@ -54,13 +54,21 @@ def add_parsers(sub) -> None:
 
 
 class _ConsoleProgress:
-    """A tqdm bar of cases finished, with done / failed / running counts and an ETA."""
+    """A tqdm bar of cases finished, with done / failed / running counts and an ETA; shown from the
+    first event on (a cohort refused before any case prints its one error line alone)."""
 
     def __init__(self, total_hint: int | None = None):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total_hint, unit="case", dynamic_ncols=True)
+        self.total_hint, self._bar = total_hint, None
         self.counts = {"done": 0, "failed": 0, "skipped": 0, "running": 0}
+
+    @property
+    def bar(self):
+        """The tqdm bar (made when first used)."""
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total_hint, unit="case", dynamic_ncols=True)
+        return self._bar
 
     def __call__(self, event) -> None:
         if event.stage == "started":
@@ -75,7 +83,8 @@ class _ConsoleProgress:
         self.bar.set_postfix(self.counts, refresh=True)
 
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _options(args, features_only: bool) -> ScoreOptions:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import InputError, translate
+from ..errors import InputError, translate, user_message
 from ..options import ScoreOptions
 
 #: Set this variable to a Python that has RadSurv's dependencies to skip the bundled environment.
@@ -39,8 +39,9 @@ def _options(options, settings: dict) -> ScoreOptions:
 
 
 def guiMessage(error: Exception) -> str:
-    """An error's message with parameters named by their GUI labels (``options.FRONT_END_NAMES``)."""
-    return translate(error, "gui")
+    """An error's message with parameters named by their GUI labels (``options.FRONT_END_NAMES``); a
+    refusal of the system (full disk, read-only folder, ...) as ``errors.environment_failure`` says it."""
+    return user_message(error, "gui") or translate(error, "gui")
 
 
 class ScoringLogic:

@@ -22,8 +22,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError, RadSurvError
+from ..errors import InputError, RadSurvError, environment_failure
 from ..options import ScoreOptions
+from ..outputs import folder
 from ..worker.client import (CANCELLED, FAILED, IDLE, RUNNING, SKIPPED, SUCCEEDED, WorkerFailed, WorkerJob,
                              poll_until_done)
 from ..worker.protocol import make_job
@@ -160,9 +161,12 @@ class SceneScoringTask:
         self.job_dir = Path(tempfile.mkdtemp(prefix="RadSurv-job-", dir=self.work_dir))
         try:
             exported = export_case(self.volume_node, self.segmentation_node, self.segment_id, self.job_dir / "inputs")
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(self.job_dir, ignore_errors=True)
-            raise
+            failure = environment_failure(exc)  # a full or read-only temporary disk: named, not a bug
+            if failure is None:
+                raise
+            raise failure from None
         self.key = input_key(exported["key_parts"], self.options)
         self.existing = find_results(scene, self.key, self.segmentation_node)
         if self.existing and self.if_exists == "skip":
@@ -248,7 +252,8 @@ class SceneScoringTask:
         """After cancel / failure: no inputs, no staging folder of the killed pipeline, no empty out dir."""
         self._cleanup_inputs()
         if self.out_dir is not None and self.out_dir.is_dir():
-            for partial in self.out_dir.glob(".radsurv-partial-*"):
+            for partial in self.out_dir.glob(folder.STAGING_PREFIX + "*"):
                 shutil.rmtree(partial, ignore_errors=True)
+            folder.release_lock_of(self.out_dir, getattr(self.job and self.job.handle, "pid", None))
             if self._made_out_dir and not any(self.out_dir.iterdir()):
                 self.out_dir.rmdir()

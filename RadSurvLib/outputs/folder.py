@@ -3,7 +3,20 @@
 A run (``pipeline.score_case``, ``pipeline.map_case``) writes into a staging folder inside the
 output folder (``.radsurv-partial-<pid>-<random>``) and moves its files in only when it succeeded
 (the description file, ``result.json`` or ``voxelmaps.json``, last), so a failed or interrupted run
-leaves the folder as it was: ``staged`` is that transaction. ``read_output_dir`` and
+leaves the folder as it was: ``staged`` is that transaction. Nothing clobbers a folder:
+
+- one run at a time: a run holds ``.radsurv-lock`` (its process id, host and start time) while it
+  works; a second run into the folder is refused, naming the first; the lock of a killed run (its
+  process gone) is taken over (``run_lock``);
+- RadSurv's files are the description file of the earlier run and the files it lists (its
+  ``outputs`` / ``maps``; an older ``result.json`` without the list: RadSurv's fixed names and
+  ``voxelmap_*.nrrd``), plus a cohort case's ``error.log``; every other file is the user's. Without
+  ``overwrite`` a folder holding an earlier run, or files of the user, is refused (a few named); with
+  it the earlier run's files are all removed when the new set moves in (no stale voxel map or
+  heatmap beside the new ``result.json``) and the user's files are kept (``out_dir_plan``);
+- a refusal of the system while writing (a full disk, a read-only folder) is reported as such
+  (``errors.environment_failure``), naming the output folder.
+ ``read_output_dir`` and
 ``read_features_csv`` read a finished ``radsurv score`` folder back (the Slicer scene writer, the
 web app, the cohort feature table).
 """
@@ -15,11 +28,13 @@ import json
 import math
 import os
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, environment_failure
 
 #: ``result.json``: a finished ``radsurv score`` run; its presence marks an earlier run.
 RESULT_FILE = "result.json"
@@ -35,6 +50,16 @@ VOXEL_MAP_PATTERN = "voxelmap_*.nrrd"
 
 #: Prefix of a run's staging folder inside the output folder: ``.radsurv-partial-<pid>-<random>``.
 STAGING_PREFIX = ".radsurv-partial-"
+#: The lock a run holds on its output folder (JSON: pid, host, started).
+LOCK_FILE = ".radsurv-lock"
+#: A failed cohort case's log (``batch``), in the case's folder.
+ERROR_LOG = "error.log"
+#: Prefix of ``prepare_out_dir``'s probe of a folder's write permission.
+PROBE_PREFIX = ".radsurv-write-test-"
+#: The files of a ``radsurv score`` folder before ``result.json`` listed them (older versions).
+_SCORE_FILES = (RINGS_FILE, FEATURES_FILE, HEATMAP_FILE, OVERVIEW_FILE)
+#: How many of the user's files a refusal names.
+NAMED_FILES = 5
 
 
 def voxel_map_file(name: str) -> str:
@@ -43,42 +68,215 @@ def voxel_map_file(name: str) -> str:
 
 
 def check_new_file(path, overwrite: bool, field: str) -> None:
-    """Refuse to replace an existing file (e.g. a scene) unless ``overwrite``.
+    """Check, before any work, that a file (e.g. a scene) can be written at ``path``: it does not
+    exist unless ``overwrite``, it is not a folder, and its nearest existing folder is writable.
 
     Raises:
-        OptionError (``field``): ``path`` exists and ``overwrite`` is False.
+        OptionError (``field``): ``path`` exists and ``overwrite`` is False, is a folder, or lies
+            where nothing can be written.
     """
-    if path and Path(path).exists() and not overwrite:
+    if not path:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise OptionError(field, f"{path} is a folder; give a file name.")
+    if path.exists() and not overwrite:
         raise OptionError(field, f"{path} already exists and is kept. Choose another file name, "
                                  "or set [[overwrite]] to replace it.")
+    parent = next(p for p in [path.absolute().parent, *path.absolute().parents] if p.exists())
+    if not parent.is_dir():
+        raise OptionError(field, f"{parent} is a file, not a folder; give a path in a folder.")
+    try:
+        Path(tempfile.mkdtemp(prefix=PROBE_PREFIX, dir=parent)).rmdir()
+    except OSError as exc:
+        raise OptionError(field, f"cannot write into {parent} ({exc.strerror or exc}); choose a folder you can "
+                                 "write to.") from None
 
 
 def prepare_out_dir(out_dir, overwrite: bool, field: str = "out_dir") -> tuple[Path, list]:
-    """Create ``out_dir``; refuse to mix a new run into an earlier one unless ``overwrite``.
+    """Create ``out_dir``; refuse to mix a new run into an earlier one or into the user's files
+    unless ``overwrite`` (``out_dir_plan``).
 
     Returns:
         (the folder, the folders this call created, outermost first: ``remove_created`` removes
         them again when the run fails).
 
     Raises:
-        OptionError (``field``): a file in the way, an earlier run, or a folder that cannot be written.
+        OptionError (``field``): a file in the way, an earlier run or the user's files (without
+            ``overwrite``), or a folder that cannot be written.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OptionError(field, f"{out_dir} exists and is not a folder; give a folder.")
-    if (out_dir / RESULT_FILE).exists() and not overwrite:
-        raise OptionError(field, f"{out_dir} already holds the results of an earlier run; they are kept. "
-                                 "Choose another folder, or set [[overwrite]] to replace them.")
+    out_dir_plan(out_dir, overwrite, field)  # early; checked again under the run's lock
     created = [p for p in [out_dir, *out_dir.parents] if not p.exists()][::-1]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = Path(tempfile.mkdtemp(prefix=".radsurv-write-test-", dir=out_dir))
+        probe = Path(tempfile.mkdtemp(prefix=PROBE_PREFIX, dir=out_dir))
         probe.rmdir()
     except OSError as exc:
         remove_created(created)
         raise OptionError(field, f"cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can "
                                  "write to.") from None
     return out_dir, created
+
+
+def earlier_outputs(out_dir) -> set:
+    """The names of RadSurv's files in ``out_dir`` (see the module docstring): an earlier run's
+    description file (``result.json`` / ``voxelmaps.json``) and what it lists, and ``error.log``."""
+    out_dir = Path(out_dir)
+    names = {ERROR_LOG} if (out_dir / ERROR_LOG).is_file() else set()
+    for description, key in ((RESULT_FILE, "outputs"), (VOXELMAPS_FILE, "maps")):
+        path = out_dir / description
+        if not path.is_file():
+            continue
+        names.add(description)
+        try:
+            listed = json.loads(path.read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            listed = None
+        if not isinstance(listed, dict):  # older or unreadable: RadSurv's names
+            names |= {p.name for p in out_dir.glob(VOXEL_MAP_PATTERN)} | {
+                n for n in _SCORE_FILES if description == RESULT_FILE and (out_dir / n).is_file()}
+            continue
+        values = [v for item in listed.values() for v in (item.values() if isinstance(item, dict) else [item])]
+        names |= {_inside(out_dir, v) for v in values if isinstance(v, str)} - {None}
+    return {n for n in names if (out_dir / n).is_file()}
+
+
+def _inside(out_dir: Path, name: str):
+    """``name`` (relative to ``out_dir``, or absolute) as a file name directly in ``out_dir``, or None."""
+    path = Path(name) if Path(name).is_absolute() else out_dir / name
+    return path.name if path.parent.resolve() == out_dir.resolve() else None
+
+
+def _is_housekeeping(name: str) -> bool:
+    """A lock, staging folder or write probe of a run (RadSurv's, never the user's)."""
+    return name.startswith((STAGING_PREFIX, PROBE_PREFIX, LOCK_FILE))
+
+
+def out_dir_plan(out_dir, overwrite: bool, field: str = "out_dir") -> set:
+    """Check what ``out_dir`` holds before a run writes into it; returns the names of the earlier
+    run's files that the new set replaces (removed when it moves in; empty without ``overwrite``).
+
+    Raises:
+        OptionError (``field``): without ``overwrite``, the folder holds an earlier run or files
+            that RadSurv did not write (the first ``NAMED_FILES`` named).
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return set()
+    earlier = earlier_outputs(out_dir)
+    if overwrite:
+        return earlier
+    if earlier - {ERROR_LOG}:
+        raise OptionError(field, f"{out_dir} already holds the results of an earlier run; they are kept. "
+                                 "Choose another folder, or set [[overwrite]] to replace them.")
+    theirs = sorted(p.name for p in out_dir.iterdir() if p.name not in earlier and not _is_housekeeping(p.name))
+    if theirs:
+        raise users_files_error(out_dir, theirs, field)
+    return set()
+
+
+def users_files_error(out_dir, names, field: str = "out_dir") -> OptionError:
+    """The refusal of a folder holding the user's files ``names`` (the first ``NAMED_FILES`` named)."""
+    more = f" and {len(names) - NAMED_FILES} more" if len(names) > NAMED_FILES else ""
+    return OptionError(field, f"{out_dir} holds files that RadSurv did not write ({', '.join(names[:NAMED_FILES])}"
+                              f"{more}); they are kept. Choose an empty or new folder, or set [[overwrite]] to "
+                              "write beside them (files with the names of RadSurv's outputs are then replaced).")
+
+
+@contextmanager
+def run_lock(out_dir, field: str = "out_dir"):
+    """Hold ``out_dir``'s lock (``LOCK_FILE``) while the block runs; a killed run's lock (its process
+    gone, on this computer) is taken over.
+
+    Raises:
+        OptionError (``field``): another run holds the folder (its process id, computer and start named).
+    """
+    path = Path(out_dir) / LOCK_FILE
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder and _holder_alive(holder):
+                raise OptionError(field, f"{out_dir} is in use by another RadSurv run (process {holder.get('pid')} on "
+                                         f"{holder.get('host')}, started {holder.get('started')}); wait until it "
+                                         "ends, or choose another folder. If no such run is active any more, "
+                                         f"delete {path}.") from None
+            _take_over(path, holder)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(mine, handle)
+        break
+    else:
+        raise OptionError(field, f"{out_dir}: could not take over the lock {path} of an ended run; delete it, "
+                                 "then run again.")
+    try:
+        yield path
+    finally:
+        if _lock_holder(path) == mine:
+            path.unlink(missing_ok=True)
+
+
+def release_lock_of(out_dir, pid) -> None:
+    """Remove ``out_dir``'s lock when process ``pid`` holds it: a run the caller killed (the module's
+    Cancel), whose folder should not wait for the next run to take the lock over."""
+    path = Path(out_dir) / LOCK_FILE
+    holder = _lock_holder(path)
+    if holder and holder.get("pid") == pid and holder.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def _lock_holder(path: Path):
+    """The lock's content (dict), {} for one being written or unreadable, None when there is none."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+#: Seconds after which a lock without readable content is taken for a crashed run's.
+_UNREADABLE_LOCK_S = 10.0
+
+
+def _holder_alive(holder: dict) -> bool:
+    """Whether the run holding a lock still runs (another computer's: assumed so)."""
+    if not holder:  # written just now, or cut by a crash
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    return not isinstance(holder.get("pid"), int) or _process_alive(holder["pid"])
+
+
+def _take_over(path: Path, holder) -> None:
+    """Move an ended run's lock aside; put it back when it turns out to be a live run's new lock."""
+    if holder == {} and time.time() - _mtime(path) < _UNREADABLE_LOCK_S:
+        time.sleep(0.2)  # a lock being written: look again
+        return
+    aside = path.with_name(f"{LOCK_FILE}.{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return  # another run took it over first
+    if holder and _lock_holder(aside) != holder:  # a new lock came in between: not ours to take
+        try:
+            os.link(aside, path)
+        except OSError:
+            pass
+    aside.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def remove_created(created) -> None:
@@ -101,8 +299,11 @@ def remove_stale_staging(out_dir: Path) -> None:
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would terminate the process: keep it
+    """Whether process ``pid`` of this computer runs (one of another user: assumed so)."""
+    if pid == os.getpid():
         return True
+    if os.name == "nt":  # Windows' os.kill would terminate the process: ask the kernel
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,32 +313,106 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel = ctypes.windll.kernel32
+    handle = kernel.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.GetLastError() == 5  # access denied: it exists
+    code = ctypes.c_ulong()
+    try:
+        kernel.GetExitCodeProcess(handle, ctypes.byref(code))
+    finally:
+        kernel.CloseHandle(handle)
+    return code.value == 259  # STILL_ACTIVE
+
+
 @contextmanager
 def staged(out_dir, overwrite: bool, last: str = RESULT_FILE, field: str = "out_dir"):
     """The output-folder transaction: yields ``(out_dir, staging)``; the files written to ``staging``
     move into ``out_dir`` when the block ends without an error (``last`` moved last).
 
-    ``out_dir`` is checked and created first (``prepare_out_dir``; ``overwrite`` lets a new run
-    replace an earlier one) and staging folders of killed runs are removed. On an error or an
-    interrupt the staging folder and the folders this call created are removed.
+    ``out_dir`` is checked and created first (``prepare_out_dir``), the run takes its lock
+    (``run_lock``), checks what it holds (``out_dir_plan``; ``overwrite`` lets a new run replace
+    an earlier one: the earlier run's files that the new set does not replace are removed, the
+    user's files kept) and removes staging folders of killed runs. On an error or an interrupt the
+    staging folder and the folders this call created are removed.
 
     Raises:
-        OptionError (``field``): as ``prepare_out_dir``.
+        OptionError (``field``): as ``prepare_out_dir``, ``run_lock`` and ``out_dir_plan``; a full
+            disk or a folder the system refused while the block wrote into it.
     """
     out_dir, created = prepare_out_dir(out_dir, overwrite, field)
-    remove_stale_staging(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     finished = False
     try:
-        yield out_dir, staging
-        names = sorted(p.name for p in staging.iterdir())
-        for name in [n for n in names if n != last] + [n for n in names if n == last]:
-            os.replace(staging / name, out_dir / name)
-        finished = True
+        with run_lock(out_dir, field), _environment_named(out_dir, field):
+            earlier = out_dir_plan(out_dir, overwrite, field)
+            remove_stale_staging(out_dir)
+            staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
+            try:
+                yield out_dir, staging
+                _move_in(staging, out_dir, last, earlier)
+                finished = True
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         if not finished:
             remove_created(created)
+
+
+def _move_in(staging: Path, out_dir: Path, last: str, earlier: set) -> None:
+    """Replace the earlier run's files by the new set: the earlier description file first (no stale
+    ``result.json`` over a mixed folder), then the new files, the earlier ones left over, ``last``."""
+    names = sorted(p.name for p in staging.iterdir())
+    for stale in sorted(earlier & {RESULT_FILE, VOXELMAPS_FILE}):
+        (out_dir / stale).unlink(missing_ok=True)
+    for name in [n for n in names if n != last]:
+        os.replace(staging / name, out_dir / name)
+    for stale in sorted(earlier - set(names)):
+        (out_dir / stale).unlink(missing_ok=True)
+    if last in names:
+        os.replace(staging / last, out_dir / last)
+
+
+#: Free bytes below which a failed write is taken for a full disk (SimpleITK reports no errno).
+_FULL_DISK_BYTES = 1 << 20
+
+
+@contextmanager
+def _environment_named(out_dir: Path, field: str):
+    """Report a refusal of the system as such (``errors.environment_failure``): naming ``field``
+    when it concerns ``out_dir`` (a full disk, a read-only folder), else the file it concerns. A
+    write error that names no file (SimpleITK's ``RuntimeError``, ``os.write``) on a full disk is
+    the full disk."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            ours = str(Path(exc.filename).absolute()).startswith(str(out_dir.absolute()))
+            failure = environment_failure(exc, field, out_dir) if ours else environment_failure(exc)
+            if failure is not None:
+                raise failure from None
+        _raise_if_full(out_dir, field, exc)
+        raise
+    except RuntimeError as exc:  # SimpleITK's writers
+        _raise_if_full(out_dir, field, exc)
+        raise
+
+
+def _raise_if_full(out_dir: Path, field: str, exc: BaseException) -> None:
+    """Raise the full-disk error of ``out_dir`` when its disk has (almost) no space left."""
+    if _free_bytes(out_dir) < _FULL_DISK_BYTES:
+        import errno
+
+        raise environment_failure(OSError(errno.ENOSPC, "No space left on device"), field, out_dir) from exc
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return _FULL_DISK_BYTES
 
 
 def json_safe(value):

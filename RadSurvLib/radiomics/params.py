@@ -74,6 +74,9 @@ class Parameters:
         if classes is None:  # every class, in PyRadiomics' order (its modules, alphabetical)
             classes = {c: [] for c in sorted(FEATURE_CLASSES)}
         self.enabledFeatures = {str(k): list(v or []) for k, v in classes.items()}
+        for where, settings in [("setting", self.settings)] + [
+                (f"imageType {k}", v) for k, v in self.enabledImagetypes.items()]:
+            _check_values(settings, f"radiomics parameter file {name}: {where}")
 
     def changed_settings(self) -> dict:
         """Settings set or changed after reading (e.g. ``normalize`` turned off by the pipeline)."""
@@ -140,6 +143,58 @@ class Parameters:
             raise InputError(f"radiomics parameter file {self.path} is not valid: {exc}") from None
         extractor.settings.update(self.changed_settings())
         return extractor
+
+
+#: PyRadiomics' settings (its ``schemas/paramSchema.yaml``, section ``setting``).
+SETTING_NAMES = (
+    "additionalInfo", "binCount", "binWidth", "correctMask", "distances", "force2D", "force2Ddimension",
+    "geometryTolerance", "gldm_a", "gradientUseSpacing", "interpolator", "label", "label_channel", "lbp2DMethod",
+    "lbp2DRadius", "lbp2DSamples", "lbp3DIcosphereRadius", "lbp3DIcosphereSubdivision", "lbp3DLevels", "level",
+    "minimumROIDimensions", "minimumROISize", "normalize", "normalizeScale", "padDistance", "preCrop",
+    "removeOutliers", "resampledPixelSpacing", "resegmentMode", "resegmentRange", "resegmentShape", "sigma",
+    "start_level", "symmetricalGLCM", "voxelArrayShift", "wavelet", "weightingNorm")
+
+#: Settings whose value must be a number in a range (PyRadiomics' schema): name -> (lowest, above it
+#: (True) or from it, whole number, example).
+_VALUE_RANGES = {"binWidth": (0, True, False, "25"), "binCount": (0, True, True, "32"),
+                 "normalizeScale": (0, True, False, "1"), "label": (0, True, True, "1"),
+                 "minimumROIDimensions": (1, False, True, "2"), "minimumROISize": (0, True, True, "10"),
+                 "geometryTolerance": (0, True, False, "1e-6"), "padDistance": (0, False, True, "5"),
+                 "start_level": (0, False, True, "0"), "level": (0, True, True, "1"),
+                 "voxelArrayShift": (None, False, False, "0"), "removeOutliers": (0, True, False, "3")}
+
+
+def _check_values(settings: dict, where: str) -> None:
+    """Refuse an unknown setting (``binwidth``) or a value no engine can use (``binWidth: 0``),
+    before any image is read.
+
+    Raises:
+        InputError: naming the file, the setting and a valid example (or the setting meant).
+    """
+    import difflib
+
+    for key in settings:
+        if key not in SETTING_NAMES:
+            close = difflib.get_close_matches(str(key), SETTING_NAMES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"PyRadiomics' settings are {', '.join(SETTING_NAMES)}."
+            raise InputError(f"{where} {key}: not a PyRadiomics setting; {hint}")
+    for key, (low, strict, whole, example) in _VALUE_RANGES.items():
+        value = settings.get(key)
+        if value is None:
+            continue
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        ok = number is not None and number == number and abs(number) != float("inf")
+        ok = ok and (not whole or float(number).is_integer())
+        ok = ok and (low is None or (number > low if strict else number >= low))
+        if not ok:
+            bound = "" if low is None else f" {'greater than' if strict else 'at least'} {low}"
+            raise InputError(f"{where} {key}: {value!r} is not valid; give {'a whole' if whole else 'a'} number"
+                             f"{bound}, e.g. {key}: {example}.")
+    sigma = settings.get("sigma")
+    if sigma is not None and not (isinstance(sigma, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in sigma)):
+        raise InputError(f"{where} sigma: {sigma!r} is not valid; give a list of LoG widths in mm greater than 0, "
+                         "e.g. sigma: [1.0, 2.0].")
 
 
 def _normalised(value):

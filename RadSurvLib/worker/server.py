@@ -18,10 +18,11 @@ is an error):
 the job file's folder. The worker writes one JSON object per line on stdout (``protocol``), and
 nothing else (anything a library prints goes to stderr).
 
-Exit status: 0 result, 2 bad input (``InputError`` / ``BundleError``, or a file the system
-refused: ``OSError`` naming it), 130 stopped by SIGINT / SIGTERM (an error message of kind
-``"cancelled"``; the unfinished run's outputs are removed), 1 crash (kind ``"crash"``; its
-message names a log file with the traceback, in ``$RADSURV_LOG_DIR`` or ``<temp>/radsurv-logs``).
+Exit status: 0 result, 2 bad input (``InputError`` / ``BundleError``, or what the system refused:
+a full disk, a read-only folder, a file that vanished, ``errors.environment_failure``), 130
+stopped by SIGINT / SIGTERM (an error message of kind ``"cancelled"``; the unfinished run's
+outputs are removed), 1 crash (kind ``"crash"``; its message names a log file with the
+traceback, in ``$RADSURV_LOG_DIR`` or ``<temp>/radsurv-logs``).
 A killed worker (SIGKILL, the module's Cancel) leaves a staging folder that the next run into the
 same folder removes (``pipeline``). A progress
 message carries a ``progress.ProgressEvent``: ``fraction`` grows from 0 to 1 over the stages,
@@ -72,29 +73,24 @@ def run_job(job, protocol_out, log_stream) -> int:
     """Check and run one job (``load_job``'s ``source``) and report it through ``protocol_out``
     (an object with ``send(message)``); returns the exit status (0, 2 bad input, 1 crash)."""
     from .. import __version__
-    from ..errors import BundleError, InputError, translate
+    from ..errors import user_message
 
     protocol_out.send(protocol.started_message(os.getpid(), __version__, sys.executable))
     try:
         from .job import score_job
 
         out_dir, result = score_job(job, progress=lambda event: protocol_out.send(protocol.progress_message(event)))
-    except (InputError, BundleError) as exc:
-        protocol_out.send(protocol.error_message(protocol.INPUT, translate(exc, "job"), _tail(log_stream)))
-        return 2
     except KeyboardInterrupt:
         protocol_out.send(protocol.error_message(CANCELLED, "worker job: stopped (SIGINT / SIGTERM); the unfinished "
                                                  "run's outputs were removed, earlier results are kept.",
                                                  _tail(log_stream)))
         return EXIT_CANCELLED
-    except OSError as exc:
-        if exc.filename is None:
-            return _crash(exc, protocol_out, log_stream)
-        protocol_out.send(protocol.error_message(protocol.INPUT, f"{exc.filename}: {exc.strerror or exc}.",
-                                                 _tail(log_stream)))
-        return 2
     except Exception as exc:  # noqa: BLE001  (a crash is reported, not hidden)
-        return _crash(exc, protocol_out, log_stream)
+        message = user_message(exc, "job")  # bad input, or what the system refused (disk full, ...)
+        if message is None:
+            return _crash(exc, protocol_out, log_stream)
+        protocol_out.send(protocol.error_message(protocol.INPUT, message, _tail(log_stream)))
+        return 2
     protocol_out.send(protocol.result_message(str(Path(out_dir).resolve()), result))
     return 0
 

@@ -116,7 +116,7 @@ def test_bad_case_lists(tmp_path):
         cohort.read_cases(tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("image,mask\na,b\n")
-    with pytest.raises(InputError, match="'ct' column"):
+    with pytest.raises(InputError, match="has no ct and no gtv .* column"):
         cohort.read_cases(bad)
     with pytest.raises(InputError, match="both have case_id 'x'"):
         cohort.read_cases([("x", "a.nrrd", "b.nrrd"), ("x", "c.nrrd", "d.nrrd")])
