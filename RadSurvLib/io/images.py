@@ -34,10 +34,12 @@ def read_image(path, what: str = "image"):
 
     Raises:
         InputError: the file does not exist, is a folder, is empty, truncated or corrupt (see
-            ``verify_image_file``), has an unsupported suffix, cannot be read, or is not 3D.
+            ``verify_image_file``), has an unsupported suffix, cannot be read, is not 3D, or its
+            direction matrix is not orthonormal (``io.orientation.check_orthonormal_direction``).
     """
     import SimpleITK as sitk
 
+    from .orientation import check_orthonormal_direction
     from .verify import verify_image_file
 
     path = Path(path)
@@ -58,6 +60,7 @@ def read_image(path, what: str = "image"):
         raise InputError(f"{what}: {path.name} has {image.GetDimension()} dimensions; a 3D volume is needed.")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{what}: {path.name} has several components per voxel; a scalar volume is needed.")
+    check_orthonormal_direction(image, what)
     return image
 
 

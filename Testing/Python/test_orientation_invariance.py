@@ -1,0 +1,364 @@
+"""Same patient, same answer (issue 22): one CT + GTV stored in another axis order or with axes
+flipped (slices feet-to-head, rows and columns mirrored as NIfTI converters write them) is the same
+physical image, and RadSurv gives the same GTV volume, features and risk score; its outputs on the
+CT grid overlay the input as the user stored it. A sheared (non-orthonormal) direction is refused.
+
+Real data: PAT1 (the bundled NIfTI) and lung1_001 (the full planning CT, read from DICOM + RTSTRUCT
+with RadSurv's own reader). The storages are made here with NumPy (array transposed / flipped,
+origin and direction computed from the geometry) and checked to be the same physical image at
+every voxel before they are used.
+
+Cost: the mechanism (``io.orientation``) for all 48 storages (6 axis orders x 8 flip combinations)
+is checked on arrays in seconds; full ``score_case`` runs: PAT1 in its 8 flip combinations plus one
+axis order, with a light setting (the original image and its 8 wavelet decompositions, shape and
+first-order features, one voxel map), one run with the default setting (1316 features per ROI,
+the tester's z-reversed case), and three storages of lung1_001.
+"""
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from conftest import PAT1_CT, PAT1_GTV, REPO
+
+from RadSurvLib.cli import main
+from RadSurvLib.errors import InputError
+from RadSurvLib.io.images import geometry, read_image
+from RadSurvLib.io.orientation import to_canonical, to_input_grid
+from RadSurvLib.options import ScoreOptions
+from RadSurvLib.pipeline import map_case, score_case
+
+LUNG1_001 = REPO.parent / "shared" / "data" / "lung1_001"
+
+FLIPS = list(itertools.product((False, True), repeat=3))
+ORDERS = list(itertools.permutations(range(3)))
+
+#: Tolerances: features relative with an absolute floor, risk score absolute.
+FEATURE_REL, FEATURE_ABS, RISK_ABS = 1e-6, 1e-9, 1e-5
+
+# small GTV pieces of lung1_001 gain volume at 1 mm; not what these tests check
+pytestmark = pytest.mark.filterwarnings("ignore:GTV. resampling to the 1 mm")
+
+#: A light radiomics setting that still runs the wavelet filters (array-orientation sensitive).
+LIGHT_PARAMS = """\
+imageType:
+  Original: {}
+  Wavelet: {}
+featureClass:
+  shape:
+  firstorder:
+setting:
+  label: 1
+  binWidth: 25
+  normalize: true
+  normalizeScale: 100
+  voxelArrayShift: 1000
+  resampledPixelSpacing:
+  interpolator: sitkBSpline
+  preCrop: true
+  force2D: false
+  geometryTolerance: 0.0001
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Storages of one physical image
+# ---------------------------------------------------------------------------------------------
+
+def stored(image, order=(0, 1, 2), flips=(False, False, False)):
+    """The same physical image stored another way: new axis a (x, y, z) is the old axis
+    ``order[a]``, reversed where ``flips[a]``. Voxel values are moved, never interpolated."""
+    array = sitk.GetArrayFromImage(image)  # (z, y, x)
+    array = np.transpose(array, [2 - order[2 - b] for b in range(3)])
+    array = np.flip(array, axis=tuple(2 - a for a in range(3) if flips[a]))
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    spacing, size = np.array(image.GetSpacing()), np.array(image.GetSize())
+    origin = np.array(image.GetOrigin())
+    columns = []
+    for a in range(3):
+        old = order[a]
+        column = direction[:, old] * (-1.0 if flips[a] else 1.0)
+        if flips[a]:
+            origin = origin + direction[:, old] * spacing[old] * (size[old] - 1)
+        columns.append(column)
+    result = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    result.SetSpacing([float(spacing[o]) for o in order])
+    result.SetDirection(np.stack(columns, axis=1).ravel().tolist())
+    result.SetOrigin(origin.tolist())
+    return result
+
+
+def _name(order, flips) -> str:
+    return "order" + "".join(map(str, order)) + "_flip" + "".join("xyz"[a] for a in range(3) if flips[a])
+
+
+def _assert_same_physical_image(image, reference, samples=200):
+    """Every sampled voxel of ``image`` holds ``reference``'s value at the same physical point."""
+    rng = np.random.default_rng(0)
+    array, ref = sitk.GetArrayViewFromImage(image), sitk.GetArrayViewFromImage(reference)
+    for index in rng.integers(0, image.GetSize(), size=(samples, 3)):
+        point = image.TransformIndexToPhysicalPoint([int(i) for i in index])
+        other = reference.TransformPhysicalPointToIndex(point)
+        assert array[tuple(index[::-1])] == ref[tuple(other[::-1])]
+
+
+def _write(image, path) -> Path:
+    sitk.WriteImage(image, str(path), True)
+    return Path(path)
+
+
+def _features(out_dir) -> dict:
+    """{(roi, feature): value} of a run's features.csv."""
+    with open(Path(out_dir) / "features.csv", newline="") as handle:
+        return {(row["roi"], key): float(value) for row in csv.DictReader(handle)
+                for key, value in row.items() if key != "roi" and value != ""}
+
+
+def _on_grid(image, reference):
+    """``image``'s voxels at ``reference``'s voxel centres (nearest neighbour: the same physical points)."""
+    return sitk.GetArrayFromImage(sitk.Resample(image, reference, sitk.Transform(), sitk.sitkNearestNeighbor,
+                                                0.0, image.GetPixelID()))
+
+
+def _assert_same_run(run, reference, what):
+    """The same GTV volume, features and risk score, and outputs on the CT grid that overlay the
+    input as stored: the geometry of the input CT file exactly, the reference run's voxels at the
+    same physical points."""
+    (out, result, ct_path), (ref_out, ref_result, ref_ct) = run, reference
+    assert result["gtv"]["volume_mm3_input"] == pytest.approx(ref_result["gtv"]["volume_mm3_input"], rel=1e-9), what
+    assert result["gtv"]["volume_mm3_resampled"] == pytest.approx(ref_result["gtv"]["volume_mm3_resampled"],
+                                                                  rel=1e-9), what
+    features, ref_features = _features(out), _features(ref_out)
+    assert features.keys() == ref_features.keys()
+    moved = {k: (features[k], v) for k, v in ref_features.items()
+             if abs(features[k] - v) > max(FEATURE_REL * abs(v), FEATURE_ABS)}
+    assert not moved, f"{what}: {len(moved)} features moved, e.g. {list(moved.items())[:3]}"
+    if ref_result["risk_score"] is not None:
+        assert abs(result["risk_score"] - ref_result["risk_score"]) <= RISK_ABS, what
+        assert result["risk_group"] == ref_result["risk_group"]
+    ct = read_image(ct_path, "ct")
+    assert result["case"]["ct_geometry"] == geometry(ct)
+    ref_ct_image = read_image(ref_ct, "ct")
+    for name in ["rings.nrrd", "heatmap.nrrd"] + sorted(p.name for p in Path(ref_out).glob("voxelmap_*.nrrd")):
+        if not (Path(ref_out) / name).exists():
+            continue
+        image, ref_image = sitk.ReadImage(str(Path(out) / name)), sitk.ReadImage(str(Path(ref_out) / name))
+        # NRRD stores spacing x direction: the file gives the geometry back to ~1e-16
+        assert image.GetSize() == ct.GetSize(), (what, name)
+        np.testing.assert_allclose(image.GetDirection(), ct.GetDirection(), rtol=0, atol=1e-12, err_msg=f"{what}: {name}")
+        np.testing.assert_allclose(image.GetSpacing(), ct.GetSpacing(), rtol=1e-12, err_msg=f"{what}: {name}")
+        np.testing.assert_allclose(image.GetOrigin(), ct.GetOrigin(), rtol=0, atol=1e-9, err_msg=f"{what}: {name}")
+        np.testing.assert_allclose(_on_grid(image, ref_ct_image), sitk.GetArrayViewFromImage(ref_image),
+                                   rtol=1e-6, atol=1e-9, err_msg=f"{what}: {name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The mechanism, for every storage (cheap)
+# ---------------------------------------------------------------------------------------------
+
+def test_every_storage_has_one_canonical_image_and_results_go_back_exactly(pat1_images):
+    """All 48 storages of PAT1 (CT and GTV) give the same canonical image: identical arrays, the
+    same size, spacing and direction, the same origin to 1e-9 mm; an image on that grid goes back
+    onto each storage's own grid exactly (array and geometry)."""
+    ct, gtv = pat1_images
+    reference_ct, reference_gtv = to_canonical(ct), to_canonical(gtv)
+    assert to_canonical(reference_ct) is reference_ct  # already canonical: no copy
+    checked = 0
+    for order in ORDERS:
+        for flips in FLIPS:
+            ct_stored, gtv_stored = stored(ct, order, flips), stored(gtv, order, flips)
+            if checked % 7 == 0:
+                _assert_same_physical_image(ct_stored, ct)
+            for image, reference in ((ct_stored, reference_ct), (gtv_stored, reference_gtv)):
+                canonical = to_canonical(image)
+                assert np.array_equal(sitk.GetArrayViewFromImage(canonical), sitk.GetArrayViewFromImage(reference))
+                assert canonical.GetSize() == reference.GetSize()
+                assert canonical.GetSpacing() == reference.GetSpacing()
+                assert canonical.GetDirection() == reference.GetDirection()
+                np.testing.assert_allclose(canonical.GetOrigin(), reference.GetOrigin(), rtol=0, atol=1e-9)
+            back = to_input_grid(reference_gtv, geometry(gtv_stored))
+            assert geometry(back) == geometry(gtv_stored)
+            assert np.array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(gtv_stored))
+            checked += 1
+    assert checked == 48
+
+
+def test_a_result_not_on_the_canonical_grid_is_not_put_back(pat1_images):
+    """to_input_grid refuses an image of another grid (it would misplace the result)."""
+    ct, _ = pat1_images
+    shifted = sitk.Image(to_canonical(ct))
+    shifted.SetOrigin([o + 5.0 for o in shifted.GetOrigin()])
+    with pytest.raises(ValueError, match="canonical grid"):
+        to_input_grid(shifted, geometry(stored(ct, (0, 1, 2), (False, False, True))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Full runs: PAT1
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def light_options(tmp_path_factory):
+    """A light setting that keeps what depends on the array's orientation: the wavelet filters,
+    the model and Grad-CAM, one ring, one voxel map (3 x 3 x 3 kernel)."""
+    params = tmp_path_factory.mktemp("params") / "light.yaml"
+    params.write_text(LIGHT_PARAMS)
+    return ScoreOptions(device="cpu", params_file=str(params), rings_mm=(3.0,),
+                        voxel_map_features=("firstorder_Mean",))
+
+
+#: PAT1 storages run in full: the 8 flip combinations (as NRRD, NIfTI and MetaImage files) and two axis orders.
+PAT1_STORAGES = [((0, 1, 2), flips) for flips in FLIPS] + [((1, 0, 2), (True, False, False)),
+                                                            ((2, 0, 1), (False, True, True))]
+SUFFIXES = (".nrrd", ".nii.gz", ".mha")
+
+
+@pytest.fixture(scope="session")
+def pat1_storage_runs(tmp_path_factory, pat1_images, light_options):
+    """{(order, flips): (out_dir, result, CT file)} of light runs on the PAT1 storages (the first
+    one, the file as bundled, is the reference)."""
+    ct, gtv = pat1_images
+    folder = tmp_path_factory.mktemp("pat1_storages")
+    runs = {}
+    for i, (order, flips) in enumerate(PAT1_STORAGES):
+        name, suffix = _name(order, flips), SUFFIXES[i % len(SUFFIXES)]
+        ct_path = _write(stored(ct, order, flips), folder / f"{name}_ct{suffix}")
+        gtv_path = _write(stored(gtv, order, flips), folder / f"{name}_gtv{suffix}")
+        out = folder / name
+        runs[order, flips] = (out, score_case(ct_path, gtv_path, out, light_options), ct_path)
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", PAT1_STORAGES[1:], ids=[_name(*s) for s in PAT1_STORAGES[1:]])
+def test_pat1_every_storage_gives_the_same_answer(pat1_storage_runs, storage):
+    """Each flip combination and axis order of PAT1: the same volume, features (wavelet included),
+    risk score; rings, heatmap and voxel map overlay the stored CT and equal the reference run's."""
+    _assert_same_run(pat1_storage_runs[storage], pat1_storage_runs[PAT1_STORAGES[0]], _name(*storage))
+
+
+@pytest.mark.slow
+def test_pat1_slices_reversed_with_the_default_setting(tmp_path, pat1_run, pat1_images):
+    """The tester's case: the slices stored feet-to-head (direction z = -1), the default setting
+    (1316 features per ROI, every voxel map): the same as the bundled file's run."""
+    ct, gtv = pat1_images
+    flips = (False, False, True)
+    ct_path = _write(stored(ct, flips=flips), tmp_path / "ct.nrrd")
+    gtv_path = _write(stored(gtv, flips=flips), tmp_path / "gtv.nrrd")
+    result = score_case(ct_path, gtv_path, tmp_path / "out", ScoreOptions(device="cpu"))
+    reference_out, reference, _ = pat1_run
+    _assert_same_run((tmp_path / "out", result, ct_path), (reference_out, reference, PAT1_CT), "z reversed")
+
+
+def test_voxelmaps_command_gives_the_same_maps_on_the_stored_grid(tmp_path, pat1_images):
+    """``map_case`` (radsurv voxelmaps) on a RAS-stored PAT1 (x and y reversed, as NIfTI
+    converters write it): its maps overlay that file and equal the bundled file's maps."""
+    ct, gtv = pat1_images
+    flips = (True, True, False)
+    ct_path = _write(stored(ct, flips=flips), tmp_path / "ct.nii.gz")
+    gtv_path = _write(stored(gtv, flips=flips), tmp_path / "gtv.nii.gz")
+    options = ScoreOptions(device="cpu", voxel_map_features=("glcm_Contrast",))
+    map_case(PAT1_CT, PAT1_GTV, tmp_path / "reference", options, bin_width=25.0)
+    map_case(ct_path, gtv_path, tmp_path / "ras", options, bin_width=25.0)
+    image = sitk.ReadImage(str(tmp_path / "ras" / "voxelmap_glcm_Contrast.nrrd"))
+    reference = sitk.ReadImage(str(tmp_path / "reference" / "voxelmap_glcm_Contrast.nrrd"))
+    stored_ct = read_image(ct_path)
+    assert image.GetSize() == stored_ct.GetSize()
+    np.testing.assert_allclose(image.GetDirection(), stored_ct.GetDirection(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(image.GetOrigin(), stored_ct.GetOrigin(), rtol=0, atol=1e-9)
+    assert np.count_nonzero(sitk.GetArrayViewFromImage(reference)) > 1000
+    np.testing.assert_allclose(_on_grid(image, reference), sitk.GetArrayViewFromImage(reference),
+                               rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Full runs: lung1_001 (a full planning CT from DICOM + RTSTRUCT)
+# ---------------------------------------------------------------------------------------------
+
+#: lung1_001 storages: as read from DICOM (the reference), slices reversed (NRRD), RAS as NIfTI
+#: converters write it (x and y reversed), and an axis order with a flip (MetaImage).
+LUNG1_STORAGES = [((0, 1, 2), (False, False, False), ".nrrd"), ((0, 1, 2), (False, False, True), ".nrrd"),
+                  ((0, 1, 2), (True, True, False), ".nii.gz"), ((2, 1, 0), (True, False, False), ".mha")]
+
+
+@pytest.fixture(scope="session")
+def lung1_storage_runs(tmp_path_factory, light_options):
+    """[(out_dir, result, CT file)] of light runs on the lung1_001 storages."""
+    from RadSurvLib.io.dicom import load_dicom_case
+
+    if not LUNG1_001.is_dir():
+        pytest.skip("lung1_001 (shared data) not on this machine")
+    ct, gtv, _ = load_dicom_case(LUNG1_001 / "image", rtstruct=LUNG1_001 / "rtstruct" / "RS.dcm", roi="GTV-1")
+    folder = tmp_path_factory.mktemp("lung1_storages")
+    runs = []
+    for order, flips, suffix in LUNG1_STORAGES:
+        name = _name(order, flips)
+        ct_path = _write(stored(ct, order, flips), folder / f"{name}_ct{suffix}")
+        gtv_path = _write(stored(gtv, order, flips), folder / f"{name}_gtv{suffix}")
+        runs.append((folder / name, score_case(ct_path, gtv_path, folder / name, light_options), ct_path))
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(1, len(LUNG1_STORAGES)),
+                         ids=[_name(o, f) for o, f, _ in LUNG1_STORAGES[1:]])
+def test_lung1_001_every_storage_gives_the_same_answer(lung1_storage_runs, index):
+    """lung1_001 stored reversed, as RAS and with permuted axes: the same answer as read from DICOM."""
+    order, flips, _ = LUNG1_STORAGES[index]
+    _assert_same_run(lung1_storage_runs[index], lung1_storage_runs[0], _name(order, flips))
+
+
+# ---------------------------------------------------------------------------------------------
+# A sheared direction is refused
+# ---------------------------------------------------------------------------------------------
+
+def _sheared(image, degrees=25.0):
+    """``image`` with its z axis tilted by ``degrees`` towards y (columns of unit length, not perpendicular)."""
+    sheared = sitk.Image(image)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    angle = np.radians(degrees)
+    direction[:, 2] = direction[:, 2] * np.cos(angle) + direction[:, 1] * np.sin(angle)
+    sheared.SetDirection(direction.ravel().tolist())
+    return sheared
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_sheared_ct_file_is_refused_by_the_command(tmp_path, capsys, pat1_images, suffix):
+    """A CT file whose axes are not perpendicular (a gantry tilt kept as a shear): radsurv score
+    names --ct and the direction, exits 2, writes nothing; the same for the GTV (--gtv)."""
+    ct, gtv = pat1_images
+    ct_path = _write(_sheared(ct), tmp_path / f"ct{suffix}")
+    status = main(["score", "--ct", str(ct_path), "--gtv", str(PAT1_GTV), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "--ct: " in err and "not orthonormal" in err
+    assert not (tmp_path / "out").exists()
+    gtv_path = _write(_sheared(gtv), tmp_path / f"gtv{suffix}")
+    status = main(["score", "--ct", str(PAT1_CT), "--gtv", str(gtv_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--gtv: " in err and "not orthonormal" in err
+
+
+def test_sheared_images_handed_in_are_refused(tmp_path, pat1_images):
+    """SimpleITK images handed to score_case (the Slicer module's and the worker's way) and the
+    lung mask: each sheared input is refused by its name; a nearly orthonormal one (float32
+    rounding of a NIfTI header) is accepted by the check."""
+    from RadSurvLib.io.orientation import check_orthonormal_direction
+
+    ct, gtv = pat1_images
+    sheared = _sheared(ct)
+    with pytest.raises(InputError, match="^ct: .*not orthonormal"):
+        score_case(sheared, gtv, tmp_path / "a", ScoreOptions(device="cpu"))
+    with pytest.raises(InputError, match="^gtv: .*not orthonormal"):
+        score_case(ct, _sheared(gtv), tmp_path / "b", ScoreOptions(device="cpu"))
+    lung = _write(_sheared(gtv), tmp_path / "lung.nrrd")
+    with pytest.raises(InputError, match="^lung_mask: .*not orthonormal"):
+        score_case(ct, gtv, tmp_path / "c", ScoreOptions(device="cpu", lung_mask=str(lung)))
+    with pytest.raises(InputError, match="^ct: .*not orthonormal"):
+        map_case(sheared, gtv, tmp_path / "d", ScoreOptions(device="cpu"), bin_width=25.0)
+    assert not any((tmp_path / name).exists() for name in "abcd")
+    nearly = sitk.Image(ct)
+    nearly.SetDirection([1.0, 3e-7, 0.0, -3e-7, 1.0, 0.0, 0.0, 0.0, 1.0])
+    check_orthonormal_direction(nearly, "ct")
