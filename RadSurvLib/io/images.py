@@ -35,11 +35,12 @@ def read_image(path, what: str = "image"):
     Raises:
         InputError: the file does not exist, is a folder, is empty, truncated or corrupt (see
             ``verify_image_file``), has an unsupported suffix, cannot be read, is not 3D, or its
-            direction matrix is not orthonormal (``io.orientation.check_orthonormal_direction``).
+            direction matrix (or a NIfTI file's sform) is not orthonormal
+            (``io.orientation.check_orthonormal_direction``, ``check_nifti_sform``).
     """
     import SimpleITK as sitk
 
-    from .orientation import check_orthonormal_direction
+    from .orientation import check_nifti_sform, check_orthonormal_direction
     from .verify import verify_image_file
 
     path = Path(path)
@@ -51,6 +52,8 @@ def read_image(path, what: str = "image"):
             f"{what}: {path.name} is not an NRRD, NIfTI or MetaImage file "
             f"(expected one of {', '.join(IMAGE_SUFFIXES)})."
         )
+    if str(path).lower().endswith((".nii", ".nii.gz")):
+        check_nifti_sform(path, what)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:  # SimpleITK reports read failures as RuntimeError

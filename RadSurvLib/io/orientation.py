@@ -49,19 +49,63 @@ def check_orthonormal_direction(image, what: str = "ct") -> None:
         InputError (``OptionError`` for a library parameter): max |D^T D - I| above
             ``ORTHONORMAL_TOLERANCE``; the message gives the deviation and the angle between the axes.
     """
+    _refuse_if_not_orthonormal(direction_matrix(image), what, "the image's direction matrix")
+
+
+def check_nifti_sform(path, what: str = "ct") -> None:
+    """Refuse a NIfTI-1 / NIfTI-2 file whose sform (used when ``sform_code`` > 0) has axes that are
+    not perpendicular: ITK cannot represent it and silently reads the file with its qform instead
+    (without the shear), or fails. Other files, and NIfTI files without an sform, pass.
+
+    Args:
+        path: ``.nii`` / ``.nii.gz`` file (gzip recognised by content), already checked complete
+            by ``io.verify.verify_image_file``.
+        what: the input's name in messages (as ``check_orthonormal_direction``).
+
+    Raises:
+        InputError (``OptionError`` for a library parameter): the sform's columns, scaled to unit
+            length, deviate from an orthonormal matrix by more than ``ORTHONORMAL_TOLERANCE``.
+    """
+    import gzip
+    import struct
+
     import numpy as np
 
-    direction = direction_matrix(image)
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(path, "rb") as handle:
+        header = handle.read(544)
+    for endian in "<>":  # NIfTI-1 (348-byte header, float32 rows) or NIfTI-2 (540, float64)
+        size = struct.unpack(endian + "i", header[:4])[0]
+        if size == 348 and len(header) >= 348:
+            code, rows = struct.unpack(endian + "h", header[254:256])[0], struct.unpack(endian + "12f", header[280:328])
+            break
+        if size == 540 and len(header) >= 540:
+            code, rows = struct.unpack(endian + "i", header[348:352])[0], struct.unpack(endian + "12d", header[400:496])
+            break
+    else:
+        return  # not a NIfTI header: verify_image_file / SimpleITK report it
+    matrix = np.array(rows, dtype=float).reshape(3, 4)[:, :3]
+    norms = np.linalg.norm(matrix, axis=0)
+    if code <= 0 or not np.all(norms > 0):
+        return  # no sform (the qform is a rotation), or a degenerate one that SimpleITK refuses
+    _refuse_if_not_orthonormal(matrix / norms, what, "the file's NIfTI sform")
+
+
+def _refuse_if_not_orthonormal(direction, what: str, source: str) -> None:
+    """Raise the error of ``check_orthonormal_direction`` for a 3 x 3 direction (unit columns)."""
+    import numpy as np
+
     deviation = float(np.abs(direction.T @ direction - np.eye(3)).max())
     if not deviation > ORTHONORMAL_TOLERANCE:  # NaN is refused too
         return
     norms = np.linalg.norm(direction, axis=0)
     unit = direction / np.where(norms > 0, norms, 1.0)
-    angles = [float(np.degrees(np.arccos(np.clip(abs(unit[:, a] @ unit[:, b]), 0.0, 1.0))))
-              for a, b in ((0, 1), (0, 2), (1, 2))]
-    raise input_error(what, "the image's direction matrix is not orthonormal (max |D^T D - I| = "
-                            f"{deviation:.3g}, tolerance {ORTHONORMAL_TOLERANCE:g}; angles between its axes "
-                            f"{', '.join(f'{a:.2f}' for a in angles)} degrees): its voxels are sheared or scaled, "
+    tilt = max(float(np.degrees(np.arcsin(np.clip(abs(unit[:, a] @ unit[:, b]), 0.0, 1.0))))
+               for a, b in ((0, 1), (0, 2), (1, 2)))  # how far from perpendicular two axes are
+    raise input_error(what, f"{source} is not orthonormal (max |D^T D - I| = {deviation:.3g}, tolerance "
+                            f"{ORTHONORMAL_TOLERANCE:g}; two of its axes are {tilt:.2f} degrees from "
+                            "perpendicular): its voxels are sheared or scaled, "
                             "so volumes and distances would be wrong. Resample the image onto a grid with "
                             "perpendicular axes (e.g. a gantry-tilt correction when converting the DICOM, or "
                             "Slicer's Resample Scalar Volume), or fix the header's direction.")
