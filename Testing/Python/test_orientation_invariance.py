@@ -207,6 +207,29 @@ def test_every_storage_has_one_canonical_image_and_results_go_back_exactly(pat1_
     assert checked == 48
 
 
+def test_an_oblique_image_keeps_its_rotation_and_goes_back_exactly(pat1_images):
+    """An oblique GTV (axes rotated 20 degrees about z and 10 about x): every storage gives one
+    canonical image, whose axes are the nearest to LPS (the rotation kept, nothing interpolated),
+    and results on that grid go back onto each storage's grid exactly."""
+    _, gtv = pat1_images
+    oblique = sitk.Image(gtv)
+    a, b = np.radians(20.0), np.radians(10.0)
+    about_z = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    about_x = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    oblique.SetDirection((about_z @ about_x).ravel().tolist())
+    reference = to_canonical(stored(oblique, (2, 0, 1), (True, False, True)))
+    np.testing.assert_allclose(reference.GetDirection(), oblique.GetDirection(), rtol=0, atol=1e-12)
+    for order in ORDERS:
+        for flips in FLIPS:
+            image = stored(oblique, order, flips)
+            canonical = to_canonical(image)
+            assert np.array_equal(sitk.GetArrayViewFromImage(canonical), sitk.GetArrayViewFromImage(reference))
+            np.testing.assert_allclose(canonical.GetOrigin(), reference.GetOrigin(), rtol=0, atol=1e-9)
+            back = to_input_grid(reference, geometry(image))
+            assert geometry(back) == geometry(image)
+            assert np.array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(image))
+
+
 def test_a_result_not_on_the_canonical_grid_is_not_put_back(pat1_images):
     """to_input_grid refuses an image of another grid (it would misplace the result)."""
     ct, _ = pat1_images
