@@ -33,6 +33,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from . import __version__
@@ -137,7 +138,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
 
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
             outputs = {"rings": folder.RINGS_FILE, "features": folder.FEATURES_FILE}
-            on_ct_grid = lambda image: to_input_grid(image, case.ct_geometry)  # noqa: E731  (the user's grid)
+            on_ct_grid = partial(to_input_grid, geometry=case.ct_geometry)  # the CT's grid as the user stored it
             write_image(on_ct_grid(labels_ct), staging / outputs["rings"])
             feats.write_features_csv(table, staging / outputs["features"])
             result = {
@@ -162,6 +163,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                 for name, image in maps.items():
                     write_image(on_ct_grid(image), staging / outputs["voxel_maps"][name])
                 result.update(_model_result(case.bundle, prediction, case.device, maps, options.kernel_radius))
+                # drawn from the canonical images (LPS): the same picture for every storage
                 write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
                                title=_overview_title(result), ring_names=[r.name for r in rings_ct])
         result["timings_s"] = dict(stages.timings)
@@ -200,8 +202,8 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
     import numpy as np
     import SimpleITK as sitk
 
-    from .io.images import binary_mask, geometry, write_image
-    from .io.orientation import to_canonical, to_input_grid
+    from .io.images import binary_mask, write_image
+    from .io.orientation import to_input_grid
     from .preprocessing import validate_inputs
     from .radiomics import voxelmaps
 
@@ -215,8 +217,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             ct_image, _ = _load(ct, "ct")
             gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
             validate_inputs(ct_image, gtv_image, "ct", "gtv")
-            ct_geometry = geometry(ct_image)  # the maps are written back on it
-            ct_image, gtv_image = to_canonical(ct_image), to_canonical(gtv_image)
+            ct_geometry, ct_image, gtv_image = _canonical(ct_image, gtv_image)  # maps go back on ct_geometry
         roi = binary_mask(gtv_image)
         if ring_mm is not None:
             from .rings import make_rings
@@ -277,8 +278,6 @@ class _Case:
 def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     """The validate stage: read and check the inputs (on the user's grid, so messages speak of it),
     bring them to the canonical orientation, load the bundles (before the long stages)."""
-    from .io.images import geometry
-    from .io.orientation import to_canonical
     from .models.bundle import default_bundle_path, load_bundle
     from .models.inference import resolve_device
     from .preprocessing import validate_inputs
@@ -287,9 +286,7 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     gtv_image, gtv_info = _load(gtv, "gtv", _mask_reader(options.gtv_label))
     validate_inputs(ct_image, gtv_image, "ct", "gtv")
     lung_image = _load_lung_mask(options.lung_mask, ct_image)
-    ct_geometry = geometry(ct_image)
-    ct_image, gtv_image = to_canonical(ct_image), to_canonical(gtv_image)
-    lung_image = None if lung_image is None else to_canonical(lung_image)
+    ct_geometry, ct_image, gtv_image, lung_image = _canonical(ct_image, gtv_image, lung_image)
     _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
     device = resolve_device(options.device)
     bundle = options.bundle
@@ -297,6 +294,15 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
         bundle = load_bundle(bundle or default_bundle_path())
     return _Case(ct_image, gtv_image, ct_geometry, ct_info, gtv_info, lung_image, device, bundle,
                  _load_signature(options.signature))
+
+
+def _canonical(ct_image, *masks) -> tuple:
+    """(the CT's geometry as stored (``io.images.geometry``), the CT, each mask): the images in the
+    canonical orientation (``io.orientation.to_canonical``; a None mask stays None)."""
+    from .io.images import geometry
+    from .io.orientation import to_canonical
+
+    return (geometry(ct_image), to_canonical(ct_image), *(None if m is None else to_canonical(m) for m in masks))
 
 
 def _mask_reader(label):
