@@ -315,19 +315,24 @@ LUNG1_STORAGES = [((0, 1, 2), (False, False, False), ".nrrd"), ((0, 1, 2), (True
 
 @pytest.fixture(scope="session")
 def lung1_storage_runs(tmp_path_factory, light_options):
-    """[(out_dir, result, CT file)] of light runs on the lung1_001 storages."""
-    from RadSurvLib.io.dicom import load_dicom_case
+    """[(out_dir, result, CT file)] of light runs on the lung1_001 storages, the rings kept inside
+    the lungs (the RTSTRUCT's Lung-Left and Lung-Right as the lung mask, stored alike)."""
+    from RadSurvLib.io.dicom import load_dicom_case, rasterise_rtstruct
 
     if not LUNG1_001.is_dir():
         pytest.skip("lung1_001 (shared data) not on this machine")
-    ct, gtv, _ = load_dicom_case(LUNG1_001 / "image", rtstruct=LUNG1_001 / "rtstruct" / "RS.dcm", roi="GTV-1")
+    rtstruct = LUNG1_001 / "rtstruct" / "RS.dcm"
+    ct, gtv, series = load_dicom_case(LUNG1_001 / "image", rtstruct=rtstruct, roi="GTV-1")
+    lungs = sitk.Or(*(rasterise_rtstruct(rtstruct, series, roi) for roi in ("Lung-Left", "Lung-Right")))
     folder = tmp_path_factory.mktemp("lung1_storages")
     runs = []
     for order, flips, suffix in LUNG1_STORAGES:
         name = _name(order, flips)
         ct_path = _write(stored(ct, order, flips), folder / f"{name}_ct{suffix}")
         gtv_path = _write(stored(gtv, order, flips), folder / f"{name}_gtv{suffix}")
-        runs.append((folder / name, score_case(ct_path, gtv_path, folder / name, light_options), ct_path))
+        lung_path = _write(stored(lungs, order, flips), folder / f"{name}_lungs{suffix}")
+        options = light_options.replace(lung_mask=str(lung_path))
+        runs.append((folder / name, score_case(ct_path, gtv_path, folder / name, options), ct_path))
     return runs
 
 
@@ -335,7 +340,7 @@ def lung1_storage_runs(tmp_path_factory, light_options):
 @pytest.mark.parametrize("index", range(1, len(LUNG1_STORAGES)),
                          ids=[_name(o, f) for o, f, _ in LUNG1_STORAGES[1:]])
 def test_lung1_001_every_storage_gives_the_same_answer(lung1_storage_runs, index):
-    """lung1_001 stored reversed, as RAS and with permuted axes: the same answer as read from DICOM."""
+    """lung1_001 as RAS and with permuted, reversed axes: the same answer as read from DICOM."""
     order, flips, _ = LUNG1_STORAGES[index]
     _assert_same_run(lung1_storage_runs[index], lung1_storage_runs[0], _name(order, flips))
 
