@@ -7,7 +7,9 @@ output handling with the voxel maps alone. Settings are one ``options.ScoreOptio
 it is made; what needs the images, in the validate stage); progress is ``progress.ProgressEvent``s.
 Stages (timed in ``result.json``):
 
-1. validate    CT and GTV on one grid, GTV not empty, CT in HU; the bundle and signature loaded
+1. validate    CT and GTV on one grid, GTV not empty, CT in HU, orthonormal directions; CT, GTV and
+               lung mask brought to one orientation (LPS, ``io.orientation``: the same answer for
+               every storage of one image); the bundle and signature loaded
 2. resample    the analysis box (GTV + outermost ring / model crop + filter support) of the CT to 1 mm
                isotropic (B-spline, on the whole-CT grid points), GTV with a volume-preserving threshold
 3. rings       peritumoral rings (3/6/9 mm by default) on the 1 mm grid and on the CT grid
@@ -15,7 +17,8 @@ Stages (timed in ``result.json``):
 5. voxel_maps  voxel radiomics maps inside the GTV, on the CT's own grid
 6. model       the bundle's risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
                Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
-7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd, features.csv, overview.png, result.json,
+7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd (back on the CT's grid as the user stored
+               it, ``io.orientation.to_input_grid``), features.csv, overview.png, result.json,
                written through ``outputs.folder.staged`` (a failed run leaves the folder as it was)
 
 A Slicer scene (``options.scene_path``) is not the pipeline's: the front end that asks for one
@@ -30,6 +33,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from . import __version__
@@ -46,7 +50,9 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     """Score one case: rings, ROI features, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
 
     Args:
-        ct: CT in HU: NRRD / NIfTI / MetaImage path or SimpleITK image (any spacing and direction).
+        ct: CT in HU: NRRD / NIfTI / MetaImage path or SimpleITK image (any spacing; any
+            orthonormal direction: the analysis runs in LPS, the outputs on the CT grid are
+            written on the CT's own grid and direction).
         gtv: GTV mask on the CT's grid (0 = background; one non-zero label, or choose one with
             ``options.gtv_label``): path or SimpleITK image.
         out_dir: output folder (created). An earlier run there (``result.json``) is never touched
@@ -74,8 +80,9 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             folders it created.
     """
     from . import preprocessing, rings
-    from .gtv_components import check_gtv_components, components_result, components_summary
-    from .io.images import binary_mask, geometry, write_image
+    from .gtv_components import components_result, components_summary
+    from .io.images import binary_mask, write_image
+    from .io.orientation import to_input_grid
     from .models.inference import predict_case
     from .models.inputs import VOXEL_MAP_BIN_WIDTH_HU
     from .outputs.overview import write_overview
@@ -93,7 +100,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             case = _validated_case(ct, gtv, options)
             model = ModelNeeds.of(case.bundle, case.signature, options)
-            components = check_gtv_components(case.gtv)  # stray paint refused, several lesions warned
+            components = case.gtv_components
             stages.report("validate", components_summary(components))
 
         with stages.stage("resample", f"resampling the analysis box to {ANALYSIS_SPACING_MM:g} mm isotropic"):
@@ -135,11 +142,12 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
 
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
             outputs = {"rings": folder.RINGS_FILE, "features": folder.FEATURES_FILE}
-            write_image(labels_ct, staging / outputs["rings"])
+            on_ct_grid = partial(to_input_grid, geometry=case.ct_geometry)  # the CT's grid as the user stored it
+            write_image(on_ct_grid(labels_ct), staging / outputs["rings"])
             feats.write_features_csv(table, staging / outputs["features"])
             result = {
                 "radsurv_version": __version__,
-                "case": {"ct": case.ct_info, "gtv": case.gtv_info, "ct_geometry": geometry(case.ct)},
+                "case": {"ct": case.ct_info, "gtv": case.gtv_info, "ct_geometry": case.ct_geometry},
                 "risk_score": None, "risk_group": None, "risk_cutoff": None, "model": None,
                 "gtv": {"volume_mm3_input": gtv_iso.volume_mm3_input,
                         "volume_mm3_resampled": gtv_iso.volume_mm3_resampled,
@@ -155,10 +163,11 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             if prediction is not None:
                 outputs.update({"heatmap": folder.HEATMAP_FILE, "overview": folder.OVERVIEW_FILE,
                                 "voxel_maps": {name: folder.voxel_map_file(name) for name in maps}})
-                write_image(prediction["heatmap"], staging / outputs["heatmap"])
+                write_image(on_ct_grid(prediction["heatmap"]), staging / outputs["heatmap"])
                 for name, image in maps.items():
-                    write_image(image, staging / outputs["voxel_maps"][name])
+                    write_image(on_ct_grid(image), staging / outputs["voxel_maps"][name])
                 result.update(_model_result(case.bundle, prediction, case.device, maps, options.kernel_radius))
+                # drawn from the canonical images (LPS): the same picture for every storage
                 write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
                                title=_overview_title(result), ring_names=[r.name for r in rings_ct])
         result["timings_s"] = dict(stages.timings)
@@ -199,6 +208,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
 
     from .gtv_components import check_gtv_components
     from .io.images import binary_mask, write_image
+    from .io.orientation import to_input_grid
     from .preprocessing import validate_inputs
     from .radiomics import voxelmaps
 
@@ -214,6 +224,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
             validate_inputs(ct_image, gtv_image, "ct", "gtv")
             check_gtv_components(gtv_image)
+            ct_geometry, ct_image, gtv_image = _canonical(ct_image, gtv_image)  # maps go back on ct_geometry
         roi = binary_mask(gtv_image)
         if ring_mm is not None:
             from .rings import make_rings
@@ -231,7 +242,7 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             seconds = time.perf_counter() - start
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
             for name, image in maps.items():
-                write_image(image, staging / folder.voxel_map_file(name))
+                write_image(to_input_grid(image, ct_geometry), staging / folder.voxel_map_file(name))
             info = {"ct": str(ct), "gtv": str(gtv), "ring_mm": ring_mm, "roi_voxels": n_roi,
                     "kernel_radius": options.kernel_radius, "bin_width_hu": bin_width, "masked_kernel": masked,
                     "background_value": background if np.isfinite(background) else None,
@@ -253,21 +264,28 @@ def _checked(options) -> ScoreOptions:
 
 @dataclass(frozen=True)
 class _Case:
-    """What the validate stage read and checked: images (SimpleITK), their provenance, the lung mask
-    (or None), the device, the model bundle and the signature bundle (or None)."""
+    """What the validate stage read and checked: CT, GTV and lung mask (or None) as SimpleITK images
+    in the canonical orientation (``io.orientation.to_canonical``), the geometry of the CT as the user
+    stored it (``io.images.geometry``: the outputs on the CT grid go back onto it), the inputs'
+    provenance, the device, the model bundle, the signature bundle (or None) and the GTV's connected
+    components (``gtv_components.check_gtv_components``, found on the user's grid)."""
 
     ct: object
     gtv: object
+    ct_geometry: dict
     ct_info: dict
     gtv_info: dict
     lung: object
     device: str
     bundle: object
     signature: object
+    gtv_components: list
 
 
 def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
-    """The validate stage: read and check the inputs, load the bundles (before the long stages)."""
+    """The validate stage: read and check the inputs (on the user's grid, so messages speak of it),
+    bring them to the canonical orientation, load the bundles (before the long stages)."""
+    from .gtv_components import check_gtv_components
     from .models.bundle import default_bundle_path, load_bundle
     from .models.inference import resolve_device
     from .preprocessing import validate_inputs
@@ -275,13 +293,25 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     ct_image, ct_info = _load(ct, "ct")
     gtv_image, gtv_info = _load(gtv, "gtv", _mask_reader(options.gtv_label))
     validate_inputs(ct_image, gtv_image, "ct", "gtv")
-    _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
+    components = check_gtv_components(gtv_image)  # on the user's grid: voxel indices as the user stored it
     lung_image = _load_lung_mask(options.lung_mask, ct_image)
+    ct_geometry, ct_image, gtv_image, lung_image = _canonical(ct_image, gtv_image, lung_image)
+    _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
     device = resolve_device(options.device)
     bundle = options.bundle
     if not hasattr(bundle, "model"):  # a folder (None: the demonstration bundle), not a loaded Bundle
         bundle = load_bundle(bundle or default_bundle_path())
-    return _Case(ct_image, gtv_image, ct_info, gtv_info, lung_image, device, bundle, _load_signature(options.signature))
+    return _Case(ct_image, gtv_image, ct_geometry, ct_info, gtv_info, lung_image, device, bundle,
+                 _load_signature(options.signature), components)
+
+
+def _canonical(ct_image, *masks) -> tuple:
+    """(the CT's geometry as stored (``io.images.geometry``), the CT, each mask): the images in the
+    canonical orientation (``io.orientation.to_canonical``; a None mask stays None)."""
+    from .io.images import geometry
+    from .io.orientation import to_canonical
+
+    return (geometry(ct_image), to_canonical(ct_image), *(None if m is None else to_canonical(m) for m in masks))
 
 
 def _mask_reader(label):
@@ -293,17 +323,21 @@ def _mask_reader(label):
 
 def _load(source, what: str, reader=None):
     """(image, provenance) for a path or an in-memory SimpleITK image; ``reader(source, what)``
-    reads it (default ``io.images.read_image``; an image passes through it too when given)."""
+    reads it (default ``io.images.read_image``, which refuses a non-orthonormal direction; an image
+    passes through ``reader`` too when given, and is checked for its direction here)."""
     import hashlib
 
     import SimpleITK as sitk
 
     from .io.images import read_image, sha256_file
+    from .io.orientation import check_orthonormal_direction
 
     if isinstance(source, (str, os.PathLike)):
         return (reader or read_image)(source, what), {"path": str(Path(source).resolve()),
                                                       "sha256": sha256_file(source)}
     if isinstance(source, sitk.Image):
+        if source.GetDimension() == 3:  # other dimensions: refused by the checks that follow
+            check_orthonormal_direction(source, what)
         digest = hashlib.sha256(sitk.GetArrayViewFromImage(source).tobytes()).hexdigest()
         return (reader(source, what) if reader else source), {"path": None, "sha256_voxels": digest}
     raise OptionError(what, f"expected a file path or a SimpleITK image, got {type(source).__name__}.")

@@ -34,10 +34,13 @@ def read_image(path, what: str = "image"):
 
     Raises:
         InputError: the file does not exist, is a folder, is empty, truncated or corrupt (see
-            ``verify_image_file``), has an unsupported suffix, cannot be read, or is not 3D.
+            ``verify_image_file``), has an unsupported suffix, cannot be read, is not 3D, or its
+            direction matrix (or a NIfTI file's sform) is not orthonormal
+            (``io.orientation.check_orthonormal_direction``, ``check_nifti_sform``).
     """
     import SimpleITK as sitk
 
+    from .orientation import check_nifti_sform, check_orthonormal_direction
     from .verify import verify_image_file
 
     path = Path(path)
@@ -49,6 +52,8 @@ def read_image(path, what: str = "image"):
             f"{what}: {path.name} is not an NRRD, NIfTI or MetaImage file "
             f"(expected one of {', '.join(IMAGE_SUFFIXES)})."
         )
+    if str(path).lower().endswith((".nii", ".nii.gz")):
+        check_nifti_sform(path, what)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:  # SimpleITK reports read failures as RuntimeError
@@ -58,6 +63,7 @@ def read_image(path, what: str = "image"):
         raise InputError(f"{what}: {path.name} has {image.GetDimension()} dimensions; a 3D volume is needed.")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{what}: {path.name} has several components per voxel; a scalar volume is needed.")
+    check_orthonormal_direction(image, what)
     return image
 
 
