@@ -133,7 +133,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             with stages.stage("voxel_maps", "voxel radiomics maps inside the GTV"):
                 maps = voxelmaps.compute_voxel_maps(
                     case.ct, binary_mask(case.gtv), features=model.run_maps(options.voxel_map_features),
-                    kernel_radius=options.kernel_radius, bin_width=VOXEL_MAP_BIN_WIDTH_HU, device=case.device)
+                    kernel_radius=options.kernel_radius, bin_width=VOXEL_MAP_BIN_WIDTH_HU, device=case.device,
+                    extent="roi")  # the GTV's box: whole-grid maps are put back one at a time when written
                 model_maps = model.voxel_maps(maps, case.ct, case.gtv, case.device)
 
             with stages.stage("model", f"{case.bundle.name} risk score and Grad-CAM on {case.device}"):
@@ -165,7 +166,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                                 "voxel_maps": {name: folder.voxel_map_file(name) for name in maps}})
                 write_image(on_ct_grid(prediction["heatmap"]), staging / outputs["heatmap"])
                 for name, image in maps.items():
-                    write_image(on_ct_grid(image), staging / outputs["voxel_maps"][name])
+                    write_image(on_ct_grid(voxelmaps.place_on_grid(image, case.ct)),
+                                staging / outputs["voxel_maps"][name])
                 result.update(_model_result(case.bundle, prediction, case.device, maps, options.kernel_radius))
                 # drawn from the canonical images (LPS): the same picture for every storage
                 write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
@@ -238,11 +240,12 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             start = time.perf_counter()
             maps = voxelmaps.compute_voxel_maps(ct_image, roi, names, kernel_radius=options.kernel_radius,
                                                 bin_width=bin_width, masked=masked, background=background,
-                                                device=options.device, progress=map_progress)
+                                                device=options.device, progress=map_progress, extent="roi")
             seconds = time.perf_counter() - start
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
             for name, image in maps.items():
-                write_image(to_input_grid(image, ct_geometry), staging / folder.voxel_map_file(name))
+                write_image(to_input_grid(voxelmaps.place_on_grid(image, ct_image, background), ct_geometry),
+                            staging / folder.voxel_map_file(name))
             info = {"ct": str(ct), "gtv": str(gtv), "ring_mm": ring_mm, "roi_voxels": n_roi,
                     "kernel_radius": options.kernel_radius, "bin_width_hu": bin_width, "masked_kernel": masked,
                     "background_value": background if np.isfinite(background) else None,

@@ -251,14 +251,15 @@ def model_voxel_maps(ct, gtv, preprocessing: dict, kernel_radius: int = 1, devic
         ct: SimpleITK CT (HU); gtv: SimpleITK mask on its grid (non-zero = GTV); device: torch device.
 
     Returns:
-        ``{name: SimpleITK float32 map}`` (``radiomics.voxelmaps.compute_voxel_maps``).
+        ``{name: SimpleITK float32 map}`` on the GTV's box of the CT grid
+        (``radiomics.voxelmaps.compute_voxel_maps(..., extent="roi")``).
     """
     from ..io.images import binary_mask
     from ..radiomics.voxelmaps import compute_voxel_maps
 
     radius, bin_width = voxel_map_settings(preprocessing, kernel_radius)
     return compute_voxel_maps(ct, binary_mask(gtv), features=list(preprocessing["voxel_maps"]),
-                              kernel_radius=radius, bin_width=bin_width, device=device)
+                              kernel_radius=radius, bin_width=bin_width, device=device, extent="roi")
 
 
 #: First token of PyRadiomics feature names (image types): a GTV feature column starts with one.

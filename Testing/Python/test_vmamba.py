@@ -259,9 +259,14 @@ def test_pipeline_computes_the_maps_a_bundle_needs_and_bundle_requires_them(tmp_
     textured = sitk.GetImageFromArray(values)
     textured.CopyInformation(ct)
     own = needs.voxel_maps(maps, textured, gtv, "cpu")
-    assert sorted(own) == sorted(MAPS) and own["firstorder_Mean"].GetSize() == ct.GetSize()
     inside = sitk.GetArrayFromImage(gtv) > 0
-    assert np.all(sitk.GetArrayFromImage(own["glcm_Contrast"])[inside] > 0)
+    box = [min(int(c.max()) + 2, n) - max(int(c.min()) - 1, 0)  # the GTV's box and a voxel around it
+           for c, n in zip(np.nonzero(inside), inside.shape)][::-1]
+    assert sorted(own) == sorted(MAPS) and list(own["firstorder_Mean"].GetSize()) == box
+    from RadSurvLib.radiomics.voxelmaps import place_on_grid
+
+    contrast = sitk.GetArrayFromImage(place_on_grid(own["glcm_Contrast"], ct))
+    assert np.all(contrast[inside] > 0) and np.all(contrast[~inside] == 0)
     data = json.loads((folder / "bundle.json").read_text())
     del data["preprocessing"]["voxel_maps"]
     (folder / "bundle.json").write_text(json.dumps(data))

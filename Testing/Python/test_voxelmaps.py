@@ -389,3 +389,32 @@ def test_command_line(tmp_path):
                                                           "voxelmap_ngtdm_Contrast.nrrd"]
     assert main(["voxelmaps", "--ct", str(tmp_path / "ct.nrrd"), "--gtv", str(tmp_path / "gtv.nrrd"),
                  "--out", str(out), "--families", "glcm,nope", "--quiet"]) == 2
+
+
+def test_roi_extent_is_the_gtv_box_and_goes_back_exactly():
+    """``extent="roi"``: the maps cover exactly the GTV's bounding box and one voxel around it on the
+    CT grid, and put back on the whole grid (``place_on_grid``) they equal the whole-grid maps voxel
+    for voxel (the pipeline keeps the small maps and writes the whole-grid ones one at a time)."""
+    ct = sitk.ReadImage(str(PAT1_CT))
+    gtv = sitk.ReadImage(str(PAT1_GTV))
+    names = ["firstorder_Mean", "glcm_Contrast"]
+    whole = voxelmaps.compute_voxel_maps(ct, gtv, names)
+    boxed = voxelmaps.compute_voxel_maps(ct, gtv, names, extent="roi")
+    roi = sitk.GetArrayViewFromImage(gtv) != 0
+    zyx = np.nonzero(roi)
+    lo = [int(c.min()) - 1 for c in zyx][::-1]  # x, y, z: the GTV's box and one voxel around it
+    size = [int(c.max()) - int(c.min()) + 3 for c in zyx][::-1]
+    assert min(lo) >= 0 and all(a + n <= m for a, n, m in zip(lo, size, ct.GetSize()))  # PAT1: inside the CT
+    for name in names:
+        m = boxed[name]
+        assert list(m.GetSize()) == size and m.GetSize() != ct.GetSize()
+        assert np.allclose(m.GetOrigin(), ct.TransformIndexToPhysicalPoint(lo), atol=1e-9)
+        back = voxelmaps.place_on_grid(m, ct)
+        assert back.GetSize() == ct.GetSize() and np.allclose(back.GetOrigin(), ct.GetOrigin())
+        a, b = sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(whole[name])
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)])
+        assert np.count_nonzero(a[roi]) > 0.9 * roi.sum()
+    shifted = sitk.Image(boxed[names[0]])
+    shifted.SetOrigin([o + 0.3 for o in shifted.GetOrigin()])  # between grid points
+    with pytest.raises(ValueError, match="not on a box"):
+        voxelmaps.place_on_grid(shifted, ct)

@@ -21,8 +21,8 @@ energy/entropy), ~1/3 of the cost of all first-order + GLCM maps; whole families
 """
 
 from .engine import (AVAILABLE_FEATURES, CHUNK_BYTES, DEFAULT_FEATURES, FAMILIES,  # noqa: F401
-                     FAMILY_DEFAULTS, compute_voxel_maps, features_of_families, stack_maps,
+                     FAMILY_DEFAULTS, compute_voxel_maps, features_of_families, place_on_grid, stack_maps,
                      voxel_feature_values)
 
-__all__ = ["AVAILABLE_FEATURES", "DEFAULT_FEATURES", "FAMILIES", "compute_voxel_maps",
+__all__ = ["AVAILABLE_FEATURES", "DEFAULT_FEATURES", "FAMILIES", "compute_voxel_maps", "place_on_grid",
            "voxel_feature_values", "stack_maps", "features_of_families"]

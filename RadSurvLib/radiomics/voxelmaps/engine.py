@@ -406,7 +406,7 @@ def _default_bytes(D, n_levels, names) -> int:
 
 def compute_voxel_maps(ct, gtv, features=None, kernel_radius: int = 1, bin_width: float = 25.0,
                        masked: bool = True, background: float = 0.0, device="cpu",
-                       progress=None) -> dict:
+                       progress=None, extent: str = "ct") -> dict:
     """Voxel-level radiomics maps inside the GTV, in the CT's geometry.
 
     Args:
@@ -422,10 +422,15 @@ def compute_voxel_maps(ct, gtv, features=None, kernel_radius: int = 1, bin_width
         background: value written outside the ROI (0.0 in RadSurv outputs).
         device: torch device ("cpu", "cuda", "cuda:0", or "auto" = CUDA when available).
         progress: optional callable ``progress(fraction)``, fraction in [0, 1], after each chunk.
+        extent: ``"ct"``: each map on the whole CT grid; ``"roi"``: on the ROI's bounding box grown
+            by one voxel (within the grid) of the CT grid (same spacing and direction, origin at the
+            box's first voxel): a full-size CT
+            holds 18 whole-grid float32 maps in gigabytes, their ROI boxes in megabytes.
+            ``place_on_grid`` puts such a map back on the whole grid.
 
     Returns:
         dict name -> ``SimpleITK.Image`` float32, same size/spacing/origin/direction as ``ct``
-        (the full volume, not a crop). Inside the ROI: the feature value (units: HU for
+        (``extent="ct"``) or on the ROI's box of its grid (``"roi"``). Inside the ROI: the feature value (units: HU for
         Mean/Minimum/Maximum/Range/percentiles/deviations/RMS, HU^2 for Variance and Energy,
         HU^2 mm^3 for TotalEnergy, gray-level units for texture, unitless otherwise); outside:
         ``background``. Where PyRadiomics is NaN, so is the map (documented per feature:
@@ -434,6 +439,7 @@ def compute_voxel_maps(ct, gtv, features=None, kernel_radius: int = 1, bin_width
         kernel is empty although it is not empty for every voxel; see ``glcm``).
 
     Raises:
+        ValueError: ``extent`` not ``"ct"`` or ``"roi"`` (a programming error).
         InputError: unknown feature name (the message lists the available ones), kernel_radius
             not an integer >= 1, bin_width not positive, grids differ, empty GTV, NaN/inf CT
             values in the region that enters the kernels, a bin width that leaves a single gray
@@ -448,22 +454,70 @@ def compute_voxel_maps(ct, gtv, features=None, kernel_radius: int = 1, bin_width
 
     from ...io.images import check_same_geometry
 
+    if extent not in ("ct", "roi"):
+        raise ValueError(f"extent must be 'ct' or 'roi', not {extent!r}")
     names = check_features(DEFAULT_FEATURES if features is None else features)
     check_settings(kernel_radius, bin_width)
     check_same_geometry(ct, gtv, "CT", "GTV")
-    image = sitk.GetArrayFromImage(ct).astype(np.float64)
-    roi = sitk.GetArrayFromImage(gtv) != 0
+    roi_full = sitk.GetArrayViewFromImage(gtv) != 0
+    if not roi_full.any():
+        roi_full = roi_full.copy()  # voxel_feature_values names the empty ROI
+        box = tuple(slice(0, n) for n in roi_full.shape)
+    else:
+        # Only the ROI's box grown by the kernel enters the kernels: no float64 copy of the whole CT.
+        box = grown_bbox(roi_full, kernel_radius)
+    image = sitk.GetArrayViewFromImage(ct)[box].astype(np.float64)
+    roi = roi_full[box]
     voxel_volume = float(np.multiply.reduce(ct.GetSpacing()))
     values = voxel_feature_values(image, roi, names, kernel_radius, bin_width, masked,
                                   voxel_volume, device, progress)
+    # The ROI's box and one voxel of background around it (inside the grid): a map interpolated
+    # linearly (the Vision-Mamba input) meets the background at the ROI's edge as on the whole grid.
+    inner = grown_bbox(roi, 1) if roi.any() else tuple(slice(0, n) for n in roi.shape)
+    start = [int(b.start) + int(i.start) for b, i in zip(box, inner)]
     maps = {}
     for name in names:
-        full = np.full(image.shape, background, dtype=np.float32)
-        full[roi] = values[name]
-        out = sitk.GetImageFromArray(full)
-        out.CopyInformation(ct)
-        maps[name] = out
+        crop = np.full(image.shape, background, dtype=np.float32)
+        crop[roi] = values[name]
+        out = sitk.GetImageFromArray(crop[inner])
+        out.SetSpacing(ct.GetSpacing())
+        out.SetDirection(ct.GetDirection())
+        out.SetOrigin(ct.TransformIndexToPhysicalPoint(start[::-1]))
+        maps[name] = out if extent == "roi" else place_on_grid(out, ct, background)
     return maps
+
+
+def place_on_grid(voxel_map, reference, background: float = 0.0):
+    """A map on a box of ``reference``'s grid (``compute_voxel_maps(..., extent="roi")``) put on the
+    whole grid of ``reference``: voxels copied, ``background`` elsewhere.
+
+    Args:
+        voxel_map: ``SimpleITK.Image`` float32 whose grid is a box of ``reference``'s grid (same spacing
+            and direction, origin on one of its voxels, inside it).
+        reference: ``SimpleITK.Image`` (e.g. the CT) whose geometry the result takes.
+        background: value outside the box.
+
+    Returns:
+        ``SimpleITK.Image`` float32 of ``reference``'s size, spacing, origin and direction.
+
+    Raises:
+        ValueError: ``voxel_map`` is not on a box of ``reference``'s grid.
+    """
+    import numpy as np
+    import SimpleITK as sitk
+
+    index = reference.TransformPhysicalPointToContinuousIndex(voxel_map.GetOrigin())
+    start = [int(round(i)) for i in index]
+    size = voxel_map.GetSize()
+    if (not np.allclose(index, start, atol=1e-3) or not np.allclose(voxel_map.GetSpacing(), reference.GetSpacing())
+            or not np.allclose(voxel_map.GetDirection(), reference.GetDirection(), atol=1e-6)
+            or min(start) < 0 or any(a + n > m for a, n, m in zip(start, size, reference.GetSize()))):
+        raise ValueError("the voxel map is not on a box of the reference grid")
+    full = np.full(sitk.GetArrayViewFromImage(reference).shape, background, dtype=np.float32)
+    full[tuple(slice(a, a + n) for a, n in zip(start[::-1], size[::-1]))] = sitk.GetArrayViewFromImage(voxel_map)
+    out = sitk.GetImageFromArray(full)
+    out.CopyInformation(reference)
+    return out
 
 
 def stack_maps(maps: dict, names=None, as_tensor: bool = False):
