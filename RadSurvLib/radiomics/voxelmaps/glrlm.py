@@ -63,6 +63,7 @@ FEATURE_FUNCTIONS = zones.functions("ShortRun", "LongRun", "RunLength", percenta
                                     low_high=("LowGrayLevelRun", "HighGrayLevelRun"),
                                     variance="RunVariance", entropy="RunEntropy")
 
+
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Upper estimate of the peak working-set bytes per kernel (cube) of ``compute``.
 

@@ -57,6 +57,7 @@ FEATURE_FUNCTIONS = zones.functions("SmallArea", "LargeArea", "SizeZone", percen
                                     low_high=("LowGrayLevelZone", "HighGrayLevelZone"),
                                     variance="ZoneVariance", entropy="ZoneEntropy")
 
+
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Estimated peak working-set bytes per kernel (cube) of ``compute``.
 
