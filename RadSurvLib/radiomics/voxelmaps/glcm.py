@@ -142,11 +142,13 @@ class Statistics:
       ``use_dense``: JointEnergy / JointEntropy / MaximumProbability from ``p`` (else from
       ``cells``: (p of each unordered cell present, its multiplicity), (m, A, C) each);
     * ``hxy1`` (m, A): -sum_ij p(i, j) log2(p_x(i) p_y(j) + eps);
-    * ``empty`` (m, A) bool: a direction without pairs (its features NaN); ``ng``: N_g; ``R``;
-    * ``_memo``: an empty dict (the statistics computed so far).
+    * ``empty`` (m, A) bool: a direction without pairs (its features NaN); ``ng``: N_g; ``R``.
 
     Each feature function gives the per-direction values (m, A); ``average`` averages them.
     """
+
+    def __init__(self):
+        self._memo = {}
 
     def memo(self, key, fn):
         """``fn(self)`` computed once (features share their intermediate statistics)."""
@@ -191,6 +193,7 @@ class Glcm(Statistics):
     def __init__(self, flat, lo, R, ranks, L, n_levels, use_dense=True):
         import torch
 
+        super().__init__()
         self.m, K = flat.shape
         D = round(K ** (1 / 3))
         self.dev = flat.device
@@ -207,7 +210,6 @@ class Glcm(Statistics):
         self.norm = torch.where(self.empty, torch.full_like(npairs, float("nan")), 1 / npairs.clamp(min=1))
         self.k = torch.arange(R, dtype=torch.float64, device=self.dev)  # |i - j|
         self.s = torch.arange(2 * R - 1, dtype=torch.float64, device=self.dev)  # i + j - 2 lo
-        self._memo = {}
 
     @property
     def p_diff(self):

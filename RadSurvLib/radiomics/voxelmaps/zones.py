@@ -5,8 +5,9 @@ second index j (run length, zone size, dependence size): P(i, j) the number of r
 voxels with level i and index j, N = sum P (N_r, N_z, N_p), N_p the number of voxels,
 p_g(i) = sum_j P(i, j), p_j(j) = sum_i P(i, j). One function per IBSI definition; the families name
 them (e.g. GLRLM ``ShortRunEmphasis``, GLSZM ``SmallAreaEmphasis`` and GLDM
-``SmallDependenceEmphasis`` are ``small_j_emphasis``; the IBSI tags are in each family's
-``FEATURES``). Written for NumPy arrays and torch tensors alike (``arrays``).
+``SmallDependenceEmphasis`` are ``small_j_emphasis``; each docstring gives the three names and
+IBSI tags, also in each family's ``FEATURES``). Written for NumPy arrays and torch tensors alike
+(``arrays``).
 """
 
 from __future__ import annotations
@@ -39,92 +40,96 @@ class Counts:
 
 
 def small_j_emphasis(c):
-    """sum_ij P(i, j) / j^2 / N: ShortRunEmphasis, SmallAreaEmphasis, SmallDependenceEmphasis."""
+    """sum_ij P(i, j) / j^2 / N: ShortRunEmphasis (IBSI 22OV), SmallAreaEmphasis (5QRC),
+    SmallDependenceEmphasis (SODN)."""
     return c.weighted(1 / c.j ** 2)
 
 
 def large_j_emphasis(c):
-    """sum_ij P(i, j) j^2 / N: LongRunEmphasis, LargeAreaEmphasis, LargeDependenceEmphasis."""
+    """sum_ij P(i, j) j^2 / N: LongRunEmphasis (IBSI W4KF), LargeAreaEmphasis (48P8),
+    LargeDependenceEmphasis (IMOQ)."""
     return c.weighted(c.j ** 2)
 
 
 def gray_level_non_uniformity(c):
-    """sum_i p_g(i)^2 / N: GrayLevelNonUniformity (GLRLM, GLSZM, GLDM)."""
+    """sum_i p_g(i)^2 / N: GrayLevelNonUniformity (IBSI GLRLM R5YN, GLSZM JNSA, GLDM FP8K)."""
     return (c.per_level ** 2).sum(-1) / c.total
 
 
 def gray_level_non_uniformity_normalized(c):
-    """sum_i p_g(i)^2 / N^2: GrayLevelNonUniformityNormalized (GLRLM, GLSZM)."""
+    """sum_i p_g(i)^2 / N^2: GrayLevelNonUniformityNormalized (IBSI GLRLM OVBL, GLSZM Y1RO)."""
     return (c.per_level ** 2).sum(-1) / c.total ** 2
 
 
 def j_non_uniformity(c):
-    """sum_j p_j(j)^2 / N: RunLengthNonUniformity, SizeZoneNonUniformity, DependenceNonUniformity."""
+    """sum_j p_j(j)^2 / N: RunLengthNonUniformity (IBSI W92Y), SizeZoneNonUniformity (4JP3),
+    DependenceNonUniformity (Z87G)."""
     return (c.per_j ** 2).sum(-1) / c.total
 
 
 def j_non_uniformity_normalized(c):
-    """sum_j p_j(j)^2 / N^2: RunLengthNonUniformityNormalized, SizeZoneNonUniformityNormalized,
-    DependenceNonUniformityNormalized."""
+    """sum_j p_j(j)^2 / N^2: RunLengthNonUniformityNormalized (IBSI IC23),
+    SizeZoneNonUniformityNormalized (VB3A), DependenceNonUniformityNormalized (OKJI)."""
     return (c.per_j ** 2).sum(-1) / c.total ** 2
 
 
 def j_percentage(c):
-    """N / N_p: RunPercentage, ZonePercentage."""
+    """N / N_p: RunPercentage (IBSI 9ZK5), ZonePercentage (P30P)."""
     return c.total / c.n_voxels
 
 
 def gray_level_variance(c):
-    """sum_ij p(i, j) (i - mu)^2, p = P / N, mu = sum_ij p(i, j) i: GrayLevelVariance (GLRLM,
-    GLSZM, GLDM)."""
+    """sum_ij p(i, j) (i - mu)^2, p = P / N, mu = sum_ij p(i, j) i: GrayLevelVariance (IBSI GLRLM
+    8CE5, GLSZM BYLV, GLDM 1PFV)."""
     return c.moment2(c.i)
 
 
 def j_variance(c):
-    """sum_ij p(i, j) (j - mu)^2, mu = sum_ij p(i, j) j: RunVariance, ZoneVariance,
-    DependenceVariance."""
+    """sum_ij p(i, j) (j - mu)^2, mu = sum_ij p(i, j) j: RunVariance (IBSI SXLW), ZoneVariance
+    (3NSA), DependenceVariance (DNX2)."""
     return c.moment2(c.j)
 
 
 def j_entropy(c):
-    """-sum_ij p(i, j) log2(p(i, j) + eps), p = P / N: RunEntropy, ZoneEntropy, DependenceEntropy."""
+    """-sum_ij p(i, j) log2(p(i, j) + eps), p = P / N: RunEntropy (IBSI HJ9O), ZoneEntropy (GU8N),
+    DependenceEntropy (FCBV)."""
     p = c.per_cell / c.total[..., None]
     return -(p * xp(p).log2(p + EPS)).sum(-1)
 
 
 def low_gray_level_emphasis(c):
-    """sum_ij P(i, j) / i^2 / N: LowGrayLevelRunEmphasis, LowGrayLevelZoneEmphasis,
-    LowGrayLevelEmphasis."""
+    """sum_ij P(i, j) / i^2 / N: LowGrayLevelRunEmphasis (IBSI V3SW), LowGrayLevelZoneEmphasis
+    (XMSY), LowGrayLevelEmphasis (TL9H)."""
     return c.weighted(1 / c.i ** 2)
 
 
 def high_gray_level_emphasis(c):
-    """sum_ij P(i, j) i^2 / N: HighGrayLevelRunEmphasis, HighGrayLevelZoneEmphasis,
-    HighGrayLevelEmphasis."""
+    """sum_ij P(i, j) i^2 / N: HighGrayLevelRunEmphasis (IBSI G3QZ), HighGrayLevelZoneEmphasis
+    (5GN9), HighGrayLevelEmphasis (OAE7)."""
     return c.weighted(c.i ** 2)
 
 
 def small_j_low_gray_level_emphasis(c):
-    """sum_ij P(i, j) / (i^2 j^2) / N: ShortRunLowGrayLevelEmphasis, SmallAreaLowGrayLevelEmphasis,
-    SmallDependenceLowGrayLevelEmphasis."""
+    """sum_ij P(i, j) / (i^2 j^2) / N: ShortRunLowGrayLevelEmphasis (IBSI HTZT),
+    SmallAreaLowGrayLevelEmphasis (5RAI), SmallDependenceLowGrayLevelEmphasis (EQ3F)."""
     return c.weighted(1 / (c.i ** 2 * c.j ** 2))
 
 
 def small_j_high_gray_level_emphasis(c):
-    """sum_ij P(i, j) i^2 / j^2 / N: ShortRunHighGrayLevelEmphasis, SmallAreaHighGrayLevelEmphasis,
-    SmallDependenceHighGrayLevelEmphasis."""
+    """sum_ij P(i, j) i^2 / j^2 / N: ShortRunHighGrayLevelEmphasis (IBSI GD3A),
+    SmallAreaHighGrayLevelEmphasis (HW1V), SmallDependenceHighGrayLevelEmphasis (JA6D)."""
     return c.weighted(c.i ** 2 / c.j ** 2)
 
 
 def large_j_low_gray_level_emphasis(c):
-    """sum_ij P(i, j) j^2 / i^2 / N: LongRunLowGrayLevelEmphasis, LargeAreaLowGrayLevelEmphasis,
-    LargeDependenceLowGrayLevelEmphasis."""
+    """sum_ij P(i, j) j^2 / i^2 / N: LongRunLowGrayLevelEmphasis (IBSI IVPO),
+    LargeAreaLowGrayLevelEmphasis (YH51), LargeDependenceLowGrayLevelEmphasis (NBZI)."""
     return c.weighted(c.j ** 2 / c.i ** 2)
 
 
 def large_j_high_gray_level_emphasis(c):
-    """sum_ij P(i, j) i^2 j^2 / N: LongRunHighGrayLevelEmphasis, LargeAreaHighGrayLevelEmphasis,
-    LargeDependenceHighGrayLevelEmphasis."""
+    """sum_ij P(i, j) i^2 j^2 / N: LongRunHighGrayLevelEmphasis (IBSI 3KUM),
+    LargeAreaHighGrayLevelEmphasis (J17V), LargeDependenceHighGrayLevelEmphasis (9QMG)."""
     return c.weighted(c.i ** 2 * c.j ** 2)
 
 

@@ -30,6 +30,7 @@ class Matrix(Statistics):
     """
 
     def __init__(self, counts, gray_levels):
+        super().__init__()
         p = counts + np.transpose(counts, (0, 2, 1, 3))
         total = p.sum((1, 2))
         if p.shape[3] > 1:  # angles without a pair are left out
@@ -50,7 +51,6 @@ class Matrix(Statistics):
         self.px = self.p.sum(-1)
         self.hxy1 = -(self.p * np.log2(self.px[..., :, None] * self.px[..., None, :] + EPS)).sum((-1, -2))
         self.use_dense = True
-        self._memo = {}
 
     def _histogram(self, bins, size):
         """sum of p(i, j) over the cells with bins(i, j) = b, b = 0..size-1: (1, A, size)."""
