@@ -43,3 +43,17 @@ def to_float64(x):
 def to_int64(x):
     """``x`` as int64 (truncated toward zero), same library and device."""
     return x.astype(np.int64) if xp(x) is np else x.long()
+
+
+def ones(x, n: int):
+    """A float64 vector of ``n`` ones, same library and device as ``x``."""
+    if xp(x) is np:
+        return np.ones(n)
+    import torch
+
+    return torch.ones(n, dtype=torch.float64, device=x.device)
+
+
+def swapaxes(x):
+    """``x`` with its last two axes swapped (a view)."""
+    return xp(x).swapaxes(x, -1, -2)

@@ -55,8 +55,8 @@ def compute(cubes, n_levels, names, **_):
     return {f: FEATURE_FUNCTIONS[f](counts) for f in names}
 
 
-class KernelDependences(zones.Counts):
-    """``zones.Counts`` of the kernels' voxels (torch, (n,) kernels): one entry per cube position,
+class KernelDependences(zones.EntryCounts):
+    """``zones.EntryCounts`` of the kernels' voxels (torch, (n,) kernels): one entry per cube position,
     weight 1 for a kernel voxel, i its level, j its dependence size."""
 
     def __init__(self, cubes, n_levels):

@@ -306,9 +306,9 @@ def _features(cubes, names) -> dict:
     return {name: torch.nanmean(torch.where(flat_dir, nan, FEATURE_FUNCTIONS[name](runs)), -1) for name in names}
 
 
-class KernelRuns(zones.Counts):
-    """``zones.Counts`` of the kernels' run length matrices (torch, per kernel and direction:
-    (n, 13)): one entry per (level rank, run length) cell.
+class KernelRuns(zones.CellCounts):
+    """``zones.CellCounts`` of the kernels' run length matrices (torch, per kernel and direction:
+    (n, 13)).
 
     Args:
         cells: P(i, j | theta) (n, 13, U, D) over the kernel's level ranks and run lengths 1..D.
@@ -319,12 +319,7 @@ class KernelRuns(zones.Counts):
     def __init__(self, cells, rank_level, n_voxels):
         import torch
 
-        n, _, u, size = cells.shape
-        self.per_level = cells.sum(-1)                                  # (n, 13, U)
-        self.per_j = cells.sum(-2)                                      # (n, 13, D)
-        self.w = self.per_cell = cells.reshape(n, 13, u * size)
-        self.i = rank_level.double().clamp(min=1).repeat_interleave(size, -1)[:, None, :]
-        self.j = torch.arange(1, size + 1, device=cells.device, dtype=torch.float64).repeat(u)
-        self.total = self.per_j.sum(-1)                                 # N_r(theta)
-        self.n_voxels = n_voxels[:, None]
-
+        j = torch.arange(1, cells.shape[-1] + 1, device=cells.device, dtype=torch.float64)
+        i = rank_level.double().clamp(min=1)[:, None, :]                  # (n, 1, U)
+        n_runs = cells.reshape(cells.shape[:2] + (-1,)).sum(-1)          # N_r(theta)
+        super().__init__(cells, i, j, n_runs, n_voxels[:, None])

@@ -252,8 +252,8 @@ def compute(cubes, n_levels, names, **settings) -> dict:
     return {name: FEATURE_FUNCTIONS[name](counts) for name in names}
 
 
-class KernelZones(zones.Counts):
-    """``zones.Counts`` of the kernels' zones (torch, (n,) kernels): one entry per cube position,
+class KernelZones(zones.EntryCounts):
+    """``zones.EntryCounts`` of the kernels' zones (torch, (n,) kernels): one entry per cube position,
     weight 1 at a zone's root (``zone_labels``), i its level, j its size."""
 
     def __init__(self, cubes):

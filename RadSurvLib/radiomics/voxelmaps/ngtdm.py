@@ -12,6 +12,8 @@ sum s_i = 0. One function per feature of a ``Table`` (NumPy or torch), shared wi
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from . import engine
 from .arrays import to_float64, xp
 from .engine import kernel_ranks, neighbour_sums
@@ -107,6 +109,16 @@ class Table:
         self.ngp = to_float64(self.present.sum(-1))
         self.pair_sums = {}
 
+    @cached_property
+    def both(self):
+        """Pairs of levels both present (m, L, L)."""
+        return self.present[:, :, None] & self.present[:, None, :]
+
+    @cached_property
+    def level_difference(self):
+        """i - j for every pair of slots (m, L, L)."""
+        return _outer(self.i, _minus)
+
     def pair(self, name):
         """The level-pair sum ``PAIR_SUMS[name]`` (m,)."""
         if name not in self.pair_sums:
@@ -117,11 +129,6 @@ class Table:
 def _outer(x, op):
     """op(x_i, x_j) for every pair of slots: (m, L, L)."""
     return op(x[:, :, None], x[:, None, :])
-
-
-def _both(t):
-    """Pairs of levels both present (m, L, L)."""
-    return t.present[:, :, None] & t.present[:, None, :]
 
 
 def _minus(a, b):
@@ -136,12 +143,12 @@ def _plus(a, b):
 
 def contrast_pairs(t):
     """sum_i sum_j p_i p_j (i - j)^2."""
-    return (t.p[:, :, None] * t.p[:, None, :] * _outer(t.i, _minus) ** 2).sum((1, 2))
+    return (t.p[:, :, None] * t.p[:, None, :] * t.level_difference ** 2).sum((1, 2))
 
 
 def busyness_pairs(t):
     """sum_i sum_j |i p_i - j p_j|."""
-    return (xp(t.p).abs(_outer(t.i * t.p, _minus)) * _both(t)).sum((1, 2))
+    return (xp(t.p).abs(_outer(t.i * t.p, _minus)) * t.both).sum((1, 2))
 
 
 def complexity_pairs(t):
@@ -149,12 +156,12 @@ def complexity_pairs(t):
     X = xp(t.p)
     divisor = _outer(t.p, _plus)
     divisor = X.where(divisor == 0, X.ones_like(divisor), divisor)
-    return (X.abs(_outer(t.i, _minus)) * (_outer(t.p * t.s, _plus) * _both(t)) / divisor).sum((1, 2))
+    return (X.abs(t.level_difference) * (_outer(t.p * t.s, _plus) * t.both) / divisor).sum((1, 2))
 
 
 def strength_pairs(t):
     """sum_i sum_j (p_i + p_j) (i - j)^2."""
-    return (_outer(t.p, _plus) * _outer(t.i, _minus) ** 2 * _both(t)).sum((1, 2))
+    return (_outer(t.p, _plus) * t.level_difference ** 2 * t.both).sum((1, 2))
 
 
 #: Feature name -> its level-pair sum.
