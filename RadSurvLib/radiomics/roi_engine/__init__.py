@@ -22,7 +22,8 @@ ROIs (the GTV and its peritumoral rings) of one CT with the work shared where th
    width; NumPy min / max instead of Python's builtins: same numbers) and ``numpy.digitize``.
 5. Shape: ``shape.mesh_coefficients`` (marching-cubes contributions, diameters from the convex
    hull). Texture matrices: ``matrices`` (vectorised NumPy or ``kernels`` with Numba, equal to
-   PyRadiomics' C extension in the tests). Feature formulas: one module per class in ``families``.
+   PyRadiomics' C extension in the tests). Features: one module per class in ``families``, which
+   gives the ROI, as one kernel, to the feature functions the voxel maps use (``voxelmaps``).
 
 Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as floats.
 ``resegmentRange`` (with ``resegmentMode`` and ``resegmentShape``) resegments each ROI after step 2

@@ -9,8 +9,10 @@ Each map gives, at every ROI voxel, a radiomics feature computed over the cubic 
 
 Layout: ``engine`` (discretisation, cropping, chunking, kernel-cube gathering, progress; its
 docstring gives the cube layout and the memory bound), one module per family (``firstorder``,
-``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``). ``radsurv voxelmaps`` (``cli/voxelmaps.py``) runs
-them through ``pipeline.map_case``.
+``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``; ``zones`` holds the formulas the GLRLM, GLSZM
+and GLDM share). The feature functions are the radiomics engine's only ones: written for torch and
+NumPy alike (``arrays``), they also give the ROI features (``roi_engine.families``: an ROI is one
+kernel). ``radsurv voxelmaps`` (``cli/voxelmaps.py``) runs them through ``pipeline.map_case``.
 One torch code path for CPU and CUDA, float64 throughout.
 
 Map names are ``<family>_<Feature>`` as PyRadiomics names its voxel-based outputs.

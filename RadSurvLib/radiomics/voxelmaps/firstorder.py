@@ -5,12 +5,17 @@ as in ``radiomics/firstorder.py`` voxel-based: population moments (two-pass, so 
 -800 HU lung keeps its precision), log2 entropies with eps, raw HU (``voxelArrayShift`` 0),
 numpy's linear percentiles. Skewness and kurtosis of a flat kernel are 0 (PyRadiomics' m3, m4,
 exactly 0 there). Entropy and Uniformity use the gray levels of the engine's discretisation.
+
+One function per feature (formula, IBSI tag, PyRadiomics name), of a ``Sample``: the kernels'
+values as torch tensors here (``KernelSample``), an ROI's as a NumPy row
+(``roi_engine.families.firstorder.Values``: the ROI is one kernel).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from .arrays import take, to_float64, to_int64, xp
 from .engine import EPS
 
 #: First-order features (PyRadiomics ``firstorder``), name -> IBSI tag (None: not in IBSI).
@@ -51,17 +56,8 @@ def compute(cubes, n_levels, names, values=None, voxel_volume=1.0, **_):
     """
     n = cubes.shape[0]
     ok = cubes.reshape(n, -1) > 0
-    sample = _KernelSample(values.reshape(n, -1), cubes.reshape(n, -1), ok, voxel_volume)
-    return {f: getattr(sample, _snake(f)) for f in names}
-
-
-def _snake(name: str) -> str:
-    """'RootMeanSquared' -> 'root_mean_squared', '10Percentile' -> 'p10' (attribute names)."""
-    import re
-
-    if name[0].isdigit():
-        return "p" + name[:2]
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    sample = KernelSample(values.reshape(n, -1), cubes.reshape(n, -1), ok, voxel_volume)
+    return {f: sample.feature(f) for f in names}
 
 
 def _run_counts(codes, ok):
@@ -78,141 +74,198 @@ def _run_counts(codes, ok):
     return torch.zeros_like(valid).scatter_add_(-1, run, valid)
 
 
-def _entropy(p):
-    import torch
+class Sample:
+    """What the first-order feature functions read, for m kernels of up to K samples, float64.
 
-    return -(p * torch.log2(p + EPS)).sum(-1)
-
-
-def _masked_mean(x, ok, count):
-    return (x * ok).sum(-1) / count
-
-
-class _KernelSample:
-    """Kernel samples of a chunk of voxels: values (n, K) float64, levels (n, K), validity (n, K).
-
-    Each property is one PyRadiomics first-order feature (shape (n,)), following
-    ``radiomics/firstorder.py`` (population moments, log2 entropies with eps, raw HU).
+    A subclass provides ``v`` (m, K) the values, ``ok`` (m, K) bool which samples are in the
+    kernel, ``count`` (m,) their number, ``sorted`` (m, K) the values in the kernel ascending
+    (then +inf), ``p_levels`` (m, slots) the fraction of the kernel's samples at each gray level
+    present (0 in unused slots), ``voxel_volume`` (mm^3) and ``shift`` (PyRadiomics'
+    ``voxelArrayShift`` c, added to the values in Energy). Intermediates shared by several
+    features are computed once.
     """
 
-    def __init__(self, values, levels, ok, voxel_volume):
-        self.v, self.levels, self.ok = values, levels, ok
-        self.voxel_volume = voxel_volume  # mm^3, for TotalEnergy
-        self.count = ok.sum(-1).double()
+    def feature(self, name):
+        """The feature ``name`` of each kernel (m,)."""
+        return FEATURE_FUNCTIONS[name](self)
+
+    def in_kernel(self, x):
+        """``x`` (m, K) with 0 at the samples not in the kernel."""
+        return x * self.ok
 
     @cached_property
     def mean(self):
-        return _masked_mean(self.v, self.ok, self.count)
+        return self.in_kernel(self.v).sum(-1) / self.count
 
     @cached_property
-    def _dev(self):
-        return (self.v - self.mean[:, None]) * self.ok
+    def dev(self):
+        """x - mean, 0 for the samples not in the kernel (m, K)."""
+        return self.in_kernel(self.v - self.mean[:, None])
 
-    def _moment(self, k):
-        return (self._dev ** k).sum(-1) / self.count
+    @cached_property
+    def dev2(self):
+        return self.dev * self.dev
+
+    def moment(self, k):
+        """Central moment of order ``k`` = 2, 3 or 4 (population), by products (NumPy's ``**`` of
+        an odd or large power is slow)."""
+        power = self.dev2 if k == 2 else self.dev2 * (self.dev if k == 3 else self.dev2)
+        return power.sum(-1) / self.count
 
     @cached_property
     def variance(self):
-        return self._moment(2)
-
-    @cached_property
-    def standard_deviation(self):
-        return self.variance.sqrt()
-
-    @cached_property
-    def skewness(self):
-        m2 = self.variance
-        return self._moment(3) / _nonzero_or(m2, 1.0) ** 1.5 * (m2 != 0)
-
-    @cached_property
-    def kurtosis(self):
-        m2 = self.variance
-        return self._moment(4) / _nonzero_or(m2, 1.0) ** 2 * (m2 != 0)
-
-    @cached_property
-    def _p_levels(self):
-        """Histogram p(i) of the discretised kernel, one slot per gray level present."""
-        return _run_counts(self.levels, self.ok) / self.count[:, None]
-
-    @cached_property
-    def entropy(self):
-        return _entropy(self._p_levels)
-
-    @cached_property
-    def uniformity(self):
-        return (self._p_levels ** 2).sum(-1)
+        return self.moment(2)
 
     @cached_property
     def energy(self):
-        return (self.v ** 2 * self.ok).sum(-1)
+        return self.in_kernel((self.v + self.shift) ** 2).sum(-1)
+
+    def percentile(self, q):
+        """NumPy's default ('linear') percentile of the values in each kernel (m,)."""
+        X = xp(self.sorted)
+        pos = (self.count - 1) * (q / 100.0)
+        lo = X.floor(pos)
+        lo_i = to_int64(lo)[:, None]
+        hi_i = X.minimum(lo_i + 1, to_int64(self.count - 1)[:, None])
+        a = take(self.sorted, lo_i)[:, 0]
+        b = take(self.sorted, hi_i)[:, 0]
+        t = pos - lo
+        return X.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+
+
+class KernelSample(Sample):
+    """``Sample`` of the kernels of a chunk of voxels (torch): values (n, K) float64 (HU),
+    levels (n, K) int64, validity (n, K) bool, ``voxel_volume`` mm^3; ``voxelArrayShift`` 0."""
+
+    shift = 0.0
+
+    def __init__(self, values, levels, ok, voxel_volume):
+        self.v, self.levels, self.ok = values, levels, ok
+        self.voxel_volume = voxel_volume
+        self.count = ok.sum(-1).double()
 
     @cached_property
-    def total_energy(self):
-        return self.energy * self.voxel_volume
-
-    @cached_property
-    def root_mean_squared(self):
-        return (self.energy / self.count).sqrt()
-
-    @cached_property
-    def minimum(self):
-        return self.v.masked_fill(~self.ok, float("inf")).amin(-1)
-
-    @cached_property
-    def maximum(self):
-        return self.v.masked_fill(~self.ok, float("-inf")).amax(-1)
-
-    @cached_property
-    def range(self):
-        return self.maximum - self.minimum
-
-    @cached_property
-    def _sorted(self):
+    def sorted(self):
         return self.v.masked_fill(~self.ok, float("inf")).sort(-1).values
 
-    def _percentile(self, q):
-        """numpy's default ('linear') percentile of the valid samples of each row."""
-        import torch
-
-        pos = (self.count - 1) * (q / 100.0)
-        lo = pos.floor()
-        lo_i = lo.long()[:, None]
-        hi_i = torch.minimum(lo_i + 1, (self.count.long() - 1)[:, None])
-        a = self._sorted.gather(-1, lo_i)[:, 0]
-        b = self._sorted.gather(-1, hi_i)[:, 0]
-        t = pos - lo
-        return torch.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
-
     @cached_property
-    def median(self):
-        return self._percentile(50)
-
-    @cached_property
-    def p10(self):
-        return self._percentile(10)
-
-    @cached_property
-    def p90(self):
-        return self._percentile(90)
-
-    @cached_property
-    def interquartile_range(self):
-        return self._percentile(75) - self._percentile(25)
-
-    @cached_property
-    def mean_absolute_deviation(self):
-        return _masked_mean(self._dev.abs(), self.ok, self.count)
-
-    @cached_property
-    def robust_mean_absolute_deviation(self):
-        inside = self.ok & (self.v >= self.p10[:, None]) & (self.v <= self.p90[:, None])
-        n = inside.sum(-1).double()
-        mean = _masked_mean(self.v, inside, n)
-        return _masked_mean((self.v - mean[:, None]).abs(), inside, n)
+    def p_levels(self):
+        return _run_counts(self.levels, self.ok) / self.count[:, None]
 
 
 def _nonzero_or(x, value):
     """``x`` with exact zeros replaced by ``value`` (guards divisions in flat kernels)."""
-    import torch
+    X = xp(x)
+    return X.where(x == 0, X.full_like(x, value), x)
 
-    return torch.where(x == 0, torch.full_like(x, value), x)
+
+# One function per feature (PyRadiomics ``radiomics.firstorder``, its formulas), each of a ``Sample``
+# (NumPy or torch: see ``arrays``), giving one value per kernel (m,).
+
+def energy(v):
+    """Energy = sum (x + c)^2, c = ``voxelArrayShift``. IBSI N8CA (with c = 0)."""
+    return v.energy
+
+
+def total_energy(v):
+    """TotalEnergy = Energy x voxel volume (mm^3). Not in IBSI."""
+    return v.energy * v.voxel_volume
+
+
+def entropy(v):
+    """Entropy = -sum_i p(i) log2(p(i) + eps) over the gray levels, eps = ``engine.EPS``. IBSI TLU2."""
+    p = v.p_levels
+    return -(p * xp(p).log2(p + EPS)).sum(-1)
+
+
+def minimum(v):
+    """Minimum. IBSI 1GSF."""
+    return v.sorted[:, 0]
+
+
+def percentile10(v):
+    """10Percentile: NumPy's linear 10th percentile. IBSI QG58."""
+    return v.percentile(10)
+
+
+def percentile90(v):
+    """90Percentile: NumPy's linear 90th percentile. IBSI 8DWT."""
+    return v.percentile(90)
+
+
+def maximum(v):
+    """Maximum. IBSI 84IY."""
+    return take(v.sorted, to_int64(v.count - 1)[:, None])[:, 0]
+
+
+def mean(v):
+    """Mean = sum x / N_p. IBSI Q4LE."""
+    return v.mean
+
+
+def median(v):
+    """Median (the linear 50th percentile). IBSI Y12H."""
+    return v.percentile(50)
+
+
+def interquartile_range(v):
+    """InterquartileRange = P75 - P25. IBSI SALO."""
+    return v.percentile(75) - v.percentile(25)
+
+
+def range_(v):
+    """Range = Maximum - Minimum. IBSI 2OJQ."""
+    return maximum(v) - minimum(v)
+
+
+def mean_absolute_deviation(v):
+    """MeanAbsoluteDeviation = sum |x - mean| / N_p. IBSI 4FUA."""
+    return xp(v.dev).abs(v.dev).sum(-1) / v.count
+
+
+def robust_mean_absolute_deviation(v):
+    """RobustMeanAbsoluteDeviation: the mean |x - mean_10-90| over the values x with
+    P10 <= x <= P90, mean_10-90 their mean; NaN when there is none. IBSI 1128."""
+    X = xp(v.v)
+    inside = v.ok & (v.v >= v.percentile(10)[:, None]) & (v.v <= v.percentile(90)[:, None])
+    n = to_float64(inside.sum(-1))
+    robust_mean = (v.v * inside).sum(-1) / n
+    return (X.abs(v.v - robust_mean[:, None]) * inside).sum(-1) / n
+
+
+def root_mean_squared(v):
+    """RootMeanSquared = sqrt(Energy / N_p). IBSI 5ZWQ (with c = 0)."""
+    return xp(v.energy).sqrt(v.energy / v.count)
+
+
+def skewness(v):
+    """Skewness = m3 / m2^1.5 (population moments), 0 for a flat kernel. IBSI KE2A."""
+    m2 = v.variance
+    return v.moment(3) / _nonzero_or(m2, 1.0) ** 1.5 * (m2 != 0)
+
+
+def kurtosis(v):
+    """Kurtosis = m4 / m2^2 (not excess), 0 for a flat kernel. IBSI IPH6 (+ 3)."""
+    m2 = v.variance
+    return v.moment(4) / _nonzero_or(m2, 1.0) ** 2 * (m2 != 0)
+
+
+def variance(v):
+    """Variance = m2 = sum (x - mean)^2 / N_p (population). IBSI ECT3."""
+    return v.variance
+
+
+def uniformity(v):
+    """Uniformity = sum_i p(i)^2 over the gray levels. IBSI BJ5W."""
+    return (v.p_levels ** 2).sum(-1)
+
+
+#: PyRadiomics feature name -> its function (of a ``Sample``; one value per kernel (m,)).
+FEATURE_FUNCTIONS = {
+    "Energy": energy, "TotalEnergy": total_energy, "Entropy": entropy, "Minimum": minimum,
+    "10Percentile": percentile10, "90Percentile": percentile90, "Maximum": maximum, "Mean": mean,
+    "Median": median, "InterquartileRange": interquartile_range, "Range": range_,
+    "MeanAbsoluteDeviation": mean_absolute_deviation,
+    "RobustMeanAbsoluteDeviation": robust_mean_absolute_deviation, "RootMeanSquared": root_mean_squared,
+    "Skewness": skewness, "Kurtosis": kurtosis, "Variance": variance, "Uniformity": uniformity,
+}

@@ -36,6 +36,7 @@ PyRadiomics details kept for parity:
 
 from __future__ import annotations
 
+from .arrays import nan_like, take, to_float64, xp
 from .engine import EPS, directions_13
 
 #: GLCM features (PyRadiomics ``glcm``, the 24 not deprecated), name -> IBSI tag (None: not in IBSI).
@@ -125,14 +126,59 @@ _CELL_FEATURES = {"JointEnergy", "JointEntropy", "MaximumProbability"}
 _DENSE_FEATURES = {"Imc1", "Imc2", "MCC"}
 
 
-class Glcm:
-    """The per-direction GLCM statistics of a group of kernels, computed when first asked.
+class Statistics:
+    """What the GLCM feature functions read, for m kernels (voxel maps: torch, ``Glcm``; an ROI:
+    NumPy, m = 1, ``roi_engine.families.glcm.Matrix``) and A directions.
 
     Notation (PyRadiomics ``glcm``): p(i, j) the normalised symmetric GLCM of one direction,
     p_x(i) = sum_j p(i, j) (= p_y, symmetric), p_{x-y}(k) = sum_{|i-j|=k} p(i, j),
     p_{x+y}(k) = sum_{i+j=k} p(i, j), mu_x = sum_i i p_x(i), N_g the highest gray level of the ROI,
-    eps = ``engine.EPS``. Every statistic is a torch.float64 tensor (m, 13): one value per kernel
-    and direction, NaN for a direction without pairs in the kernel.
+    eps = ``engine.EPS``. A subclass provides, float64 throughout:
+
+    * ``p_diff`` (m, A, R): p_{x-y}(k), k = ``k`` (R,) = 0..R-1, R the gray-level range (max - min + 1);
+    * ``p_sum`` (m, A, 2R-1): p_{x+y}(k) with k = ``s`` (2R-1,) = i + j - 2 lo, lo the lowest level;
+      ``offset`` (m, 1): 2 lo;
+    * ``p`` (m, A, L, L): p(i, j) over the L levels present (ascending); ``px`` (m, A, L): p_x;
+      ``use_dense``: JointEnergy / JointEntropy / MaximumProbability from ``p`` (else from
+      ``cells``: (p of each unordered cell present, its multiplicity), (m, A, C) each);
+    * ``hxy1`` (m, A): -sum_ij p(i, j) log2(p_x(i) p_y(j) + eps);
+    * ``empty`` (m, A) bool: a direction without pairs (its features NaN); ``ng``: N_g; ``R``.
+
+    Each feature function gives the per-direction values (m, A); ``average`` averages them.
+    """
+
+    def __init__(self):
+        self._memo = {}
+
+    def memo(self, key, fn):
+        """``fn(self)`` computed once (features share their intermediate statistics)."""
+        if key not in self._memo:
+            self._memo[key] = fn(self)
+        return self._memo[key]
+
+    def feature(self, name):
+        """Per-direction value of the feature ``name`` (m, A)."""
+        return self.memo(name, FEATURE_FUNCTIONS[name])
+
+    @property
+    def sum_relative(self):
+        """sum_k k p_{x+y}(k) with k relative to 2 lo (= 2 mu_x - 2 lo)."""
+        return self.memo("_srel", lambda g: g.p_sum @ g.s)
+
+
+def average(per_direction, name, present=None):
+    """A feature's value per kernel (m,) from its per-direction values (m, A), as PyRadiomics:
+    ``JointAverage`` a plain mean over the directions ``present`` (bool (A,), default all: those
+    not empty for every voxel of the ROI, so it is NaN at a voxel where one of them is empty), the
+    others the mean over the directions with pairs (``nanmean``)."""
+    if name == "JointAverage":
+        return (per_direction if present is None else per_direction[:, present]).mean(-1)
+    return xp(per_direction).nanmean(per_direction, -1)
+
+
+class Glcm(Statistics):
+    """The per-direction GLCM statistics (``Statistics``, A = 13) of a group of kernels, computed
+    when first asked, as torch tensors (m, 13, ...).
 
     Args:
         flat: torch.int64 (m, D^3) kernel cubes, 0 = not in the kernel.
@@ -147,11 +193,13 @@ class Glcm:
     def __init__(self, flat, lo, R, ranks, L, n_levels, use_dense=True):
         import torch
 
+        super().__init__()
         self.m, K = flat.shape
         D = round(K ** (1 / 3))
         self.dev = flat.device
         self.R, self.L, self.ng, self.use_dense, self.n_levels = R, L, float(n_levels), use_dense, n_levels
         self.lo, self.rank_table = lo, ranks
+        self.offset = 2 * lo[:, None].double()
         starts, ends, valid = pair_indices(D, self.dev)
         self.starts, self.ends = starts, ends
         self.a, self.b = flat[:, starts], flat[:, ends]  # (m, 13, P) levels of each pair's two ends
@@ -162,17 +210,6 @@ class Glcm:
         self.norm = torch.where(self.empty, torch.full_like(npairs, float("nan")), 1 / npairs.clamp(min=1))
         self.k = torch.arange(R, dtype=torch.float64, device=self.dev)  # |i - j|
         self.s = torch.arange(2 * R - 1, dtype=torch.float64, device=self.dev)  # i + j - 2 lo
-        self._memo = {}
-
-    def memo(self, key, fn):
-        """``fn(self)`` computed once per group (features share their intermediate statistics)."""
-        if key not in self._memo:
-            self._memo[key] = fn(self)
-        return self._memo[key]
-
-    def feature(self, name):
-        """Per-direction value of the feature ``name`` (m, 13)."""
-        return self.memo(name, FEATURE_FUNCTIONS[name])
 
     @property
     def p_diff(self):
@@ -195,11 +232,6 @@ class Glcm:
             h = torch.zeros(g.m, 13, 2 * g.R - 1, dtype=torch.float64, device=g.dev)
             return h.scatter_add_(-1, codes, g.okd) * g.norm[..., None]
         return self.memo("_p_sum", build)
-
-    @property
-    def sum_relative(self):
-        """sum_k k p_{x+y}(k) with k relative to 2 lo (= 2 mu_x - 2 lo)."""
-        return self.memo("_srel", lambda g: g.p_sum @ g.s)
 
     @property
     def pair_ranks(self):
@@ -235,6 +267,16 @@ class Glcm:
         return self.memo("_px", build)
 
     @property
+    def hxy1(self):
+        """HXY1 as a mean over the pairs (both orders of a pair give the same term)."""
+        import torch
+
+        def build(g):
+            ra, rb = g.pair_ranks
+            return -(torch.log2(g.px.gather(-1, ra) * g.px.gather(-1, rb) + EPS) * g.okd).sum(-1) * g.norm
+        return self.memo("_hxy1", build)
+
+    @property
     def cells(self):
         """One slot per unordered GLCM cell {i, j} present: (its p(i, j), its multiplicity 1 or 2)."""
         import torch
@@ -249,12 +291,11 @@ class Glcm:
 
 def _entropy(p):
     """-sum p log2(p + eps) over the last axis (PyRadiomics' entropy; empty slots add 0)."""
-    import torch
-
-    return -(p * torch.log2(p + EPS)).sum(-1)
+    return -(p * xp(p).log2(p + EPS)).sum(-1)
 
 
-# One function per feature (PyRadiomics ``radiomics.glcm``, its formulas), each of a ``Glcm``.
+# One function per feature (PyRadiomics ``radiomics.glcm``, its formulas), each of a ``Statistics``
+# (NumPy or torch: see ``arrays``), giving the per-direction values (m, A).
 
 def autocorrelation(g):
     """Autocorrelation = sum_ij p(i, j) i j, from i j = ((i + j)^2 - (i - j)^2) / 4:
@@ -294,11 +335,10 @@ def contrast(g):
 def correlation(g):
     """Correlation = (sum_ij p(i, j) i j - mu_x mu_y) / (sigma_x sigma_y + eps), 1 where
     sigma_x = 0 (PyRadiomics); covariance = (ClusterTendency - Contrast) / 4. IBSI NI2N."""
-    import torch
-
     sigma2 = g.feature("SumSquares")
     cov = (g.feature("ClusterTendency") - g.feature("Contrast")) / 4
-    return torch.where(sigma2 == 0, torch.ones_like(sigma2), cov / (sigma2 + EPS))
+    X = xp(sigma2)
+    return X.where(sigma2 == 0, X.ones_like(sigma2), cov / (sigma2 + EPS))
 
 
 def difference_average(g):
@@ -326,13 +366,11 @@ def joint_energy(g):
 
 def joint_entropy(g):
     """JointEntropy HXY = -sum_ij p(i, j) log2(p(i, j) + eps). IBSI TU9B."""
-    import torch
-
     if g.use_dense:
         p = g.p
-        return -(p * torch.log2(p + EPS)).sum((-1, -2))
+        return -(p * xp(p).log2(p + EPS)).sum((-1, -2))
     pc, mult = g.cells
-    return -(mult * pc * torch.log2(pc + EPS)).sum(-1)
+    return -(mult * pc * xp(pc).log2(pc + EPS)).sum(-1)
 
 
 def imc1(g):
@@ -340,14 +378,10 @@ def imc1(g):
     HX = -sum_i p_x(i) log2(p_x(i) + eps) (= HY) and
     HXY1 = -sum_ij p(i, j) log2(p_x(i) p_y(j) + eps): a mean over the pairs (both orders of a pair
     give the same term). IBSI R8DG."""
-    import torch
-
-    px = g.px
-    hx = _entropy(px)
-    ra, rb = g.pair_ranks
-    hxy1 = -(torch.log2(px.gather(-1, ra) * px.gather(-1, rb) + EPS) * g.okd).sum(-1) * g.norm
-    v = torch.where(hx == 0, torch.zeros_like(hx), (g.feature("JointEntropy") - hxy1) / hx)
-    return torch.where(g.empty, torch.full_like(v, float("nan")), v)
+    hx = _entropy(g.px)
+    X = xp(hx)
+    v = X.where(hx == 0, X.zeros_like(hx), (g.feature("JointEntropy") - g.hxy1) / hx)
+    return X.where(g.empty, nan_like(v), v)
 
 
 def imc2(g):
@@ -356,15 +390,14 @@ def imc2(g):
     (q = p_x(i) p_y(j) >= 1 / (2 N)^2 >> eps, so log2(q + eps) = log2 q + eps / (q ln 2) up to
     eps^2 / q^2; n_cells = (levels with p_x > 0)^2): O(L), not O(L^2). A difference below 1e-14
     bits (the rounding noise of the two sums) counts as the tie. IBSI JN9H."""
-    import torch
-
     px = g.px
+    X = xp(px)
     present = px > 0
-    hx0 = -(torch.where(present, px * torch.log2(px), 0.0)).sum(-1)
-    n_cells = present.sum(-1).double() ** 2
+    hx0 = -(X.where(present, px * X.log2(X.where(present, px, 1.0)), 0.0)).sum(-1)
+    n_cells = to_float64(present.sum(-1)) ** 2
     hxy2 = 2 * hx0 - n_cells * (EPS / 0.6931471805599453)
     mi = hxy2 - g.feature("JointEntropy")  # mutual information, >= 0 up to rounding
-    return torch.where(mi.abs() < 1e-14, torch.zeros_like(mi), (1 - torch.exp(-2 * mi)).sqrt())
+    return X.where(X.abs(mi) < 1e-14, X.zeros_like(mi), X.sqrt(1 - X.exp(-2 * mi)))
 
 
 def idm(g):
@@ -375,16 +408,18 @@ def idm(g):
 def mcc(g):
     """MCC = sqrt(second largest eigenvalue of Q), Q(i, j) = sum_k p(i, k) p(j, k) /
     (p_x(i) p_y(k) + eps); eigenvalues sorted as complex numbers, real part kept (PyRadiomics).
-    Costly (an L x L eigenproblem per kernel and direction); not in IBSI."""
-    import torch
-
+    1 with one gray level (PyRadiomics). Costly (an L x L eigenproblem per kernel and direction);
+    not in IBSI."""
     p, px = g.p, g.px
-    p0 = torch.nan_to_num(p)
-    w = p0 / (px[..., :, None] * px[..., None, :] + EPS).nan_to_num(1.0)
-    ev = torch.linalg.eigvals(w @ p0.transpose(-1, -2))
-    idx = ev.real.argsort(-1)[..., -2:-1]
-    v = ev.gather(-1, idx)[..., 0].sqrt().real
-    return torch.where(g.empty, torch.full_like(v, float("nan")), v)
+    X = xp(p)
+    if p.shape[-1] == 1:
+        return X.where(g.empty, nan_like(p[..., 0, 0]), X.ones_like(p[..., 0, 0]))
+    p0 = X.nan_to_num(p)
+    w = p0 / X.nan_to_num(px[..., :, None] * px[..., None, :] + EPS, nan=1.0)
+    ev = X.linalg.eigvals(w @ X.swapaxes(p0, -1, -2))
+    second = take(ev, X.argsort(ev.real, -1)[..., -2:-1])[..., 0]
+    v = X.sqrt(second).real
+    return X.where(g.empty, nan_like(v), v)
 
 
 def idmn(g):
@@ -411,12 +446,14 @@ def inverse_variance(g):
 
 def maximum_probability(g):
     """MaximumProbability = max_ij p(i, j). IBSI GYBY."""
-    return g.p.amax((-1, -2)) if g.use_dense else g.cells[0].amax(-1)
+    if g.use_dense:
+        return xp(g.p).amax(g.p, (-1, -2))
+    return xp(g.cells[0]).amax(g.cells[0], -1)
 
 
 def sum_average(g):
     """SumAverage = sum_k k p_{x+y}(k) (= 2 mu_x). IBSI ZGXS."""
-    return g.sum_relative + 2 * g.lo[:, None].double()
+    return g.sum_relative + g.offset
 
 
 def sum_entropy(g):
@@ -430,7 +467,7 @@ def sum_squares(g):
     return (g.feature("ClusterTendency") + g.feature("Contrast")) / 4
 
 
-#: PyRadiomics feature name -> its function (of a ``Glcm``; per-direction values (m, 13)).
+#: PyRadiomics feature name -> its function (of a ``Statistics``; per-direction values (m, A)).
 FEATURE_FUNCTIONS = {
     "Autocorrelation": autocorrelation, "JointAverage": joint_average,
     "ClusterProminence": cluster_prominence, "ClusterShade": cluster_shade,
@@ -448,17 +485,8 @@ def _group(flat, lo, R, ranks, L, n_levels, names, present, use_dense=True):
     """Features of kernels whose gray-level range is <= R and distinct-level count <= L, averaged
     over directions as PyRadiomics (``JointAverage``: plain mean over ``present``, see the module
     docstring; the others: ``nanmean`` over the directions with pairs)."""
-    import torch
-
     g = Glcm(flat, lo, R, ranks, L, n_levels, use_dense)
-    out = {}
-    for f in names:
-        per_dir = g.feature(f)
-        if f == "JointAverage":
-            out[f] = per_dir[:, present].mean(-1)
-        else:
-            out[f] = torch.nanmean(per_dir, -1)
-    return out
+    return {f: average(g.feature(f), f, present) for f in names}
 
 
 def pair_indices(D: int, device):

@@ -4,12 +4,16 @@ For each kernel voxel q, its dependence size is j = 1 + the number of its 26 nei
 in the kernel (inside the cube and the support) and have the same gray level (``gldm_a`` = 0).
 P(i, j) counts the kernel voxels of level i and size j; N_z = N_p, the kernel voxel count (the C
 extension's ``calculate_gldm`` on the kernel mask). Sums over P become means over kernel voxels
-(e.g. SDE = mean of 1 / j^2); the non-uniformities and the entropy use histograms.
+(e.g. SDE = mean of 1 / j^2); the non-uniformities and the entropy use histograms. The formulas
+are ``zones``' (shared with the GLRLM, the GLSZM and the ROI engine).
 """
 
 from __future__ import annotations
 
-from .engine import EPS, same_level_neighbours
+from functools import cached_property
+
+from . import zones
+from .engine import same_level_neighbours
 
 #: GLDM features (PyRadiomics ``gldm``, the 14 not deprecated), name -> IBSI tag (IBSI NGLDM, coarseness 0).
 FEATURES = {
@@ -32,6 +36,10 @@ def bytes_per_voxel(D, n_levels, names) -> int:
     return 16 * 8 * D ** 3 + 8 * (n_levels + 1) + 28 * 8 * 2
 
 
+#: PyRadiomics feature name -> its function (of a ``zones.Counts``).
+FEATURE_FUNCTIONS = zones.functions("SmallDependence", "LargeDependence", "Dependence", normalized_gray=False)
+
+
 def compute(cubes, n_levels, names, **_):
     """GLDM features of each kernel.
 
@@ -43,68 +51,43 @@ def compute(cubes, n_levels, names, **_):
     Returns:
         dict name -> torch.float64 (n,).
     """
-    import torch
+    counts = KernelDependences(cubes, n_levels)
+    return {f: FEATURE_FUNCTIONS[f](counts) for f in names}
 
-    n = cubes.shape[0]
-    inside = cubes > 0
-    dep = same_level_neighbours(cubes)  # dependent neighbours (alpha = 0: same level, in the kernel)
-    ok = inside.reshape(n, -1)
-    okd = ok.double()
-    i = cubes.reshape(n, -1).double()
-    j = (dep.reshape(n, -1) + 1).double()
-    nz = okd.sum(-1)
 
-    def mean(x):
-        return (x * okd).sum(-1) / nz
+class KernelDependences(zones.EntryCounts):
+    """``zones.EntryCounts`` of the kernels' voxels (torch, (n,) kernels): one entry per cube position,
+    weight 1 for a kernel voxel, i its level, j its dependence size."""
 
-    def variance(x):
-        mu = mean(x)
-        return mean((x - mu[:, None]) ** 2)
+    def __init__(self, cubes, n_levels):
+        n = cubes.shape[0]
+        self.levels = cubes.reshape(n, -1)
+        self.ok = self.levels > 0
+        self.dependent = same_level_neighbours(cubes).reshape(n, -1)  # alpha = 0: same level, in the kernel
+        self.w = self.ok.double()
+        self.i = self.levels.double().clamp(min=1)
+        self.j = (self.dependent + 1).double()
+        self.total = self.n_voxels = self.w.sum(-1)
+        self.n_levels = n_levels
 
-    def histogram_square_sum(codes, slots):
-        h = torch.zeros(n, slots, dtype=torch.float64, device=cubes.device)
-        h.scatter_add_(-1, torch.where(ok, codes, 0), okd)
-        return (h ** 2).sum(-1)
+    def _histogram(self, codes, slots):
+        import torch
 
-    out = {}
-    for f in names:
-        if f == "SmallDependenceEmphasis":
-            v = mean(1 / j ** 2)
-        elif f == "LargeDependenceEmphasis":
-            v = mean(j ** 2)
-        elif f == "GrayLevelNonUniformity":
-            v = histogram_square_sum(cubes.reshape(n, -1), n_levels + 1) / nz
-        elif f == "DependenceNonUniformity":
-            v = histogram_square_sum(dep.reshape(n, -1) + 1, 28) / nz
-        elif f == "DependenceNonUniformityNormalized":
-            v = histogram_square_sum(dep.reshape(n, -1) + 1, 28) / nz ** 2
-        elif f == "GrayLevelVariance":
-            v = variance(i)
-        elif f == "DependenceVariance":
-            v = variance(j)
-        elif f == "DependenceEntropy":
-            codes = cubes.reshape(n, -1) * 32 + dep.reshape(n, -1)
-            codes = torch.where(ok, codes, -1)
-            ordered = codes.sort(-1).values
-            starts = torch.ones_like(ordered, dtype=torch.bool)
-            starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            run = starts.long().cumsum(-1) - 1
-            counts = torch.zeros_like(okd).scatter_add_(-1, run, (ordered >= 0).double())
-            p = counts / nz[:, None]
-            v = -(p * torch.log2(p + EPS)).sum(-1)
-        elif f == "LowGrayLevelEmphasis":
-            v = mean(1 / torch.where(ok, i, 1.0) ** 2)
-        elif f == "HighGrayLevelEmphasis":
-            v = mean(i ** 2)
-        elif f == "SmallDependenceLowGrayLevelEmphasis":
-            v = mean(1 / (torch.where(ok, i, 1.0) ** 2 * j ** 2))
-        elif f == "SmallDependenceHighGrayLevelEmphasis":
-            v = mean(i ** 2 / j ** 2)
-        elif f == "LargeDependenceLowGrayLevelEmphasis":
-            v = mean(j ** 2 / torch.where(ok, i, 1.0) ** 2)
-        elif f == "LargeDependenceHighGrayLevelEmphasis":
-            v = mean(i ** 2 * j ** 2)
-        else:
-            raise KeyError(f)
-        out[f] = v
-    return out
+        h = torch.zeros(codes.shape[0], slots, dtype=torch.float64, device=codes.device)
+        return h.scatter_add_(-1, torch.where(self.ok, codes, 0), self.w)
+
+    @cached_property
+    def per_level(self):
+        return self._histogram(self.levels, self.n_levels + 1)
+
+    @cached_property
+    def per_j(self):
+        return self._histogram(self.dependent + 1, 28)
+
+    @cached_property
+    def per_cell(self):
+        from .glrlm import counts_of_sorted
+
+        codes = self.levels * 32 + self.dependent
+        ordered = codes.masked_fill(~self.ok, -1).sort(-1).values
+        return counts_of_sorted(ordered, ordered >= 0)

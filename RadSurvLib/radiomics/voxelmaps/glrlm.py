@@ -23,12 +23,11 @@ K = D^3 positions, a table gives for every direction and position the flat index
 and previous position along the direction (a sentinel index K, gray level 0, past the faces).
 A position starts a run if it is in the kernel and its predecessor is not in the kernel or has
 another level; the run length is built by D - 1 gather steps ``L = 1 + same_next * L[next]``.
-Sums over the runs of 1, i, i^2, 1/i^2 per (direction, run length) come from one scatter-add
-over the run starts (i taken relative to the centre level for the variance, against
-cancellation); every feature except GLN and RE follows from these (n, 13, D, 5) sums. GLN and
-RE need run counts per gray level and per (level, length) cell: levels are renumbered
-0..U-1 within each kernel (one sort of the kernel's K levels), and the counts are scattered
-into (n, 13, U * D) bins, so no Ng x Nr matrix is built.
+The run counts per (gray level, run length) cell come from one scatter-add over the run starts:
+levels are renumbered 0..U-1 within each kernel (one sort of the kernel's K levels), and the
+counts are scattered into (n, 13, U * D) bins, so no Ng x Nr matrix is built. The features are
+``zones``' formulas (shared with the GLSZM, the GLDM and the ROI engine) on these cells
+(``KernelRuns``).
 
 Memory: ``bytes_per_voxel(D, Ng)`` = 13 * D^3 * 32 + 13 * U * D * 36 bytes per kernel with
 U = min(D^3, Ng + 1), an upper bound (at most ~49 kB at r = 1, ~344 kB at r = 2; measured peaks
@@ -43,7 +42,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .engine import EPS
+from . import zones
 
 #: GLRLM features (PyRadiomics ``glrlm``), name -> IBSI tag (IBSI 1, section 3.7).
 FEATURES = {
@@ -58,6 +57,12 @@ FEATURES = {
 
 #: Features off by default: none (the run-length pass, shared by all, dominates the cost).
 COSTLY = frozenset()
+
+#: PyRadiomics feature name -> its function (of a ``zones.Counts``, per direction).
+FEATURE_FUNCTIONS = zones.functions("ShortRun", "LongRun", "RunLength", percentage="RunPercentage",
+                                    low_high=("LowGrayLevelRun", "HighGrayLevelRun"),
+                                    variance="RunVariance", entropy="RunEntropy")
+
 
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Upper estimate of the peak working-set bytes per kernel (cube) of ``compute``.
@@ -296,52 +301,25 @@ def _features(cubes, names) -> dict:
     cells.scatter_add_(-1, cell, start.float())                    # exact integer counts
     cells = cells.double().reshape(n, 13, n_ranks, size)           # P(i, j | theta)
     del cell, length, start
-    j = torch.arange(1, size + 1, device=dev, dtype=torch.float64)  # (D,)
-    # Sums over run lengths with weights 1, 1/j^2, j^2 per (direction, level): (n, 13, U, 3).
-    by_j = cells @ torch.stack([torch.ones_like(j), j ** -2, j ** 2], -1)
-    per_level = by_j[..., 0]                                        # (n, 13, U)
-    per_length = cells.sum(-2)                                      # (n, 13, D)
-    n_runs = per_length.sum(-1)                                     # Nr(theta)
-    n_vox = inside.sum(-1).double()[:, None]                        # Np
-    i = rank_level.double().clamp(min=1)[:, None, :]                # (n, 1, U); empty ranks: 1
-
-    def by_level(weight):
-        return (per_level * weight).sum(-1) / n_runs
-
-    def by_length(weight):
-        return (per_length * weight).sum(-1) / n_runs
-
-    def joint(level_weight, length_column):
-        return (by_j[..., length_column] * level_weight).sum(-1) / n_runs
-
-    want = set(names)
-    out = {}
-    if "RunEntropy" in want:
-        p = cells / n_runs[..., None, None]
-        out["RunEntropy"] = -(p * torch.log2(p + EPS)).sum((-2, -1))
-        del p
-    gln = (per_level ** 2).sum(-1)
-    rln = (per_length ** 2).sum(-1)
-    mu_i, mu_j = by_level(i), by_length(j)
-    formulas = {
-        "ShortRunEmphasis": lambda: by_length(j ** -2),
-        "LongRunEmphasis": lambda: by_length(j ** 2),
-        "GrayLevelNonUniformity": lambda: gln / n_runs,
-        "GrayLevelNonUniformityNormalized": lambda: gln / n_runs ** 2,
-        "RunLengthNonUniformity": lambda: rln / n_runs,
-        "RunLengthNonUniformityNormalized": lambda: rln / n_runs ** 2,
-        "RunPercentage": lambda: n_runs / n_vox,
-        "GrayLevelVariance": lambda: by_level((i - mu_i[..., None]) ** 2),
-        "RunVariance": lambda: by_length((j - mu_j[..., None]) ** 2),
-        "LowGrayLevelRunEmphasis": lambda: by_level(i ** -2),
-        "HighGrayLevelRunEmphasis": lambda: by_level(i ** 2),
-        "ShortRunLowGrayLevelEmphasis": lambda: joint(i ** -2, 1),
-        "ShortRunHighGrayLevelEmphasis": lambda: joint(i ** 2, 1),
-        "LongRunLowGrayLevelEmphasis": lambda: joint(i ** -2, 2),
-        "LongRunHighGrayLevelEmphasis": lambda: joint(i ** 2, 2),
-    }
-    for name, f in formulas.items():
-        if name in want:
-            out[name] = f()
+    runs = KernelRuns(cells, rank_level, inside.sum(-1).double())
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=dev)
-    return {name: torch.nanmean(torch.where(flat_dir, nan, out[name]), -1) for name in names}
+    return {name: torch.nanmean(torch.where(flat_dir, nan, FEATURE_FUNCTIONS[name](runs)), -1) for name in names}
+
+
+class KernelRuns(zones.CellCounts):
+    """``zones.CellCounts`` of the kernels' run length matrices (torch, per kernel and direction:
+    (n, 13)).
+
+    Args:
+        cells: P(i, j | theta) (n, 13, U, D) over the kernel's level ranks and run lengths 1..D.
+        rank_level: int64 (n, U) the level of each rank (0 for unused ranks: i = 1 there).
+        n_voxels: (n,) kernel voxels.
+    """
+
+    def __init__(self, cells, rank_level, n_voxels):
+        import torch
+
+        j = torch.arange(1, cells.shape[-1] + 1, device=cells.device, dtype=torch.float64)
+        i = rank_level.double().clamp(min=1)[:, None, :]                  # (n, 1, U)
+        n_runs = cells.reshape(cells.shape[:2] + (-1,)).sum(-1)          # N_r(theta)
+        super().__init__(cells, i, j, n_runs, n_voxels[:, None])

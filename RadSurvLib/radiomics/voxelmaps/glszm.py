@@ -23,7 +23,8 @@ working set; the loop ends when none changes (at most K steps, a few in practice
 own index; zone sizes are counts of equal labels (scatter-add). Linear features are sums over
 roots; the gray-level, zone-size and (level, size) cell histograms needed by GLN, SZN and ZE
 come from sorting the codes ``level * (K + 1) + size`` of the roots of each kernel and counting
-groups of equal codes, so no Ng x Ns matrix is built.
+groups of equal codes, so no Ng x Ns matrix is built. The features are ``zones``' formulas
+(shared with the GLRLM, the GLDM and the ROI engine) on the roots (``KernelZones``).
 
 For 3 x 3 x 3 cubes the labelling instead gathers each position's 26 neighbours at every step
 (``_zone_labels_gather``: fewer, larger torch ops, faster at that size).
@@ -33,9 +34,9 @@ Memory: see ``bytes_per_voxel``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
-from .engine import EPS
+from . import zones
 
 #: GLSZM features (PyRadiomics ``glszm``), name -> IBSI tag (IBSI 1, section 3.8).
 FEATURES = {
@@ -50,6 +51,12 @@ FEATURES = {
 
 #: Features off by default: none (the zone labelling, shared by all, dominates the cost).
 COSTLY = frozenset()
+
+#: PyRadiomics feature name -> its function (of a ``zones.Counts``).
+FEATURE_FUNCTIONS = zones.functions("SmallArea", "LargeArea", "SizeZone", percentage="ZonePercentage",
+                                    low_high=("LowGrayLevelZone", "HighGrayLevelZone"),
+                                    variance="ZoneVariance", entropy="ZoneEntropy")
+
 
 def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
     """Estimated peak working-set bytes per kernel (cube) of ``compute``.
@@ -234,67 +241,65 @@ def compute(cubes, n_levels, names, **settings) -> dict:
     """
     import torch
 
-    from .glrlm import counts_of_sorted, check_cubes
+    from .glrlm import check_cubes
 
     names = list(dict.fromkeys(names))
     check_cubes(cubes, names, FEATURES, "GLSZM")
-    n, size = cubes.shape[0], cubes.shape[1]
-    dev = cubes.device
+    n = cubes.shape[0]
     if n == 0 or not names:
-        return {nm: torch.zeros(n, dtype=torch.float64, device=dev) for nm in names}
-    k = size ** 3
-    label = zone_labels(cubes)
-    lev = cubes.reshape(n, k)
-    inside = lev > 0
-    ids = torch.arange(k, device=dev)
-    root = inside & (label == ids)                                       # one per zone
-    sizes = torch.zeros(n, k + 1, dtype=torch.int64, device=dev)
-    sizes.scatter_add_(1, label, inside.long())
-    sizes = sizes[:, :k]                                                 # size at each root
-    zones = root.double()
-    n_zones = zones.sum(-1)                                              # Nz
-    n_vox = inside.sum(-1).double()                                      # Np
-    i = torch.where(root, lev, torch.ones_like(lev)).double()
-    j = torch.where(root, sizes, torch.ones_like(sizes)).double()
-    want = set(names)
-    out = {}
+        return {nm: torch.zeros(n, dtype=torch.float64, device=cubes.device) for nm in names}
+    counts = KernelZones(cubes)
+    return {name: FEATURE_FUNCTIONS[name](counts) for name in names}
 
-    def zone_mean(values):
-        return (zones * values).sum(-1) / n_zones
 
-    if want & {"GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized", "ZoneEntropy",
-               "SizeZoneNonUniformity", "SizeZoneNonUniformityNormalized"}:
-        codes = torch.where(root, lev * (k + 1) + sizes, torch.full_like(lev, -1))
+class KernelZones(zones.EntryCounts):
+    """``zones.EntryCounts`` of the kernels' zones (torch, (n,) kernels): one entry per cube position,
+    weight 1 at a zone's root (``zone_labels``), i its level, j its size."""
+
+    def __init__(self, cubes):
+        import torch
+
+        n, size = cubes.shape[0], cubes.shape[1]
+        k = self.k = size ** 3
+        label = zone_labels(cubes)
+        lev = cubes.reshape(n, k)
+        inside = lev > 0
+        self.root = inside & (label == torch.arange(k, device=cubes.device))  # one per zone
+        sizes = torch.zeros(n, k + 1, dtype=torch.int64, device=cubes.device)
+        sizes.scatter_add_(1, label, inside.long())
+        self.sizes = sizes[:, :k]                                              # size at each root
+        self.levels = lev
+        self.w = self.root.double()
+        self.total = self.w.sum(-1)                                            # N_z
+        self.n_voxels = inside.sum(-1).double()                                # N_p
+        self.i = torch.where(self.root, lev, 1).double()
+        self.j = torch.where(self.root, self.sizes, 1).double()
+
+    @cached_property
+    def _codes(self):
+        """The roots' codes level * (K + 1) + size, sorted (-1: not a root), and their validity."""
+        import torch
+
+        codes = torch.where(self.root, self.levels * (self.k + 1) + self.sizes, -1)
         ordered = codes.sort(-1).values
-        valid = ordered >= 0
-        if "ZoneEntropy" in want:
-            p = counts_of_sorted(ordered, valid) / n_zones[:, None]
-            out["ZoneEntropy"] = -(p * torch.log2(p + EPS)).sum(-1)
-        if want & {"GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized"}:
-            per_level = counts_of_sorted(torch.div(ordered, k + 1, rounding_mode="floor"), valid)
-            gln = (per_level ** 2).sum(-1)
-            out["GrayLevelNonUniformity"] = gln / n_zones
-            out["GrayLevelNonUniformityNormalized"] = gln / n_zones ** 2
-        if want & {"SizeZoneNonUniformity", "SizeZoneNonUniformityNormalized"}:
-            per_size = torch.zeros(n, k + 1, dtype=torch.float64, device=dev)
-            per_size.scatter_add_(1, sizes * root, zones)
-            szn = (per_size ** 2).sum(-1)
-            out["SizeZoneNonUniformity"] = szn / n_zones
-            out["SizeZoneNonUniformityNormalized"] = szn / n_zones ** 2
-    simple = {
-        "SmallAreaEmphasis": lambda: zone_mean(1 / j ** 2),
-        "LargeAreaEmphasis": lambda: zone_mean(j ** 2),
-        "ZonePercentage": lambda: n_zones / n_vox,
-        "GrayLevelVariance": lambda: zone_mean((i - zone_mean(i)[:, None]) ** 2),
-        "ZoneVariance": lambda: zone_mean((j - zone_mean(j)[:, None]) ** 2),
-        "LowGrayLevelZoneEmphasis": lambda: zone_mean(1 / i ** 2),
-        "HighGrayLevelZoneEmphasis": lambda: zone_mean(i ** 2),
-        "SmallAreaLowGrayLevelEmphasis": lambda: zone_mean(1 / (i ** 2 * j ** 2)),
-        "SmallAreaHighGrayLevelEmphasis": lambda: zone_mean(i ** 2 / j ** 2),
-        "LargeAreaLowGrayLevelEmphasis": lambda: zone_mean(j ** 2 / i ** 2),
-        "LargeAreaHighGrayLevelEmphasis": lambda: zone_mean(i ** 2 * j ** 2),
-    }
-    for name, f in simple.items():
-        if name in want:
-            out[name] = f()
-    return {name: out[name] for name in names}
+        return ordered, ordered >= 0
+
+    @cached_property
+    def per_cell(self):
+        from .glrlm import counts_of_sorted
+
+        return counts_of_sorted(*self._codes)
+
+    @cached_property
+    def per_level(self):
+        from .glrlm import counts_of_sorted
+
+        ordered, valid = self._codes
+        return counts_of_sorted(ordered.div(self.k + 1, rounding_mode="floor"), valid)
+
+    @cached_property
+    def per_j(self):
+        import torch
+
+        per_size = torch.zeros(self.w.shape[0], self.k + 1, dtype=torch.float64, device=self.w.device)
+        return per_size.scatter_add_(1, self.sizes * self.root, self.w)

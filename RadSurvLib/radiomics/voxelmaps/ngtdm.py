@@ -7,12 +7,15 @@ the C extension's ``calculate_ngtdm`` on the kernel mask). p_i = n_i / N_vp, N_g
 levels with p_i > 0. Sums over level pairs run over the levels present in the kernel (small
 dense matrices over kernel level ranks). Special values as PyRadiomics: Coarseness 1e6 when
 sum p_i s_i = 0, Contrast 0 when N_gp = 1, Busyness 0 when its denominator is 0, Strength 0 when
-sum s_i = 0.
+sum s_i = 0. One function per feature of a ``Table`` (NumPy or torch), shared with the ROI engine.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from . import engine
+from .arrays import to_float64, xp
 from .engine import kernel_ranks, neighbour_sums
 
 #: NGTDM features (PyRadiomics ``ngtdm``), name -> IBSI tag.
@@ -58,19 +61,14 @@ def compute(cubes, n_levels, names, **_):
     s_i = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_add_(-1, ranks, diff * hasd)
     gl = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_reduce_(
         -1, ranks, level * hasd, reduce="amax", include_self=True)
-    nvp = n_i.sum(-1)
-    p = n_i / nvp.clamp(min=1)[:, None]
-    present = n_i > 0
-    ngp = present.sum(-1).double()
-    sum_ps = (p * s_i).sum(-1)
-    sum_s = s_i.sum(-1)
+    table = Table(n_i, s_i, gl)
     # Level-pair sums run over the levels of each kernel (ranks 0..L_v - 1, ascending): voxels are
     # grouped by L_v so that each group only builds L_g x L_g matrices (L_g = the group's largest).
-    l_v = torch.where(present, torch.arange(L, device=dev)[None, :] + 1, 0).amax(-1)
+    l_v = torch.where(table.present, torch.arange(L, device=dev)[None, :] + 1, 0).amax(-1)
     order = l_v.argsort()
     l_sorted = l_v[order]
-    pair_feats = [f for f in names if f in ("Contrast", "Busyness", "Complexity", "Strength")]
-    pair_sums = {f: torch.empty(n, dtype=torch.float64, device=dev) for f in pair_feats}
+    pair_feats = [f for f in names if f in PAIR_SUMS]
+    table.pair_sums = {f: torch.empty(n, dtype=torch.float64, device=dev) for f in pair_feats}
     if pair_feats:
         bounds = sorted({b for b in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if b < L} | {L})
         cuts = torch.searchsorted(l_sorted, torch.tensor(bounds, device=dev), right=True).tolist()
@@ -81,58 +79,134 @@ def compute(cubes, n_levels, names, **_):
             step = max(1, engine.CHUNK_BYTES // (8 * 8 * lg * lg))
             for s0 in range(begin, end, step):
                 sel = order[s0:min(s0 + step, end)]
-                sums = _pair_sums(p[sel, :lg], s_i[sel, :lg], gl[sel, :lg], present[sel, :lg], pair_feats)
+                group = Table(n_i[sel, :lg], s_i[sel, :lg], gl[sel, :lg])
                 for f in pair_feats:
-                    pair_sums[f][sel] = sums[f]
+                    table.pair_sums[f][sel] = PAIR_SUMS[f](group)
             begin = end
-
-    out = {}
-    for f in names:
-        if f == "Coarseness":
-            v = torch.where(sum_ps != 0, 1 / torch.where(sum_ps != 0, sum_ps, 1.0),
-                            torch.full_like(sum_ps, 1e6))
-        elif f == "Contrast":
-            div = ngp * (ngp - 1)
-            num = pair_sums[f] * sum_s / nvp
-            v = torch.where(div != 0, num / torch.where(div != 0, div, 1.0), torch.zeros_like(num))
-        elif f == "Busyness":
-            absdiff = pair_sums[f]
-            v = torch.where(absdiff != 0, sum_ps / torch.where(absdiff != 0, absdiff, 1.0),
-                            torch.zeros_like(absdiff))
-        elif f == "Complexity":
-            v = pair_sums[f] / nvp
-        elif f == "Strength":
-            s = pair_sums[f]
-            v = torch.where(sum_s != 0, s / torch.where(sum_s != 0, sum_s, 1.0), torch.zeros_like(s))
-        else:
-            raise KeyError(f)
-        out[f] = v
-    return out
+    return {f: FEATURE_FUNCTIONS[f](table) for f in names}
 
 
-def _pair_sums(pg, sg, gg, pr, feats):
-    """The level-pair double sums of NGTDM over (m, L_g) per-level vectors: p_i, s_i, level i and
-    presence, for Contrast (sum p_i p_j (i - j)^2), Busyness (sum |i p_i - j p_j|), Complexity
-    (sum |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)) and Strength (sum (p_i + p_j) (i - j)^2),
-    each over the levels present in the kernel."""
-    import torch
+class Table:
+    """What the NGTDM feature functions read, per kernel and gray level, float64 (m, L): the
+    voxel maps' kernels (torch) or an ROI (NumPy, m = 1: ``roi_engine.families.ngtdm``).
 
-    both = pr[:, :, None] & pr[:, None, :]
-    dgl = gg[:, :, None] - gg[:, None, :]
-    out = {}
-    for f in feats:
-        if f == "Contrast":
-            v = (pg[:, :, None] * pg[:, None, :] * dgl ** 2).sum((1, 2))
-        elif f == "Busyness":
-            ip = gg * pg
-            v = ((ip[:, :, None] - ip[:, None, :]).abs() * both).sum((1, 2))
-        elif f == "Complexity":
-            ps = pg * sg
-            num = (ps[:, :, None] + ps[:, None, :]) * both
-            div = pg[:, :, None] + pg[:, None, :]
-            div = torch.where(div == 0, torch.ones_like(div), div)
-            v = (dgl.abs() * num / div).sum((1, 2))
-        else:  # Strength
-            v = ((pg[:, :, None] + pg[:, None, :]) * dgl ** 2 * both).sum((1, 2))
-        out[f] = v
-    return out
+    Args:
+        n: n_i, the voxels of level i counted (with a neighbour in the kernel); 0 for a slot
+            whose level is absent.
+        s: s_i. i: the gray level of each slot.
+
+    ``p`` p_i = n_i / N_vp, ``present`` p_i > 0, ``nvp`` N_vp (m,), ``ngp`` N_gp (m,);
+    ``pair_sums``: name -> (m,) the level-pair sum of ``PAIR_SUMS`` when computed elsewhere (the
+    voxel maps build them by groups of kernels), else computed here.
+    """
+
+    def __init__(self, n, s, i):
+        X = xp(n)
+        self.n, self.s, self.i = n, s, i
+        self.nvp = n.sum(-1)
+        self.p = n / X.where(self.nvp > 0, self.nvp, 1.0)[:, None]
+        self.present = n > 0
+        self.ngp = to_float64(self.present.sum(-1))
+        self.pair_sums = {}
+
+    @cached_property
+    def both(self):
+        """Pairs of levels both present (m, L, L)."""
+        return self.present[:, :, None] & self.present[:, None, :]
+
+    @cached_property
+    def level_difference(self):
+        """i - j for every pair of slots (m, L, L)."""
+        return _outer(self.i, _minus)
+
+    def pair(self, name):
+        """The level-pair sum ``PAIR_SUMS[name]`` (m,)."""
+        if name not in self.pair_sums:
+            self.pair_sums[name] = PAIR_SUMS[name](self)
+        return self.pair_sums[name]
+
+
+def _outer(x, op):
+    """op(x_i, x_j) for every pair of slots: (m, L, L)."""
+    return op(x[:, :, None], x[:, None, :])
+
+
+def _minus(a, b):
+    return a - b
+
+
+def _plus(a, b):
+    return a + b
+
+
+# The level-pair double sums (over the levels present), each of a ``Table``: (m,).
+
+def contrast_pairs(t):
+    """sum_i sum_j p_i p_j (i - j)^2."""
+    return (t.p[:, :, None] * t.p[:, None, :] * t.level_difference ** 2).sum((1, 2))
+
+
+def busyness_pairs(t):
+    """sum_i sum_j |i p_i - j p_j|."""
+    return (xp(t.p).abs(_outer(t.i * t.p, _minus)) * t.both).sum((1, 2))
+
+
+def complexity_pairs(t):
+    """sum_i sum_j |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)."""
+    X = xp(t.p)
+    divisor = _outer(t.p, _plus)
+    divisor = X.where(divisor == 0, X.ones_like(divisor), divisor)
+    return (X.abs(t.level_difference) * (_outer(t.p * t.s, _plus) * t.both) / divisor).sum((1, 2))
+
+
+def strength_pairs(t):
+    """sum_i sum_j (p_i + p_j) (i - j)^2."""
+    return (_outer(t.p, _plus) * t.level_difference ** 2 * t.both).sum((1, 2))
+
+
+#: Feature name -> its level-pair sum.
+PAIR_SUMS = {"Contrast": contrast_pairs, "Busyness": busyness_pairs, "Complexity": complexity_pairs,
+             "Strength": strength_pairs}
+
+
+def _ratio_or(numerator, denominator, value):
+    """numerator / denominator, ``value`` where the denominator is 0."""
+    X = xp(denominator)
+    safe = X.where(denominator != 0, denominator, X.ones_like(denominator))
+    return X.where(denominator != 0, numerator / safe, X.full_like(denominator, value))
+
+
+# One function per feature (PyRadiomics ``radiomics.ngtdm``, its formulas), each of a ``Table``
+# (NumPy or torch: see ``arrays``), giving one value per kernel (m,).
+
+def coarseness(t):
+    """Coarseness = 1 / sum_i p_i s_i; 10^6 when the sum is 0 (PyRadiomics). IBSI QCDE."""
+    return _ratio_or(1.0, (t.p * t.s).sum(-1), 1e6)
+
+
+def contrast(t):
+    """Contrast = [sum_i sum_j p_i p_j (i - j)^2 / (N_gp (N_gp - 1))] [sum_i s_i / N_vp]; 0 with
+    one level (PyRadiomics). IBSI 65HE."""
+    return _ratio_or(t.pair("Contrast") * t.s.sum(-1) / t.nvp, t.ngp * (t.ngp - 1), 0.0)
+
+
+def busyness(t):
+    """Busyness = sum_i p_i s_i / sum_i sum_j |i p_i - j p_j|; 0 when the denominator is 0
+    (PyRadiomics). IBSI NQ30."""
+    return _ratio_or((t.p * t.s).sum(-1), t.pair("Busyness"), 0.0)
+
+
+def complexity(t):
+    """Complexity = sum_i sum_j |i - j| (p_i s_i + p_j s_j) / (p_i + p_j) / N_vp. IBSI HDEZ."""
+    return t.pair("Complexity") / t.nvp
+
+
+def strength(t):
+    """Strength = sum_i sum_j (p_i + p_j) (i - j)^2 / sum_i s_i; 0 when sum_i s_i = 0
+    (PyRadiomics). IBSI 1X9X."""
+    return _ratio_or(t.pair("Strength"), t.s.sum(-1), 0.0)
+
+
+#: PyRadiomics feature name -> its function (of a ``Table``; one value per kernel (m,)).
+FEATURE_FUNCTIONS = {"Coarseness": coarseness, "Contrast": contrast, "Busyness": busyness,
+                     "Complexity": complexity, "Strength": strength}

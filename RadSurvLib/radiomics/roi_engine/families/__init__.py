@@ -1,14 +1,14 @@
-"""ROI feature formulas of RadSurv's engine, one module per PyRadiomics feature class.
+"""ROI features of RadSurv's engine, one module per PyRadiomics feature class.
 
-Each module holds one function per feature (its formula, IBSI tag and PyRadiomics name in the
-docstring), computed from the family's matrix in PyRadiomics' layout with a leading kernel axis of
-length 1 (an ROI is one kernel): GLCM (1, Ng, Ng, angles), GLRLM (1, Ng, run lengths, angles),
-GLSZM (1, Ng, zone sizes), GLDM (1, Ng, dependences), NGTDM (1, Ng, 3). Definitions: PyRadiomics'
-documentation of each feature (radiomics.readthedocs.io, "Radiomic Features") and the IBSI
-reference manual (Zwanenburg et al., Radiology 2020); the names and IBSI tags of the texture
-families are those of the voxel-map modules (``radiomics.voxelmaps``), the same features per voxel.
-A feature whose value is not a number (division by zero in PyRadiomics' formula) is NaN, as
-PyRadiomics gives.
+An ROI is one kernel: each texture module builds, from the family's matrix in PyRadiomics' layout
+(GLCM (1, Ng, Ng, angles), GLRLM (1, Ng, run lengths, angles), GLSZM (1, Ng, zone sizes), GLDM
+(1, Ng, dependences), NGTDM (1, Ng, 3)), the object the family's feature functions read, as NumPy
+arrays with a kernel axis of length 1, and calls them. The feature functions (one per feature: its
+formula, IBSI tag and PyRadiomics name) are those of the voxel maps, written for NumPy and torch
+alike: ``voxelmaps.firstorder``, ``voxelmaps.glcm``, ``voxelmaps.ngtdm`` and ``voxelmaps.zones``
+(GLRLM, GLSZM, GLDM; named per family in ``voxelmaps.<family>.FEATURE_FUNCTIONS``). Shape is ROI
+only (``shape``). A feature whose value is not a number (division by zero in PyRadiomics' formula)
+is NaN, as PyRadiomics gives.
 """
 
 from __future__ import annotations

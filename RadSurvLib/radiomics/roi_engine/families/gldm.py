@@ -1,20 +1,18 @@
 """Gray level dependence matrix features (PyRadiomics ``gldm``) of one ROI.
 
 P(i, j): number of voxels of gray level i with j - 1 of their 26 neighbours in the ROI at the same
-gray level (``gldm_a`` 0), columns no voxel has left out; N_z = number of voxels. Formulas
-(``_zones``, IBSI tags in ``FEATURES``): SmallDependenceEmphasis = sum p_d(j) / j^2 / N_z, ... as
-PyRadiomics' documentation of ``gldm``.
+gray level (``gldm_a`` 0); N_z = number of voxels. The formulas are those of the voxel maps
+(``voxelmaps.zones``, named in ``voxelmaps.gldm.FEATURE_FUNCTIONS``, IBSI tags in ``FEATURES``):
+the ROI is one kernel, its matrix the ``_zones.Matrix`` they read.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...voxelmaps.gldm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
-from . import _zones
+from ...voxelmaps.gldm import FEATURE_FUNCTIONS, FEATURES  # noqa: F401 - one place for both
+from ._zones import Matrix
 from .evaluation import evaluate
-
-FUNCTIONS = _zones.functions("SmallDependence", "LargeDependence", "Dependence", normalized_gray=False)
 
 
 def features(counts, gray_levels, names) -> dict:
@@ -27,4 +25,4 @@ def features(counts, gray_levels, names) -> dict:
     j = np.arange(1, counts.shape[2] + 1)
     total = counts.sum((1, 2))
     total = np.where(total == 0, 1, total)
-    return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, j, total), names)
+    return evaluate(FEATURE_FUNCTIONS, Matrix(counts, gray_levels, j, total), names)

@@ -2,22 +2,22 @@
 
 P(i, j) per angle: number of runs of gray level i and length j along the angle (13 angles, angles
 without a run left out); N_r = number of runs per angle. Each feature per angle, averaged over the
-angles. Formulas (``_zones``, IBSI tags in ``FEATURES``): ShortRunEmphasis = sum p_r(j) / j^2 / N_r,
-RunPercentage = N_r / N_p, ... as PyRadiomics' documentation of ``glrlm``.
+angles. The formulas are those of the voxel maps (``voxelmaps.zones``, named in
+``voxelmaps.glrlm.FEATURE_FUNCTIONS``, IBSI tags in ``FEATURES``): ShortRunEmphasis =
+sum p_r(j) / j^2 / N_r, RunPercentage = N_r / N_p, ...; the ROI is one kernel, its matrix the
+``_zones.Matrix`` they read.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...voxelmaps.glrlm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
-from . import _zones
+from ...voxelmaps.glrlm import FEATURE_FUNCTIONS, FEATURES  # noqa: F401 - one place for both
+from ._zones import Matrix
 from .evaluation import evaluate
 
-FUNCTIONS = _zones.functions("ShortRun", "LongRun", "RunLength", percentage="RunPercentage",
-                             low_high=("LowGrayLevelRun", "HighGrayLevelRun"))
-FUNCTIONS["RunVariance"] = FUNCTIONS.pop("RunLengthVariance")
-FUNCTIONS["RunEntropy"] = FUNCTIONS.pop("RunLengthEntropy")
+#: Feature name -> its value for the ROI: the mean over the angles (NaN angles skipped).
+FUNCTIONS = {name: (lambda m, f=f: np.nanmean(f(m), -1)) for name, f in FEATURE_FUNCTIONS.items()}
 
 
 def features(counts, gray_levels, names) -> dict:
@@ -33,4 +33,4 @@ def features(counts, gray_levels, names) -> dict:
         counts, n_r = counts[..., keep], n_r[:, keep]
     n_r = np.where(n_r == 0, np.nan, n_r)
     lengths = np.arange(1, counts.shape[2] + 1)
-    return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, lengths, n_r), names)
+    return evaluate(FUNCTIONS, Matrix(counts, gray_levels, lengths, n_r), names)

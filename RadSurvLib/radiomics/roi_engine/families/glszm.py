@@ -1,22 +1,19 @@
 """Gray level size zone matrix features (PyRadiomics ``glszm``) of one ROI.
 
 P(i, j): number of zones (26-connected voxels of one gray level) of gray level i and j voxels;
-N_z = number of zones. Formulas (``_zones``, IBSI tags in ``FEATURES``): SmallAreaEmphasis =
-sum p_s(j) / j^2 / N_z, ZonePercentage = N_z / N_p, ... as PyRadiomics' documentation of ``glszm``.
+N_z = number of zones. The formulas are those of the voxel maps (``voxelmaps.zones``, named in
+``voxelmaps.glszm.FEATURE_FUNCTIONS``, IBSI tags in ``FEATURES``): SmallAreaEmphasis =
+sum p_s(j) / j^2 / N_z, ZonePercentage = N_z / N_p, ...; the ROI is one kernel, its matrix the
+``_zones.Matrix`` they read.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...voxelmaps.glszm import FEATURES  # noqa: F401 - name -> IBSI tag, one place for both
-from . import _zones
+from ...voxelmaps.glszm import FEATURE_FUNCTIONS, FEATURES  # noqa: F401 - one place for both
+from ._zones import Matrix
 from .evaluation import evaluate
-
-FUNCTIONS = _zones.functions("SmallArea", "LargeArea", "SizeZone", percentage="ZonePercentage",
-                             low_high=("LowGrayLevelZone", "HighGrayLevelZone"))
-FUNCTIONS["ZoneVariance"] = FUNCTIONS.pop("SizeZoneVariance")
-FUNCTIONS["ZoneEntropy"] = FUNCTIONS.pop("SizeZoneEntropy")
 
 
 def features(counts, gray_levels, names) -> dict:
@@ -27,4 +24,4 @@ def features(counts, gray_levels, names) -> dict:
     """
 
     sizes = np.arange(1, counts.shape[2] + 1)
-    return evaluate(FUNCTIONS, _zones.Counts(counts, gray_levels, sizes, counts.sum((1, 2))), names)
+    return evaluate(FEATURE_FUNCTIONS, Matrix(counts, gray_levels, sizes, counts.sum((1, 2))), names)

@@ -1,0 +1,59 @@
+"""Array functions that take NumPy arrays or torch tensors alike.
+
+The feature formulas of the families (``glcm``, ``firstorder``, ...) serve two callers: the voxel
+maps (torch tensors, one row per kernel, on CPU or CUDA) and the ROI engine (NumPy arrays, one row:
+the ROI is one kernel). They are written with the operators both libraries share (``+``, ``*``,
+``**``, ``@``, ``.sum(axis)``) and, for the rest, with the module ``xp(x)`` returns (NumPy and torch
+spell ``where``, ``log2``, ``exp``, ``sqrt``, ``abs``, ``amax``, ``nanmean``, ``*_like`` and
+``linalg.eigvals`` alike); the few functions they spell differently are here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def xp(x):
+    """The array module of ``x``: ``torch`` for a tensor, else ``numpy``."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
+def take(x, index):
+    """``x`` indexed along its last axis by the integer array ``index`` of the same leading shape
+    (``numpy.take_along_axis`` / ``torch.gather`` on the last axis)."""
+    if xp(x) is np:
+        return np.take_along_axis(x, index, -1)
+    return x.gather(-1, index)
+
+
+def nan_like(x):
+    """An array of NaN of ``x``'s shape, dtype and device."""
+    return xp(x).full_like(x, float("nan"))
+
+
+def to_float64(x):
+    """``x`` (bool or integer) as float64, same library and device."""
+    return x.astype(np.float64) if xp(x) is np else x.double()
+
+
+def to_int64(x):
+    """``x`` as int64 (truncated toward zero), same library and device."""
+    return x.astype(np.int64) if xp(x) is np else x.long()
+
+
+def ones(x, n: int):
+    """A float64 vector of ``n`` ones, same library and device as ``x``."""
+    if xp(x) is np:
+        return np.ones(n)
+    import torch
+
+    return torch.ones(n, dtype=torch.float64, device=x.device)
+
+
+def swapaxes(x):
+    """``x`` with its last two axes swapped (a view)."""
+    return xp(x).swapaxes(x, -1, -2)
