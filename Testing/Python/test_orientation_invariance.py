@@ -314,9 +314,8 @@ LUNG1_STORAGES = [((0, 1, 2), (False, False, False), ".nrrd"), ((0, 1, 2), (True
 
 
 @pytest.fixture(scope="session")
-def lung1_storage_runs(tmp_path_factory, light_options):
-    """[(out_dir, result, CT file)] of light runs on the lung1_001 storages, the rings kept inside
-    the lungs (the RTSTRUCT's Lung-Left and Lung-Right as the lung mask, stored alike)."""
+def lung1_images():
+    """(CT, GTV, lungs) of lung1_001 as RadSurv's DICOM + RTSTRUCT reader gives them."""
     from RadSurvLib.io.dicom import load_dicom_case, rasterise_rtstruct
 
     if not LUNG1_001.is_dir():
@@ -324,6 +323,32 @@ def lung1_storage_runs(tmp_path_factory, light_options):
     rtstruct = LUNG1_001 / "rtstruct" / "RS.dcm"
     ct, gtv, series = load_dicom_case(LUNG1_001 / "image", rtstruct=rtstruct, roi="GTV-1")
     lungs = sitk.Or(*(rasterise_rtstruct(rtstruct, series, roi) for roi in ("Lung-Left", "Lung-Right")))
+    return ct, gtv, lungs
+
+
+@pytest.mark.slow
+def test_lung1_001_every_flip_and_axis_order_has_one_canonical_image(lung1_images):
+    """lung1_001 (512 x 512 x 134) in all 8 flip combinations and all 6 axis orders: the same
+    canonical CT and GTV (identical arrays and grid), so the same analysis; three of these storages
+    are scored in full below."""
+    ct, gtv, _ = lung1_images
+    reference_ct, reference_gtv = to_canonical(ct), to_canonical(gtv)
+    storages = [((0, 1, 2), flips) for flips in FLIPS] + [(order, (False, False, False)) for order in ORDERS[1:]]
+    for order, flips in storages:
+        for image, reference in ((stored(ct, order, flips), reference_ct), (stored(gtv, order, flips), reference_gtv)):
+            canonical = to_canonical(image)
+            assert np.array_equal(sitk.GetArrayViewFromImage(canonical), sitk.GetArrayViewFromImage(reference))
+            assert canonical.GetSize() == reference.GetSize() and canonical.GetSpacing() == reference.GetSpacing()
+            assert canonical.GetDirection() == reference.GetDirection()
+            np.testing.assert_allclose(canonical.GetOrigin(), reference.GetOrigin(), rtol=0, atol=1e-9)
+    assert len(storages) == 13
+
+
+@pytest.fixture(scope="session")
+def lung1_storage_runs(tmp_path_factory, light_options, lung1_images):
+    """[(out_dir, result, CT file)] of light runs on the lung1_001 storages, the rings kept inside
+    the lungs (the RTSTRUCT's Lung-Left and Lung-Right as the lung mask, stored alike)."""
+    ct, gtv, lungs = lung1_images
     folder = tmp_path_factory.mktemp("lung1_storages")
     runs = []
     for order, flips, suffix in LUNG1_STORAGES:
