@@ -15,6 +15,49 @@ PAT1_IBSI_VOLUME_MM3 = 358_000.0
 PAT1_IBSI_VOLUME_TOL_MM3 = 5_000.0
 
 
+def make_pat1_scene(mask_path=PAT1_GTV):
+    """A slicer-core scene with PAT1's CT and a segmentation whose one segment, "GTV", is imported
+    from ``mask_path`` (a labelmap on PAT1's grid): (scene, CT node, segmentation node, segment ID)."""
+    import slicer
+
+    scene = slicer.vtkMRMLScene()
+    logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    logic.SetMRMLScene(scene)
+    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
+
+    def read(path, name, labelmap=False):
+        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode", name)
+        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+        storage.SetFileName(str(path))
+        assert storage.ReadData(node)
+        return node
+
+    ct = read(PAT1_CT, "PAT1 CT")
+    mask = read(mask_path, "mask", labelmap=True)
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "PAT1 segmentation")
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
+    gtv_id = seg.GetSegmentation().GetNthSegmentID(0)
+    seg.GetSegmentation().GetSegment(gtv_id).SetName("GTV")
+    scene.RemoveNode(mask)
+    return scene, ct, seg, gtv_id
+
+
+def run_worker_job(job):
+    """Run a worker job in this process (``worker.server.run_job``): (exit status, last message sent)."""
+    import io
+
+    from RadSurvLib.worker import server
+
+    sent = []
+
+    class Out:
+        def send(self, message):
+            sent.append(message)
+
+    return server.run_job(job, Out(), io.StringIO()), sent[-1]
+
+
 @pytest.fixture(scope="session")
 def pat1_images():
     """(CT, GTV) of PAT1 as SimpleITK images on the original 0.977 x 0.977 x 3 mm grid."""

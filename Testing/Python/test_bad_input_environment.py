@@ -11,29 +11,17 @@ parameter-file values (``binWidth: 0``) and a CUDA device on a computer without 
 from __future__ import annotations
 
 import errno
-import io
 import shutil
 from collections import namedtuple
 
 import pytest
-from conftest import PAT1_CT, PAT1_GTV
+from conftest import PAT1_CT, PAT1_GTV, run_worker_job
 from test_bad_input_frontends import _refused, small_case  # noqa: F401  (fixture)
 
 from RadSurvLib import batch
 from RadSurvLib.errors import OptionError, translate
 
 
-def _worker(job):
-    """Run a worker job in this process (``worker.server.run_job``): (exit status, last message)."""
-    from RadSurvLib.worker import server
-
-    sent = []
-
-    class Out:
-        def send(self, message):
-            sent.append(message)
-
-    return server.run_job(job, Out(), io.StringIO()), sent[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,7 +74,7 @@ def test_the_worker_and_the_module_name_a_full_disk_in_their_terms(tmp_path, mon
         raise OSError(errno.ENOSPC, "No space left on device", str(staging / "rings.nrrd"))
 
     monkeypatch.setattr(preprocessing, "validate_inputs", full)
-    code, message = _worker({"ct": str(PAT1_CT), "gtv": str(PAT1_GTV), "out_dir": str(out), "device": "cpu"})
+    code, message = run_worker_job({"ct": str(PAT1_CT), "gtv": str(PAT1_GTV), "out_dir": str(out), "device": "cpu"})
     assert code == 2 and message["kind"] == "input", message
     assert message["message"].startswith("out_dir: the disk holding ") and "free some space" in message["message"]
     failure = environment_failure(OSError(errno.ENOSPC, "No space left on device", str(out / "x")), "out_dir")

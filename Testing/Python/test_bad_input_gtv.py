@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import PAT1_CT, PAT1_GTV, REPO
+from conftest import PAT1_CT, PAT1_GTV, REPO, make_pat1_scene
 
 from RadSurvLib.cli import main
 from RadSurvLib.errors import InputError
@@ -229,29 +229,6 @@ def test_stray_voxel_is_refused_by_the_worker_in_job_terms(tmp_path, stray_gtv):
     assert not [m for m in sent if m["type"] == "progress" and m["stage"] == "resample"]
 
 
-def _scene_with_gtv(mask_path: Path):
-    """A scene with PAT1's CT and a segmentation whose segment "GTV" is ``mask_path``: (scene, ct, seg, id)."""
-    import slicer
-
-    scene = slicer.vtkMRMLScene()
-    logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    logic.SetMRMLScene(scene)
-    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
-    nodes = []
-    for path, kind in ((PAT1_CT, "vtkMRMLScalarVolumeNode"), (mask_path, "vtkMRMLLabelMapVolumeNode")):
-        node = scene.AddNewNodeByClass(kind, Path(path).name)
-        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-        storage.SetFileName(str(path))
-        assert storage.ReadData(node)
-        nodes.append(node)
-    ct, mask = nodes
-    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "PAT1 segmentation")
-    seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
-    gtv_id = seg.GetSegmentation().GetNthSegmentID(0)
-    seg.GetSegmentation().GetSegment(gtv_id).SetName("GTV")
-    scene.RemoveNode(mask)
-    return scene, ct, seg, gtv_id
 
 
 @pytest.mark.slicer
@@ -262,7 +239,7 @@ def test_stray_voxel_is_refused_by_the_module_logic_in_gui_terms(tmp_path, stray
     from RadSurvLib.control import logic as sl
     from RadSurvLib.worker.client import WorkerFailed
 
-    scene, ct, seg, gtv_id = _scene_with_gtv(stray_gtv)
+    scene, ct, seg, gtv_id = make_pat1_scene(stray_gtv)
     logic = sl.ScoringLogic(runner=InProcessWorkerRunner())
     with pytest.raises(WorkerFailed) as caught:
         logic.process(ct, seg, gtv_id, pythonCommand=["python"], outputDir=tmp_path / "out", device="cpu")

@@ -12,14 +12,13 @@ shows --overwrite end to end.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import socket
 import subprocess
 import sys
 
 import pytest
-from conftest import PAT1_CT, PAT1_GTV, REPO, InProcessWorkerRunner
+from conftest import PAT1_CT, PAT1_GTV, REPO, InProcessWorkerRunner, run_worker_job
 from test_bad_input_frontends import QUICK, _checksums, _cli, _env, _refused, small_case  # noqa: F401  (fixture)
 
 from RadSurvLib.outputs import folder
@@ -45,17 +44,6 @@ def _held_by_another_process(out):
         holder.wait()
 
 
-def _worker(job):
-    """Run a worker job in this process (``worker.server.run_job``): (exit status, last message)."""
-    from RadSurvLib.worker import server
-
-    sent = []
-
-    class Out:
-        def send(self, message):
-            sent.append(message)
-
-    return server.run_job(job, Out(), io.StringIO()), sent[-1]
 
 
 def _dead_pid() -> int:
@@ -77,7 +65,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_other(tmp_path):
             stdout, _ = _refused(argv, f"--out: {out} is in use by another RadSurv run (process {pid} on "
                                        f"{socket.gethostname()}, started ", "wait until it ends")
             assert "validate" not in stdout and "voxel maps:" not in stdout
-        code, message = _worker({"ct": str(missing), "gtv": str(missing), "out_dir": str(out)})
+        code, message = run_worker_job({"ct": str(missing), "gtv": str(missing), "out_dir": str(out)})
         assert code == 2 and message["kind"] == "input"
         assert message["message"].startswith(f"out_dir: {out} is in use by another RadSurv run (process {pid}")
     assert [p.name for p in out.iterdir()] == [folder.LOCK_FILE]  # the killed holder's; the refused runs left nothing
@@ -132,7 +120,7 @@ def test_a_folder_of_the_users_files_is_refused_without_overwrite(tmp_path):
                  ["voxelmaps", "--ct", missing, "--gtv", missing, "--out", out, "--quiet"]):
         _refused(argv, f"--out: {out} holds files that RadSurv did not write (features.csv, notes.txt, "
                        "overview.png); they are kept", "--overwrite")
-    code, message = _worker({"ct": str(missing), "gtv": str(missing), "out_dir": str(out)})
+    code, message = run_worker_job({"ct": str(missing), "gtv": str(missing), "out_dir": str(out)})
     assert code == 2 and "holds files that RadSurv did not write" in message["message"]
     assert "[[" not in message["message"] and "overwrite" in message["message"]
     assert _checksums(out) == before
@@ -204,7 +192,7 @@ def test_a_scene_path_not_ending_in_mrb_is_refused_before_any_stage(tmp_path):
     stdout, _ = _refused(["score", "--ct", PAT1_CT, "--gtv", PAT1_GTV, "--out", out, "--scene", tmp_path / "out.txt"],
                          f"--scene: {tmp_path / 'out.txt'} does not end in .mrb")
     assert stdout == "" and not out.exists()
-    code, message = _worker({"ct": str(PAT1_CT), "gtv": str(PAT1_GTV), "out_dir": str(out),
+    code, message = run_worker_job({"ct": str(PAT1_CT), "gtv": str(PAT1_GTV), "out_dir": str(out),
                              "scene_path": str(tmp_path / "out.txt")})
     assert code == 2 and message["message"].startswith("scene_path: ") and not out.exists()
 

@@ -27,6 +27,7 @@ from RadSurvLib.worker import environment as renv  # noqa: E402
 from RadSurvLib.control import task as sj  # noqa: E402
 from RadSurvLib.worker import client as wc  # noqa: E402
 from RadSurvLib.options import ScoreOptions  # noqa: E402
+from conftest import make_pat1_scene  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LIGHT_PARAMS = REPO / "Testing" / "Parameters" / "FirstOrder_PyRadiomics.yaml"
@@ -74,28 +75,6 @@ def test_environment_is_created_ready_and_pinned(environment):
     assert any(line.startswith("torch==2.13.0") for line in frozen)
 
 
-def make_pat1_scene():
-    scene = slicer.vtkMRMLScene()
-    logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    logic.SetMRMLScene(scene)
-    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
-
-    def read(path, name, labelmap=False):
-        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode", name)
-        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-        storage.SetFileName(str(path))
-        assert storage.ReadData(node)
-        return node
-
-    ct = read(REPO / "RadSurvLib" / "resources" / "PAT1" / "image.nii.gz", "PAT1 CT")
-    mask = read(REPO / "RadSurvLib" / "resources" / "PAT1" / "mask.nii.gz", "mask", labelmap=True)
-    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "PAT1 segmentation")
-    seg.SetReferenceImageGeometryParameterFromVolumeNode(ct)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(mask, seg)
-    gtv_id = seg.GetSegmentation().GetNthSegmentID(0)
-    seg.GetSegmentation().GetSegment(gtv_id).SetName("GTV")
-    scene.RemoveNode(mask)
-    return scene, ct, seg, gtv_id
 
 
 def test_pat1_scored_by_the_worker_in_the_environment(environment, tmp_path):
