@@ -10,23 +10,30 @@ spell ``where``, ``log2``, ``exp``, ``sqrt``, ``abs``, ``amax``, ``nanmean``, ``
 
 from __future__ import annotations
 
-import numpy as np
+# NumPy and torch are imported when a formula runs, not when the families are imported: the command
+# line (its parser lists the voxel-map families) also runs in Slicer's Python, which has neither.
+
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch")
 
 
 def xp(x):
     """The array module of ``x``: ``torch`` for a tensor, else ``numpy``."""
-    if type(x).__module__.startswith("torch"):
+    if _is_tensor(x):
         import torch
 
         return torch
-    return np
+    import numpy
+
+    return numpy
 
 
 def take(x, index):
     """``x`` indexed along its last axis by the integer array ``index`` of the same leading shape
     (``numpy.take_along_axis`` / ``torch.gather`` on the last axis)."""
-    if xp(x) is np:
-        return np.take_along_axis(x, index, -1)
+    if not _is_tensor(x):
+        return xp(x).take_along_axis(x, index, -1)
     return x.gather(-1, index)
 
 
@@ -37,18 +44,18 @@ def nan_like(x):
 
 def to_float64(x):
     """``x`` (bool or integer) as float64, same library and device."""
-    return x.astype(np.float64) if xp(x) is np else x.double()
+    return x.double() if _is_tensor(x) else x.astype("float64")
 
 
 def to_int64(x):
     """``x`` as int64 (truncated toward zero), same library and device."""
-    return x.astype(np.int64) if xp(x) is np else x.long()
+    return x.long() if _is_tensor(x) else x.astype("int64")
 
 
 def ones(x, n: int):
     """A float64 vector of ``n`` ones, same library and device as ``x``."""
-    if xp(x) is np:
-        return np.ones(n)
+    if not _is_tensor(x):
+        return xp(x).ones(n)
     import torch
 
     return torch.ones(n, dtype=torch.float64, device=x.device)
