@@ -310,7 +310,18 @@ def _process_alive(pid: int) -> bool:
         return False
     except OSError:
         return True  # another user's process: keep it
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended but was not reaped (Linux: state Z or X in /proc): a killed run whose
+    parent died too stays a zombie where nothing reaps it (PID 1 of some containers), yet answers
+    ``os.kill(pid, 0)``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS) or gone: os.kill decided
+    return stat[stat.rfind(")") + 2:][:1] in ("Z", "X")
 
 
 def _windows_process_alive(pid: int) -> bool:

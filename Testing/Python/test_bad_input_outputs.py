@@ -16,6 +16,8 @@ import json
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from conftest import PAT1_CT, PAT1_GTV, REPO, InProcessWorkerRunner, run_worker_job
@@ -90,6 +92,27 @@ def test_a_killed_runs_lock_is_taken_over(tmp_path):
     assert not lock.exists()  # taken over, and released when the run ended
     with folder.run_lock(out) as held:  # free again
         assert json.loads(held.read_text())["pid"] != 0
+
+
+def test_a_killed_but_unreaped_runs_lock_is_taken_over(tmp_path):
+    """A run killed with its parent (a batch's worker under ``kill -9`` of the process group) stays a
+    zombie where nothing reaps it (PID 1 of some containers); it answers ``kill(pid, 0)`` but runs
+    no more: its lock is taken over."""
+    out = tmp_path / "out"
+    out.mkdir()
+    killed = subprocess.Popen(["sleep", "60"])
+    try:
+        killed.kill()
+        deadline = time.monotonic() + 10
+        while not Path(f"/proc/{killed.pid}/stat").read_text().split(")")[-1].strip().startswith("Z"):
+            assert time.monotonic() < deadline, "the killed process did not become a zombie"
+            time.sleep(0.05)
+        lock = out / folder.LOCK_FILE
+        lock.write_text(json.dumps({"pid": killed.pid, "host": socket.gethostname(), "started": "now"}))
+        _refused(["score", "--ct", tmp_path / "missing.nrrd", "--gtv", PAT1_GTV, "--out", out], "--ct:")
+        assert not lock.exists()
+    finally:
+        killed.wait()
 
 
 def test_a_lock_of_another_computer_is_not_taken(tmp_path):

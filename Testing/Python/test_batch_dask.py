@@ -156,7 +156,8 @@ def test_client_killed_then_resume_redoes_no_finished_case(tmp_path):
     summary = process_cohort(cases, out, options=light_options(features_only=True))
     assert set(finished) <= set(summary["skipped"])
     assert {c: (out / "cases" / c / "result.json").stat().st_mtime_ns for c in finished} == finished
-    assert sorted(summary["skipped"] + summary["done"]) == ["lung10", "lung11", "lung20", "lung21"]
+    assert sorted(summary["skipped"] + summary["done"]) == ["lung10", "lung11", "lung20", "lung21"], \
+        read_results(out)  # a case refused again names why (e.g. its folder's lock)
     with open(out / "results.csv", newline="") as handle:
         done_rows = [row["case_id"] for row in csv.DictReader(handle) if row["status"] == "done"]
     assert sorted(done_rows) == sorted(set(done_rows))  # no case recorded twice
