@@ -429,9 +429,9 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
     spec = SchedulerSpec.parse(scheduler, threads_per_case)
     key = _run_key(options)
     if scorer is in_process_scorer and spec.kind != "address":  # the cases run on this computer
-        from .models.inference import resolve_device
+        from .models.inference import check_device
 
-        resolve_device(options.device)  # cuda without a GPU: refused before any case
+        check_device(options.device)  # cuda without a GPU: refused before any case
 
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,14 @@ Stages (timed in ``result.json``):
 
 1. validate    CT and GTV on one grid, GTV not empty, CT in HU, orthonormal directions; CT, GTV and
                lung mask brought to one orientation (LPS, ``io.orientation``: the same answer for
-               every storage of one image); the bundle and signature loaded
+               every storage of one image); the bundle (its files, checksum and settings) and the
+               signature read; the device checked (nothing heavy imported: a bad input is refused at once)
 2. resample    the analysis box (GTV + outermost ring / model crop + filter support) of the CT to 1 mm
                isotropic (B-spline, on the whole-CT grid points), GTV with a volume-preserving threshold
 3. rings       peritumoral rings (3/6/9 mm by default) on the 1 mm grid and on the CT grid
 4. features    ROI features (Liu et al. 2025 setting) for the GTV and each ring
 5. voxel_maps  voxel radiomics maps inside the GTV, on the CT's own grid
-6. model       the bundle's risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
+6. model       the bundle's model built (torch, MONAI) and its risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
                Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
 7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd (back on the CT's grid as the user stored
                it, ``io.orientation.to_input_grid``), features.csv, overview.png, result.json,
@@ -76,14 +77,15 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
         InputError: bad CT / GTV / options (``OptionError`` names the parameter: an ``out_dir`` that
             holds an earlier run or cannot be written, an ``inner_rim_mm`` not smaller than the GTV's
             inradius, ...); BundleError: bad bundle. Every setting is checked in the validate stage,
-            before the long ones. A failed or interrupted run removes its staging folder and the
+            before the long ones (only weights that do not match the bundle's architecture, found
+            when the model is built, come in the model stage). A failed or interrupted run removes its staging folder and the
             folders it created.
     """
     from . import preprocessing, rings
     from .gtv_components import components_result, components_summary
     from .io.images import binary_mask, write_image
     from .io.orientation import to_input_grid
-    from .models.inference import predict_case
+    from .models.inference import predict_case, resolve_device
     from .models.inputs import VOXEL_MAP_BIN_WIDTH_HU
     from .outputs.overview import write_overview
     from .radiomics import roi as feats
@@ -131,14 +133,15 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
         maps, prediction = {}, None
         if not options.features_only:  # radsurv features: the ROI features are the result
             with stages.stage("voxel_maps", "voxel radiomics maps inside the GTV"):
+                device = resolve_device(case.device)  # "auto" picked here: torch is first needed now
                 maps = voxelmaps.compute_voxel_maps(
                     case.ct, binary_mask(case.gtv), features=model.run_maps(options.voxel_map_features),
-                    kernel_radius=options.kernel_radius, bin_width=VOXEL_MAP_BIN_WIDTH_HU, device=case.device,
+                    kernel_radius=options.kernel_radius, bin_width=VOXEL_MAP_BIN_WIDTH_HU, device=device,
                     extent="roi")  # the GTV's box: whole-grid maps are put back one at a time when written
-                model_maps = model.voxel_maps(maps, case.ct, case.gtv, case.device)
+                model_maps = model.voxel_maps(maps, case.ct, case.gtv, device)
 
-            with stages.stage("model", f"{case.bundle.name} risk score and Grad-CAM on {case.device}"):
-                prediction = predict_case(case.bundle, ct_iso, gtv_iso.mask, case.ct, device=case.device,
+            with stages.stage("model", f"{case.bundle.name} risk score and Grad-CAM on {device}"):
+                prediction = predict_case(case.bundle, ct_iso, gtv_iso.mask, case.ct, device=device,
                                           voxel_maps=model_maps, radscores=model.radscores(table))
 
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
@@ -168,7 +171,7 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                 for name, image in maps.items():
                     write_image(on_ct_grid(voxelmaps.place_on_grid(image, case.ct)),
                                 staging / outputs["voxel_maps"][name])
-                result.update(_model_result(case.bundle, prediction, case.device, maps, options.kernel_radius))
+                result.update(_model_result(case.bundle, prediction, device, maps, options.kernel_radius))
                 # drawn from the canonical images (LPS): the same picture for every storage
                 write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
                                title=_overview_title(result), ring_names=[r.name for r in rings_ct])
@@ -289,8 +292,8 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     """The validate stage: read and check the inputs (on the user's grid, so messages speak of it),
     bring them to the canonical orientation, load the bundles (before the long stages)."""
     from .gtv_components import check_gtv_components
-    from .models.bundle import default_bundle_path, load_bundle
-    from .models.inference import resolve_device
+    from .models.bundle import Bundle, default_bundle_path, load_bundle
+    from .models.inference import check_device
     from .preprocessing import validate_inputs
 
     ct_image, ct_info = _load(ct, "ct")
@@ -300,10 +303,11 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     lung_image = _load_lung_mask(options.lung_mask, ct_image)
     ct_geometry, ct_image, gtv_image, lung_image = _canonical(ct_image, gtv_image, lung_image)
     _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")
-    device = resolve_device(options.device)
+    device = check_device(options.device)
     bundle = options.bundle
-    if not hasattr(bundle, "model"):  # a folder (None: the demonstration bundle), not a loaded Bundle
-        bundle = load_bundle(bundle or default_bundle_path())
+    if not isinstance(bundle, Bundle):  # a folder (None: the demonstration bundle), not a loaded Bundle
+        # the model is built (torch, MONAI) in the model stage: checking the inputs stays quick
+        bundle = load_bundle(bundle or default_bundle_path(), build_model=False)
     return _Case(ct_image, gtv_image, ct_geometry, ct_info, gtv_info, lung_image, device, bundle,
                  _load_signature(options.signature), components)
 
@@ -421,10 +425,10 @@ def _check_maps_folder(out_dir) -> None:
 
 
 def _check_device(device) -> None:
-    """Refuse a CUDA device on a computer without one before any stage (``models.inference.resolve_device``)."""
-    from .models.inference import resolve_device
+    """Refuse a CUDA device on a computer without one before any stage (``models.inference.check_device``)."""
+    from .models.inference import check_device
 
-    resolve_device(device)
+    check_device(device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ sizes, held-out C-index, date, radsurv version}.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BundleError
@@ -47,19 +47,33 @@ class Bundle:
     Attributes:
         path: the bundle folder.
         config: the parsed ``bundle.json``.
-        model: the ``torch.nn.Module`` in eval mode on the CPU.
         name, version: from ``bundle.json``.
         demonstration: True for demonstration (non-clinical) models.
         cutoff: risk cutoff between the "low" and "high" risk groups (median training risk).
+        weights_path: the bundle's ``model.safetensors`` (its SHA-256 checked at load).
+        model: the ``torch.nn.Module`` in eval mode on the CPU, built with its weights at load or, for
+            ``load_bundle(..., build_model=False)``, on first use (raising ``BundleError`` then for a
+            ``gradcam_layer`` the model lacks or weights that do not match the architecture).
     """
 
     path: Path
     config: dict
-    model: object
     name: str
     version: str
     demonstration: bool
     cutoff: float
+    weights_path: Path
+    _model: object = field(default=None, repr=False)
+
+    @property
+    def model(self):
+        """The model with its weights, in eval mode on the CPU (built once, on first use)."""
+        if self._model is None:
+            model = _build_model(self.path, self.config)
+            _check_gradcam_layer(self.path, self.config, model)
+            _load_weights(self.path, model, self.weights_path)
+            self._model = model
+        return self._model
 
     @property
     def disclaimer(self) -> str:
@@ -151,7 +165,8 @@ def _weights_path(folder: Path, config: dict) -> Path:
     return path
 
 
-def _build_model(folder: Path, config: dict):
+def _architecture(folder: Path, config: dict):
+    """The ``registry.ModelSpec`` that ``architecture.name`` names (no torch import)."""
     from .registry import SPECS
 
     arch = config["architecture"]
@@ -159,20 +174,28 @@ def _build_model(folder: Path, config: dict):
     if name not in SPECS:
         raise _fail(folder, f"unknown architecture {name!r} (known: {', '.join(sorted(SPECS))})",
                     "Use a bundle made for this RadSurv version.")
+    return SPECS[name]
+
+
+def _build_model(folder: Path, config: dict):
+    spec, arch = _architecture(folder, config), config["architecture"]
     try:
-        return SPECS[name].model_class(**dict(arch.get("params") or {}))
+        return spec.model_class(**dict(arch.get("params") or {}))
     except (TypeError, ValueError) as exc:
-        raise _fail(folder, f"bad architecture.params for {name}: {exc}", "Re-create the bundle with save_bundle.") from None
+        raise _fail(folder, f"bad architecture.params for {arch['name']}: {exc}", "Re-create the bundle with save_bundle.") from None
 
 
-def load_bundle(path=None) -> Bundle:
+def load_bundle(path=None, build_model: bool = True) -> Bundle:
     """Load and verify a model bundle folder.
 
     Args:
         path: bundle folder (``None``: ``default_bundle_path()``).
+        build_model: build the model and load its weights now (True), or on first use of
+            ``Bundle.model`` (False: the files, checksum, values and architecture name are checked here
+            without importing torch or MONAI; the pipeline's validate stage does so).
 
     Returns:
-        ``Bundle`` with the model in eval mode on the CPU.
+        ``Bundle`` (its model in eval mode on the CPU).
 
     Raises:
         BundleError: missing folder or file, pickle weights (``.pt``/``.pth``/``.ckpt``/``.bin``), malformed or
@@ -197,12 +220,13 @@ def load_bundle(path=None) -> Bundle:
         raise _fail(folder, f"checksum mismatch for {weights_path.name} (sha256 {actual}, bundle.json says "
                     f"{expected or 'nothing'})", "The weights are damaged or were changed; restore the bundle.")
     _check_values(folder, config)
-    model = _build_model(folder, config)
-    _check_gradcam_layer(folder, config, model)
-    _load_weights(folder, model, weights_path)
-    return Bundle(path=folder, config=config, model=model, name=str(config["name"]),
-                  version=str(config["version"]), demonstration=bool(config["demonstration"]),
-                  cutoff=float(config["risk_cutoff"]))
+    _architecture(folder, config)
+    bundle = Bundle(path=folder, config=config, name=str(config["name"]), version=str(config["version"]),
+                    demonstration=bool(config["demonstration"]), cutoff=float(config["risk_cutoff"]),
+                    weights_path=weights_path)
+    if build_model:
+        bundle.model  # noqa: B018 - builds the model and checks its weights now
+    return bundle
 
 
 #: Smallest model-input crop / patch, voxels per axis (the SE-ResNet halves it four times).

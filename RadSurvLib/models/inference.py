@@ -29,6 +29,17 @@ def resolve_device(device: str = "auto") -> str:
     raise InputError(f"device: unknown device {device!r}; use auto, cpu, cuda or cuda:N.")
 
 
+def check_device(device: str = "auto") -> str:
+    """``device`` checked and normalised (lower case) without importing torch unless CUDA is asked for:
+    ``"auto"`` stays ``"auto"`` (``resolve_device`` picks the device when the work starts).
+
+    Raises:
+        InputError: as ``resolve_device``.
+    """
+    device = str(device or "auto").lower()
+    return device if device in ("auto", "cpu") else resolve_device(device)
+
+
 def predict_case(bundle, ct_1mm, gtv_1mm, reference, device: str = "auto", voxel_maps=None,
                  radscores=None) -> dict:
     """Predict the risk score of one case and explain it with Grad-CAM, for any bundle architecture.

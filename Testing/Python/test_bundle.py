@@ -96,6 +96,18 @@ def test_refuses_weights_of_another_architecture(saved):
     (folder / "bundle.json").write_text(json.dumps(data))
     with pytest.raises(BundleError, match="do not match"):
         load_bundle(folder)
+    deferred = load_bundle(folder, build_model=False)  # files and settings pass; the weights are checked
+    with pytest.raises(BundleError, match="do not match"):  # when the model is built
+        deferred.model
+
+
+def test_a_deferred_model_is_the_same_model(saved):
+    model, folder = saved
+    deferred = load_bundle(folder, build_model=False)
+    x = torch.randn(1, 1, 64, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(deferred.model(x), model(x))
+    assert deferred.model is deferred.model  # built once
 
 
 def test_shipped_demo_bundle():

@@ -147,6 +147,29 @@ def test_bundle_with_wrong_checksum_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_bundle_whose_weights_do_not_fit_its_architecture_is_refused_and_no_folder_is_left(tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(default_bundle_path(), bundle)
+    config = json.loads((bundle / "bundle.json").read_text())
+    config["architecture"]["params"]["base_width"] = 2 * config["architecture"]["params"].get("base_width", 16)
+    (bundle / "bundle.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="do not match"):  # found when the model stage builds the model
+        score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", ScoreOptions(bundle=bundle, voxel_map_features=["firstorder_Mean"]))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_validate_stage_imports_neither_torch_nor_monai():
+    """Checking a CT and a GTV is quick: the model (torch, MONAI) is built in the model stage."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from RadSurvLib import pipeline; from RadSurvLib.options import ScoreOptions; "
+            f"case = pipeline._validated_case({str(PAT1_CT)!r}, {str(PAT1_GTV)!r}, ScoreOptions()); "
+            "print(case.bundle.name, case.device, sorted(m for m in ('torch', 'monai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["demo-seresnet3d", "auto", "[]"], out
+
+
 def test_ring_bands_inner_rim_and_air_exclusion_reach_the_outputs(tmp_path, pat1_images):
     ct, gtv = pat1_images
     params = tmp_path / "firstorder.yaml"
