@@ -493,9 +493,17 @@ def test_worker_refuses_a_too_wide_inner_rim_in_job_terms(tmp_path, small_case):
 # Group 5/6: Ctrl-C and SIGTERM: one line, exit 130, a prompt stop, no debris
 # --------------------------------------------------------------------------------------------
 
+def _interruptible() -> None:
+    """In the child, before it starts Python: Ctrl-C (SIGINT) as in a terminal. A shell that runs the
+    tests in the background (``bash .ci/run &``) ignores SIGINT, its children inherit that, and Python
+    then raises no KeyboardInterrupt (as POSIX asks of a background job): Ctrl-C would not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv, **popen):
     return subprocess.Popen([PYTHON, "-m", "RadSurvLib", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=str(REPO), **popen)
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=str(REPO),
+                            preexec_fn=_interruptible, **popen)
 
 
 #: Longest a stop may take after Ctrl-C, SIGTERM or Cancel, s. The target is 2 s (met on a quiet machine,
