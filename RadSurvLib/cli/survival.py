@@ -44,6 +44,15 @@ def add_parsers(sub) -> None:
     fit.add_argument("--prefilter-p", default="0.05",
                      help="univariate Cox Wald p threshold of the prefilter before the Lasso (default 0.05); "
                           "'none' for no prefilter (every usable feature enters the Lasso)")
+    fit.add_argument("--params-file", default=None,
+                     help="PyRadiomics parameter file (YAML) the features were extracted with: recorded in the bundle "
+                          "(and copied beside signature.json)")
+    fit.add_argument("--restrict-to", default=None, metavar="YAML",
+                     help="fit only on the features of the image types this parameter file enables (e.g. the one "
+                          "`radsurv score` uses), so that the signature can be applied to what it computes")
+    fit.add_argument("--about", default=None, metavar="JSON",
+                     help="JSON file of free text recorded as the bundle's 'about' (description, intended use, "
+                          "licences of the data)")
     fit.add_argument("--volume-column", default=None,
                      help="feature column holding the tumour volume (mm^3) for the volume baseline (default "
                           "original_shape_MeshVolume, else original_shape_VoxelVolume; without one the volume "
@@ -119,6 +128,54 @@ def _log(start):
     return lambda message: print(f"[{_time.perf_counter() - start:7.1f} s] {message}", flush=True)
 
 
+def _extraction_and_about(args, table, say):
+    """The bundle's ``extraction`` and ``about`` records from ``--params-file`` / ``--restrict-to`` /
+    ``--about``; ``--restrict-to`` also drops the feature columns of other image types from ``table``
+    (shape features, computed on the mask, are kept with the ``original_`` ones).
+
+    Raises:
+        InputError: an unreadable file, an ``--about`` that is not a JSON object, or a restriction that
+            leaves no feature column.
+    """
+    import json
+    from pathlib import Path
+
+    from ..survival.signature import extraction_prefixes, sha256
+
+    extraction = None
+    if args.params_file or args.restrict_to:
+        import yaml
+
+        extraction = {}
+        if args.params_file:
+            if not Path(args.params_file).is_file():
+                raise InputError(f"--params-file {args.params_file} does not exist")
+            extraction.update({"parameter_file": "radiomics_config.yaml", "source": Path(args.params_file).name,
+                               "sha256": sha256(args.params_file),
+                               "setting": yaml.safe_load(Path(args.params_file).read_text())})
+        if args.restrict_to:
+            if not Path(args.restrict_to).is_file():
+                raise InputError(f"--restrict-to {args.restrict_to} does not exist")
+            prefixes = extraction_prefixes(args.restrict_to)
+            keep = [c for c in table.features.columns if str(c).startswith(prefixes)]
+            if not keep:
+                raise InputError(f"--restrict-to {args.restrict_to}: no feature column starts with {list(prefixes)}")
+            say(f"--restrict-to {Path(args.restrict_to).name}: {len(keep)} of {table.features.shape[1]} feature "
+                "columns are of its image types")
+            table.features = table.features[keep]
+            extraction["restricted_to"] = {"parameter_file": Path(args.restrict_to).name,
+                                           "sha256": sha256(args.restrict_to), "prefixes": list(prefixes)}
+    about = None
+    if args.about:
+        try:
+            about = json.loads(Path(args.about).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"--about {args.about}: not a readable JSON file ({exc})") from None
+        if not isinstance(about, dict):
+            raise InputError(f"--about {args.about}: must hold a JSON object")
+    return extraction, about
+
+
 def _prefilter_p(text):
     """``--prefilter-p`` as a float, or None for 'none' / 'off'.
 
@@ -159,6 +216,7 @@ def run_signature(args) -> int:
         inputs = {"features": args.features}
         if args.clinical:
             inputs["clinical"] = args.clinical
+        extraction, about = _extraction_and_about(args, table, say)
         groups = None
         if args.groups:
             from ..survival.signature import parse_groups
@@ -168,7 +226,13 @@ def run_signature(args) -> int:
                               seed=args.seed, n_folds=args.lasso_folds, n_lambdas=args.n_lambdas,
                               inputs=inputs, progress=say, groups=groups, variance=args.pca_variance,
                               baselines=not args.no_baselines, p_threshold=p_threshold,
-                              min_ratio=args.lasso_min_ratio, volume_column=args.volume_column)
+                              min_ratio=args.lasso_min_ratio, volume_column=args.volume_column,
+                              extraction=extraction, about=about)
+        if args.params_file:
+            import shutil
+            from pathlib import Path
+
+            shutil.copyfile(args.params_file, Path(args.out) / "radiomics_config.yaml")
         if sig.get("combined"):
             comb = sig["combined"]
             print(f"combined model: {comb['n_components']} principal component(s) keep "

@@ -527,6 +527,47 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
+#: PyRadiomics image type -> feature-name prefix (LoG: one per sigma, see :func:`extraction_prefixes`).
+_IMAGE_PREFIXES = {"Original": ("original_",), "Wavelet": ("wavelet-",), "Square": ("square_",),
+                   "SquareRoot": ("squareroot_",), "Logarithm": ("logarithm_",), "Exponential": ("exponential_",),
+                   "Gradient": ("gradient_",), "LBP2D": ("lbp-2D_",), "LBP3D": ("lbp-3D",)}
+
+
+def extraction_prefixes(params_file) -> tuple:
+    """Feature-name prefixes of the image types a PyRadiomics parameter file enables.
+
+    ``Original`` -> ``original_``, ``Wavelet`` -> ``wavelet-``, ``LoG`` with sigma s ->
+    ``log-sigma-<s with '-' for '.'>-mm-3D_``, ``Square`` -> ``square_``, ... (PyRadiomics' image names,
+    which RadSurv's engine and PyRadiomics' feature tables share).
+
+    Args:
+        params_file: YAML path.
+
+    Returns:
+        tuple of prefixes.
+
+    Raises:
+        InputError: unreadable YAML, or an image type without a known prefix.
+    """
+    import yaml
+
+    try:
+        content = yaml.safe_load(Path(params_file).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"--params-file {params_file}: cannot be read as a PyRadiomics parameter file ({exc})") from None
+    types = content.get("imageType") or {"Original": {}}
+    out = []
+    for name, settings in types.items():
+        if name == "LoG":
+            sigmas = (settings or {}).get("sigma") or []
+            out += [f"log-sigma-{str(float(s)).replace('.', '-')}-mm-3D_" for s in sigmas]
+        elif name in _IMAGE_PREFIXES:
+            out += list(_IMAGE_PREFIXES[name])
+        else:
+            raise InputError(f"--params-file {params_file}: image type {name!r} has no known feature-name prefix")
+    return tuple(out)
+
+
 def split_indices(event, train_fraction: float, seed: int):
     """Random train/test split stratified by event status.
 
@@ -561,7 +602,7 @@ SUBGROUP_COLUMNS = ("Overall.Stage", "Histology", "gender", "age")
 def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: int = 0, n_folds: int = 10,
                     n_lambdas: int = 30, inputs=None, progress=None, groups=None, variance: float = 0.95,
                     baselines: bool = True, p_threshold: float = 0.05, min_ratio=None, volume_column=None,
-                    centre: bool = True, binary_baselines: bool = True) -> dict:
+                    centre: bool = True, binary_baselines: bool = True, extraction=None, about=None) -> dict:
     """Fit a signature on a feature table, save the bundle and per-patient predictions.
 
     With ``split`` (training fraction) the signature is fitted on a stratified random training set
@@ -598,6 +639,9 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
             ``original_shape_MeshVolume``, else ``VoxelVolume``); with none, the volume baseline is
             absent, said at once through ``progress`` and recorded in the bundle.
         centre: centre each fold's linear predictors on its training mean (default; see above).
+        extraction: dict recorded as the bundle's ``extraction`` (the features' extraction setting,
+            e.g. ``{"parameter_file": name, "sha256": ..., "setting": {...}}``), or None.
+        about: dict recorded as the bundle's ``about`` (description, intended use, licences), or None.
 
     Returns:
         The signature dict that was saved. Its ``provenance.design`` records the design, the
@@ -708,6 +752,10 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
     sig["provenance"]["design"] = design
     sig["provenance"]["inputs"] = {role: {"path": str(p), "sha256": sha256(p)} for role, p in (inputs or {}).items()}
     sig["provenance"]["join_notes"] = list(table.notes)
+    if extraction is not None:
+        sig["extraction"] = extraction
+    if about is not None:
+        sig["about"] = about
     out_dir = Path(out_dir)
     save_signature(sig, out_dir)
     pd.concat(rows, ignore_index=True).to_csv(out_dir / "predictions.csv", index=False)

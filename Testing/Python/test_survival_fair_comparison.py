@@ -276,3 +276,49 @@ def test_commands_on_a_synthetic_cohort_name_both_models(tmp_path, capsys):
     assert main(["signature", "fit", "--features", str(tmp_path / "features.csv"), "--clinical",
                  str(tmp_path / "clinical.csv"), "--prefilter-p", "often", "--out", str(tmp_path / "x")]) == 2
     assert "--prefilter-p" in capsys.readouterr().err
+
+
+def test_shipped_lung1_signature_bundle():
+    """The shipped Lung1 signature: loads, says what it is (research use, no better than volume), its
+    features are all of image types the default parameter file computes (so `radsurv score
+    --signature` can apply it), its extraction setting is the Lung1 table's, its out-of-fold C is
+    recorded next to the volume's, and applied to the Lung1 table it gives decreasing survival."""
+    from pathlib import Path
+
+    import yaml
+
+    from RadSurvLib.resources import parameter_file, signature_path
+    from RadSurvLib.survival.data import load_feature_table
+    from RadSurvLib.survival.signature import apply_signature, extraction_prefixes, load_signature
+
+    folder = signature_path()
+    sig = load_signature(folder)
+    assert "research use" in sig["about"]["description"] and "no better than tumour volume" in sig["about"]["description"]
+    assert {"features", "clinical"} <= set(sig["about"]["licences"]) and "CC BY-NC 3.0" in sig["about"]["licences"]["clinical"]
+    prefixes = extraction_prefixes(parameter_file())
+    assert sig["features"] and all(f.startswith(prefixes) for f in sig["features"])
+    lung1 = Path(__file__).resolve().parents[2] / "Testing" / "Data" / "Lung1"
+    assert sig["extraction"]["setting"] == yaml.safe_load((lung1 / "radiomics_config.yaml").read_text())
+    assert (folder / "radiomics_config.yaml").read_text() == (lung1 / "radiomics_config.yaml").read_text()
+    c = sig["about"]["evaluation"]["harrell_c"]
+    assert c["tumour volume alone"]["c_pooled"]["low"] < c["radiomics signature"]["c_pooled"]["value"] \
+        < c["tumour volume alone"]["c_pooled"]["high"]  # within the volume's CI: no better than volume
+    d = c["tumour volume alone"]["signature_minus_this_pooled"]
+    assert d["low"] < 0 < d["high"]
+    table = load_feature_table(lung1 / "extracted_features.csv.gz",
+                               lung1 / "NSCLC-Radiomics-Lung1.clinical-version3-Oct-2019.csv")
+    res = apply_signature(sig, table.features)
+    assert np.all(res["survival_1y"] >= res["survival_2y"]) and np.all(res["survival_2y"] >= res["survival_3y"])
+    assert abs(res["high_risk"].mean() - 0.5) < 0.02  # the training-median cut-off on its training patients
+    assert np.isclose(np.mean(res["risk"]), sig["risk_centre"], atol=1e-9)
+
+
+def test_restrict_to_keeps_the_image_types_of_a_parameter_file(tmp_path):
+    from RadSurvLib.survival.signature import extraction_prefixes
+
+    yaml_file = tmp_path / "p.yaml"
+    yaml_file.write_text("imageType:\n  Original: {}\n  LoG:\n    sigma: [1.0, 2.5]\n  Square: {}\n")
+    assert extraction_prefixes(yaml_file) == ("original_", "log-sigma-1-0-mm-3D_", "log-sigma-2-5-mm-3D_", "square_")
+    yaml_file.write_text("imageType:\n  Fancy: {}\n")
+    with pytest.raises(InputError, match="Fancy"):
+        extraction_prefixes(yaml_file)
