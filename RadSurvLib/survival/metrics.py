@@ -6,6 +6,8 @@ risk score ``[N]`` where a higher score means a shorter expected survival.
 * :func:`harrell_c` - Harrell's C-index (Harrell et al. 1982, JAMA 247:2543), computed by lifelines;
   :func:`bootstrap_ci` gives its percentile bootstrap 95 % CI. Training (``radsurv train``) reports
   this same C-index. :func:`pairwise_concordance` - agreement of a score with a known true log hazard.
+* :func:`discrimination_bootstrap` - Harrell's C of several scores pooled over folds and as the mean
+  within-fold C, with CIs and paired differences from the same resamples (:func:`comparable_pairs`).
 * :func:`uno_c` - Uno's IPCW C-index (Uno et al. 2011, Stat Med 30:1105).
 * :func:`td_auc` - cumulative/dynamic time-dependent AUC with inverse-probability-of-censoring
   weights (Uno et al. 2007, JASA 102:527; Hung & Chiang 2010, Can J Stat 38:8).
