@@ -38,6 +38,25 @@ def add_parsers(sub) -> None:
     fit.add_argument("--clinical-covariates", default="", help="comma-separated clinical columns joining the Cox model, e.g. age,Overall.Stage")
     fit.add_argument("--lasso-folds", type=int, default=10, help="folds of the Lasso penalty CV (default 10)")
     fit.add_argument("--n-lambdas", type=int, default=30, help="penalty grid length (default 30)")
+    fit.add_argument("--lasso-min-ratio", type=float, default=None,
+                     help="smallest / largest penalty of the Lasso grid (default 0.05 with more features than "
+                          "patients, else 0.01)")
+    fit.add_argument("--prefilter-p", default="0.05",
+                     help="univariate Cox Wald p threshold of the prefilter before the Lasso (default 0.05); "
+                          "'none' for no prefilter (every usable feature enters the Lasso)")
+    fit.add_argument("--params-file", default=None,
+                     help="PyRadiomics parameter file (YAML) the features were extracted with: recorded in the bundle "
+                          "(and copied beside signature.json)")
+    fit.add_argument("--restrict-to", default=None, metavar="YAML",
+                     help="fit only on the features of the image types this parameter file enables (e.g. the one "
+                          "`radsurv score` uses), so that the signature can be applied to what it computes")
+    fit.add_argument("--about", default=None, metavar="JSON",
+                     help="JSON file of free text recorded as the bundle's 'about' (description, intended use, "
+                          "licences of the data)")
+    fit.add_argument("--volume-column", default=None,
+                     help="feature column holding the tumour volume (mm^3) for the volume baseline (default "
+                          "original_shape_MeshVolume, else original_shape_VoxelVolume; without one the volume "
+                          "baseline is absent and the run says so)")
     fit.add_argument("--groups", default=None,
                      help="combined model (Liu et al.): feature groups as name=prefix1|prefix2;name2=prefix3, one "
                           "signature per group, PCA over their selected features, Cox on the components")
@@ -109,6 +128,69 @@ def _log(start):
     return lambda message: print(f"[{_time.perf_counter() - start:7.1f} s] {message}", flush=True)
 
 
+def _extraction_and_about(args, table, say):
+    """The bundle's ``extraction`` and ``about`` records from ``--params-file`` / ``--restrict-to`` /
+    ``--about``; ``--restrict-to`` also drops the feature columns of other image types from ``table``
+    (shape features, computed on the mask, are kept with the ``original_`` ones).
+
+    Raises:
+        InputError: an unreadable file, an ``--about`` that is not a JSON object, or a restriction that
+            leaves no feature column.
+    """
+    import json
+    from pathlib import Path
+
+    from ..survival.signature import extraction_prefixes, sha256
+
+    extraction = None
+    if args.params_file or args.restrict_to:
+        import yaml
+
+        extraction = {}
+        if args.params_file:
+            if not Path(args.params_file).is_file():
+                raise InputError(f"--params-file {args.params_file} does not exist")
+            extraction.update({"parameter_file": "radiomics_config.yaml", "source": Path(args.params_file).name,
+                               "sha256": sha256(args.params_file),
+                               "setting": yaml.safe_load(Path(args.params_file).read_text())})
+        if args.restrict_to:
+            if not Path(args.restrict_to).is_file():
+                raise InputError(f"--restrict-to {args.restrict_to} does not exist")
+            prefixes = extraction_prefixes(args.restrict_to)
+            keep = [c for c in table.features.columns if str(c).startswith(prefixes)]
+            if not keep:
+                raise InputError(f"--restrict-to {args.restrict_to}: no feature column starts with {list(prefixes)}")
+            say(f"--restrict-to {Path(args.restrict_to).name}: {len(keep)} of {table.features.shape[1]} feature "
+                "columns are of its image types")
+            table.features = table.features[keep]
+            extraction["restricted_to"] = {"parameter_file": Path(args.restrict_to).name,
+                                           "sha256": sha256(args.restrict_to), "prefixes": list(prefixes)}
+    about = None
+    if args.about:
+        try:
+            about = json.loads(Path(args.about).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"--about {args.about}: not a readable JSON file ({exc})") from None
+        if not isinstance(about, dict):
+            raise InputError(f"--about {args.about}: must hold a JSON object")
+    return extraction, about
+
+
+def _prefilter_p(text):
+    """``--prefilter-p`` as a float, or None for 'none' / 'off'.
+
+    Raises:
+        InputError: neither a number nor none/off.
+    """
+    if str(text).strip().lower() in ("none", "off", "no"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--prefilter-p: {text!r} is not a p-value threshold; give a number in (0, 1] "
+                         "(default 0.05) or none") from None
+
+
 def run_signature(args) -> int:
     """Run ``radsurv signature fit`` or ``apply``."""
     from ..survival.data import load_feature_table
@@ -118,8 +200,11 @@ def run_signature(args) -> int:
     if args.signature_command == "fit":
         from ..survival.signature import check_cv_settings, fit_and_predict
 
-        flags = {"n_folds": "--lasso-folds", "n_lambdas": "--n-lambdas", "cv": "--cv"}
-        check_cv_settings(n_folds=args.lasso_folds, n_lambdas=args.n_lambdas, names=flags)  # before reading
+        flags = {"n_folds": "--lasso-folds", "n_lambdas": "--n-lambdas", "cv": "--cv", "p_threshold": "--prefilter-p",
+                 "min_ratio": "--lasso-min-ratio"}
+        p_threshold = _prefilter_p(args.prefilter_p)
+        check_cv_settings(n_folds=args.lasso_folds, n_lambdas=args.n_lambdas, names=flags, p_threshold=p_threshold,
+                          min_ratio=args.lasso_min_ratio)  # before reading
         table = load_feature_table(args.features, args.clinical, args.id_column, args.time_column,
                                    args.event_column)
         check_cv_settings(n_folds=args.lasso_folds, n_lambdas=args.n_lambdas, cv=args.cv,
@@ -131,6 +216,7 @@ def run_signature(args) -> int:
         inputs = {"features": args.features}
         if args.clinical:
             inputs["clinical"] = args.clinical
+        extraction, about = _extraction_and_about(args, table, say)
         groups = None
         if args.groups:
             from ..survival.signature import parse_groups
@@ -139,7 +225,14 @@ def run_signature(args) -> int:
         sig = fit_and_predict(table, args.out, split=args.split, cv=args.cv, covariates=covariates,
                               seed=args.seed, n_folds=args.lasso_folds, n_lambdas=args.n_lambdas,
                               inputs=inputs, progress=say, groups=groups, variance=args.pca_variance,
-                              baselines=not args.no_baselines)
+                              baselines=not args.no_baselines, p_threshold=p_threshold,
+                              min_ratio=args.lasso_min_ratio, volume_column=args.volume_column,
+                              extraction=extraction, about=about)
+        if args.params_file:
+            import shutil
+            from pathlib import Path
+
+            shutil.copyfile(args.params_file, Path(args.out) / "radiomics_config.yaml")
         if sig.get("combined"):
             comb = sig["combined"]
             print(f"combined model: {comb['n_components']} principal component(s) keep "
@@ -149,6 +242,8 @@ def run_signature(args) -> int:
             print(f"  {coef:+.4f}  {name}")
         for warning in sig["warnings"]:
             print(f"WARNING: {warning}")
+        for key, reason in sig["provenance"]["design"].get("baselines_absent", {}).items():
+            print(f"WARNING: baseline {key.replace('_', ' ')} ABSENT: {reason}")
         print(f"bundle: {args.out}/signature.json, predictions: {args.out}/predictions.csv")
         return 0
     from ..survival.signature import HORIZONS_YEARS, apply_signature, load_signature
@@ -216,21 +311,34 @@ def run_evaluate(args) -> int:
     c, km = ev["harrell_c"], ev["km"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"set {ev['set']}: {ev['n']} patients, {ev['events']} events")
-    print(f"Harrell's C {c['value']:.3f} (95% CI {fmt(c['low'])}-{fmt(c['high'])}, {c['n_boot']} bootstrap), "
+    print(f"Harrell's C pooled {c['value']:.3f} (95% CI {fmt(c['low'])}-{fmt(c['high'])}, {c['n_boot']} bootstrap), "
           f"Uno's C {fmt(ev['uno_c'])}")
     print("td-AUC: " + ", ".join(f"{k} y {fmt(v)}" for k, v in ev["td_auc"].items()))
     p = "n/a" if km["logrank_p"] is None else f"{km['logrank_p']:.3g}"
     print(f"KM high ({km['n_high']}) vs low ({km['n_low']}): log-rank p {p}, HR {fmt(km['hr'])} "
           f"(95% CI {fmt(km['hr_low'])}-{fmt(km['hr_high'])})")
-    print("Harrell's C, signature vs baselines (same patients, same folds; difference by paired bootstrap):")
+    within = ev.get("harrell_c_within_fold") or {}
+    if within.get("n_folds", 1) > 1:
+        print(f"Harrell's C mean within-fold {fmt(within['value'])} (95% CI {fmt(within['low'])}-{fmt(within['high'])}; "
+              f"per fold {', '.join(fmt(v) for v in within['per_fold'])})")
+    print("Harrell's C, signature vs baselines (same patients, same folds; differences = signature minus that model, "
+          "paired bootstrap from the same resamples):")
     for row in ev["baselines"]:
-        line = f"  {row['label']:<32} C {row['c']['value']:.3f} (95% CI {fmt(row['c']['low'])}-{fmt(row['c']['high'])})"
+        cw = row.get("c_within") or {}
+        line = (f"  {row['label']:<32} C pooled {row['c']['value']:.3f} (95% CI {fmt(row['c']['low'])}-"
+                f"{fmt(row['c']['high'])})")
+        if cw.get("n_folds", 1) > 1:
+            line += f", within-fold {fmt(cw['value'])} ({fmt(cw['low'])}-{fmt(cw['high'])})"
         if "vs_signature" in row:
             d = row["vs_signature"]
-            line += (f"; signature - this {d['difference']:+.3f} (95% CI {fmt(d['low'])} to {fmt(d['high'])}), "
-                     f"p {fmt(d['p_value'])}")
+            line += (f"; signature minus {row['label']}: pooled {d['difference']:+.3f} (95% CI {fmt(d['low'])} to "
+                     f"{fmt(d['high'])}), p {fmt(d['p_value'])}")
+            dw = row.get("vs_signature_within") or {}
+            if cw.get("n_folds", 1) > 1 and dw.get("difference") is not None:
+                line += f", within-fold {dw['difference']:+.3f} ({fmt(dw['low'])} to {fmt(dw['high'])}), p {fmt(dw['p_value'])}"
             if "delong" in row:
-                line += f"; AUC death by 2 y {row['delong']['auc_b']:.3f} vs {row['delong']['auc_a']:.3f}, DeLong p {row['delong']['p_value']:.3f}"
+                line += (f"; AUC death by 2 y: signature {row['delong']['auc_a']:.3f}, {row['label']} "
+                         f"{row['delong']['auc_b']:.3f}, DeLong p {row['delong']['p_value']:.3f}")
         print(line)
     for note in ev["notes"]:
         print(f"note: {note}")
@@ -252,7 +360,8 @@ def _run_evaluate_death_by(args) -> int:
     for row in ev["models"]:
         line = f"  {row['label']:<36} AUC {row['auc']:.3f} (95% CI {row['auc_low']:.3f}-{row['auc_high']:.3f})"
         if "delong" in row:
-            line += f"; DeLong signature - this {row['delong']['difference']:+.3f}, p {row['delong']['p_value']:.3f}"
+            line += (f"; DeLong signature minus {row['label']} {row['delong']['difference']:+.3f}, "
+                     f"p {row['delong']['p_value']:.3f}")
         print(line)
     cm = ev["confusion"]
     print(f"signature high-risk group as positive: accuracy {cm['accuracy']:.3f}, sensitivity {cm['sensitivity']:.3f}, "

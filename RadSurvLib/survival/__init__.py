@@ -9,7 +9,8 @@ Modules:
                random-forest baselines with stratified K-fold CV (scikit-learn)
     baselines  tumour volume / size, clinical and signature + clinical Cox baselines and the logistic /
                random-forest baselines, fitted on the signature's folds; paired comparison with it
-    calibration  optimism-corrected (bootstrap) calibration of survival and of binary probabilities
+    calibration  calibration of survival and of binary probabilities: plain for out-of-sample predictions,
+               optimism-corrected (bootstrap) for an apparent fit
     subgroups  hazard ratios per subgroup and interaction p (forest plot)
     plots      the figures (matplotlib Figures)
     report     ``evaluate(...)`` (statistics + figures), the evaluation folder, ``write_report``

@@ -1,12 +1,21 @@
 """Baselines a reviewer asks for, fitted on the same training rows (folds) as the signature, and the
 comparison of the signature with each.
 
-Survival baselines (Cox models, lifelines, Efron ties), each giving a risk score (linear predictor):
+Survival baselines (Cox models, lifelines, Efron ties, ridge 0.01), each giving a risk score:
 
-* ``tumour_volume``: log GTV volume alone (``original_shape_MeshVolume``, else ``VoxelVolume``);
-* ``tumour_size``: GTV major axis length alone (``original_shape_MajorAxisLength``);
+* ``tumour_volume``: log GTV volume alone (the ``volume_column`` given, else
+  ``original_shape_MeshVolume``, else ``original_shape_VoxelVolume``); when none of these exists the
+  baseline is *absent*: :func:`survival_baseline_plan` says so before anything is fitted and the
+  report omits it everywhere;
+* ``tumour_size``: GTV major axis length alone (``original_shape_MajorAxisLength``, else
+  ``original_shape_Maximum3DDiameter``: the plan names the column used);
 * ``clinical``: age, sex and overall stage (where present in the clinical table);
 * ``signature_clinical``: the fold's RadScore plus the clinical covariates.
+
+One scale for every out-of-fold prediction: each model's linear predictor is centred on its mean over
+the patients it was fitted on (``x_test @ b - mean(x_train @ b)``), so the predictions of different
+fold models are comparable when pooled (a Cox model has no intercept: without centring, fold-to-fold
+differences in ``b`` times a large covariate such as log volume shift whole folds against each other).
 
 Binary baselines of Kothinti et al. for death by a horizon: logistic regression and random forest
 on all features (:func:`.binary.make_model`; cleaning, z-scoring and selection inside the training
@@ -16,9 +25,10 @@ Missing clinical values are filled with the *training* median (numbers) or most 
 (categories), and a category unseen in training with the training's most frequent one; both are
 counted in the notes.
 
-Comparison (:func:`compare_survival`): Harrell's C of each model with a percentile bootstrap CI,
-and the paired bootstrap of the difference signature - baseline (CI and two-sided p); DeLong test of
-the AUCs for death by 2 years (:func:`.binary.delong_test`).
+Comparison (:func:`compare_survival`): Harrell's C of each model pooled over the folds and as the mean
+of the within-fold C, both with percentile bootstrap CIs, and the paired differences signature -
+baseline (CI and two-sided p) from the same resamples (:func:`.metrics.discrimination_bootstrap`);
+DeLong test of the AUCs for death by 2 years (:func:`.binary.delong_test`).
 """
 
 from __future__ import annotations
@@ -85,11 +95,22 @@ def clinical_matrices(clinical, train, test, notes):
     return x_train[:, keep], x_test[:, keep], [c for c, k in zip(cols, keep) if k]
 
 
-def _cox_risk(x_train, time, event, x_test):
-    """Linear predictor on the test rows of a Cox model fitted on the training rows (lifelines,
-    small ridge penalty 0.01 so that sparse stage levels cannot diverge); NaN where it cannot be
-    fitted (lifelines' ConvergenceError, a singular design): the baseline is then reported as missing
-    for those patients, never as a number."""
+def _cox_risk(x_train, time, event, x_test, centre: bool = True):
+    """Centred linear predictor on the test rows of a Cox model fitted on the training rows.
+
+    lifelines ``CoxPHFitter`` with a small ridge penalty 0.01 (so that sparse stage levels cannot
+    diverge). The returned score is ``x_test @ b - mean(x_train @ b)``: centred on the training
+    patients' mean, so that the predictions of different folds share one scale (see the module text).
+
+    Args:
+        x_train ``[n, p]``, time ``[n]`` days, event ``[n]``, x_test ``[m, p]``.
+        centre: subtract the training mean (default); False: the raw ``x_test @ b`` (for comparison).
+
+    Returns:
+        ``[m]`` risk scores; NaN where the model cannot be fitted (lifelines' ConvergenceError, a
+        singular design): the baseline is then reported as missing for those patients, never as a
+        number.
+    """
     import pandas as pd
     from lifelines import CoxPHFitter
 
@@ -100,46 +121,103 @@ def _cox_risk(x_train, time, event, x_test):
         fitter = CoxPHFitter(penalizer=0.01).fit(df, "T", "E")
     except Exception:  # lifelines raises ConvergenceError / LinAlgError types that vary by version
         return np.full(len(x_test), np.nan)
-    return np.asarray(x_test, float) @ fitter.params_.to_numpy(float)
+    beta = fitter.params_.to_numpy(float)
+    shift = float(np.mean(np.asarray(x_train, float) @ beta)) if centre else 0.0
+    return np.asarray(x_test, float) @ beta - shift
 
 
-def survival_baseline_risks(table, train, test, radscore, notes) -> dict:
+def survival_baseline_plan(table, volume_column=None) -> dict:
+    """Which survival baselines a feature table allows, decided once before any fit.
+
+    Args:
+        table: :class:`.data.FeatureTable`.
+        volume_column: the feature column holding the tumour volume (mm^3; its log enters the
+            model); None: ``original_shape_MeshVolume``, else ``original_shape_VoxelVolume``.
+
+    Returns:
+        dict ``fitted``: ``{key: {"label", "inputs"}}`` (inputs in words, e.g. "log of
+        original_shape_MeshVolume") in report order; ``absent``: ``{key: reason}``.
+
+    Raises:
+        InputError: ``volume_column`` is given but is not a column of the feature table, or has
+            values that are missing or not > 0.
+    """
+    fitted, absent = {}, {}
+    columns = table.features.columns
+    if volume_column is not None:
+        if volume_column not in columns:
+            raise InputError(f"--volume-column {volume_column!r} is not a column of the feature table "
+                             f"(volume-like columns there: {[c for c in columns if 'olume' in str(c)][:5]})")
+        vol = table.features[volume_column].to_numpy(float)
+        if not (np.isfinite(vol).all() and (vol > 0).all()):
+            raise InputError(f"--volume-column {volume_column!r}: {int((~(np.isfinite(vol) & (vol > 0))).sum())} "
+                             "patient(s) have a missing or non-positive volume")
+    col = volume_column or column_of(columns, VOLUME_COLUMNS)
+    if col is None:
+        absent["tumour_volume"] = (f"no tumour volume: none of {list(VOLUME_COLUMNS)} is a feature column and "
+                                   "no --volume-column was given")
+    elif not np.isfinite(table.features[col].to_numpy(float)).all():
+        absent["tumour_volume"] = f"tumour volume: {col} has missing values"
+    else:
+        fitted["tumour_volume"] = {"label": SURVIVAL_BASELINES["tumour_volume"], "column": col,
+                                   "inputs": f"the log of {col}"}
+    col = column_of(columns, SIZE_COLUMNS)
+    if col is None:
+        absent["tumour_size"] = f"no tumour size: none of {list(SIZE_COLUMNS)} is a feature column"
+    elif not np.isfinite(table.features[col].to_numpy(float)).all():
+        absent["tumour_size"] = f"tumour size: {col} has missing values"
+    else:
+        label = SURVIVAL_BASELINES["tumour_size"] if col == SIZE_COLUMNS[0] else "tumour size (maximum 3D diameter) alone"
+        fitted["tumour_size"] = {"label": label, "column": col, "inputs": col}
+    clinical = [c for c in CLINICAL_COVARIATES if c in table.clinical.columns]
+    if clinical:
+        fitted["clinical"] = {"label": SURVIVAL_BASELINES["clinical"], "inputs": ", ".join(clinical)}
+        fitted["signature_clinical"] = {"label": SURVIVAL_BASELINES["signature_clinical"],
+                                        "inputs": "the fold's RadScore, " + ", ".join(clinical)}
+    else:
+        for key in ("clinical", "signature_clinical"):
+            absent[key] = f"no clinical baseline: none of {list(CLINICAL_COVARIATES)} is a clinical column"
+    return {"fitted": fitted, "absent": absent}
+
+
+def survival_baseline_risks(table, train, test, radscore, notes, plan=None, centre: bool = True) -> dict:
     """Risk scores on the ``test`` rows of each survival baseline fitted on the ``train`` rows.
 
     Args:
         table: :class:`.data.FeatureTable`; train, test: row indices; radscore: callable(row
             indices) -> RadScores [n] of the signature fitted on ``train`` (for ``signature_clinical``;
             ``signature.apply_signature``); notes: a set collecting notes.
+        plan: :func:`survival_baseline_plan` (None: made here with the default volume columns).
+        centre: centre each linear predictor on its training mean (:func:`_cox_risk`).
 
     Returns:
-        ``{baseline key: risk [len(test)]}``; a baseline whose inputs are absent is left out (noted).
+        ``{baseline key: centred risk [len(test)]}`` (see :func:`_cox_risk`); an absent baseline is
+        left out (the plan says why).
     """
+    plan = survival_baseline_plan(table) if plan is None else plan
     out = {}
     t, e = table.time[train], table.event[train]
-    for key, candidates, transform in (("tumour_volume", VOLUME_COLUMNS, np.log), ("tumour_size", SIZE_COLUMNS, None)):
-        col = column_of(table.features.columns, candidates)
-        if col is None:
-            notes.add(f"{SURVIVAL_BASELINES[key]}: none of {list(candidates)} is a feature column")
+    for key, transform in (("tumour_volume", np.log), ("tumour_size", None)):
+        if key not in plan["fitted"]:
             continue
-        x = table.features[col].to_numpy(float)
+        x = table.features[plan["fitted"][key]["column"]].to_numpy(float)
         if transform is not None:
             x = transform(np.maximum(x, 1e-6))
-        if not np.isfinite(x).all():
-            notes.add(f"{SURVIVAL_BASELINES[key]}: {col} has missing values; baseline left out")
-            continue
-        out[key] = _cox_risk(x[train, None], t, e, x[test, None])
+        out[key] = _cox_risk(x[train, None], t, e, x[test, None], centre)
+    if "clinical" not in plan["fitted"]:
+        return out
     x_train, x_test, names = clinical_matrices(table.clinical, train, test, notes)
     if names:
-        out["clinical"] = _cox_risk(x_train, t, e, x_test)
+        out["clinical"] = _cox_risk(x_train, t, e, x_test, centre)
         radscores = [radscore(idx) for idx in (train, test)]
         if np.ptp(radscores[0]) > 0:
             out["signature_clinical"] = _cox_risk(np.column_stack([radscores[0], x_train]), t, e,
-                                                  np.column_stack([radscores[1], x_test]))
+                                                  np.column_stack([radscores[1], x_test]), centre)
         else:
             notes.add("signature + clinical: a fold's signature kept no feature; that fold uses clinical alone")
             out["signature_clinical"] = out["clinical"]
     else:
-        notes.add(f"clinical baselines: none of {list(CLINICAL_COVARIATES)} is a clinical column")
+        notes.add("clinical baselines: no training patient has a clinical covariate; left out")
     return out
 
 
@@ -214,15 +292,30 @@ def label_of(key: str) -> str:
 def compare_survival(frame, n_boot: int = 1000, seed: int = 0, horizon_years: float = BINARY_HORIZON_YEARS) -> list:
     """The signature (``risk``) against every survival baseline column of ``frame``, same patients.
 
+    Harrell's C pooled over all rows and as the mean of the within-fold C (folds from the ``fold``
+    column when it holds several folds, else one set), each with a percentile bootstrap CI, and the
+    paired differences signature - baseline, all from the same resamples
+    (:func:`.metrics.discrimination_bootstrap`: patients resampled within folds).
+
+    Args:
+        frame: one prediction set (``time_days``, ``event``, ``risk``, optional ``fold``,
+            ``survival_{t}y`` and ``baseline_*`` columns).
+        n_boot: bootstrap resamples; seed: their seed; horizon_years: DeLong endpoint (death by t).
+
     Returns:
-        list of dicts, the signature first: ``key``, ``label``, ``c`` {value, low, high} (or only
-        ``note`` for a baseline with missing scores), and for the
-        baselines ``vs_signature`` (:func:`paired_bootstrap_c`, difference = signature - baseline)
-        and ``delong`` (AUC for death by ``horizon_years``: the signature's predicted probability
-        ``1 - survival_{t}y`` (its risk where that column is absent) vs the baseline's risk) or ``delong_note``.
+        list of dicts, the signature first: ``key``, ``label``, ``c`` {value, low, high} (pooled),
+        ``c_within`` {value, low, high, per_fold, n_folds}; for the baselines ``vs_signature``
+        (pooled: ``difference`` = signature - baseline, ``low``, ``high``, ``p_value``, ``n_boot``,
+        ``c_a`` signature, ``c_b`` baseline), ``vs_signature_within`` (the same for the within-fold
+        C) and ``delong`` (AUC for death by ``horizon_years``: the signature's predicted probability
+        ``1 - survival_{t}y`` (its risk where that column is absent) vs the baseline's risk) or
+        ``delong_note``. A baseline with missing scores has only ``key``, ``label`` and ``note``.
+
+    Raises:
+        InputError: invalid survival data or signature risks.
     """
     from .binary import delong_test, horizon_endpoint
-    from .metrics import bootstrap_ci, harrell_c
+    from .metrics import discrimination_bootstrap
 
     time = frame["time_days"].to_numpy(float)
     event = frame["event"].to_numpy().astype(bool)
@@ -231,22 +324,36 @@ def compare_survival(frame, n_boot: int = 1000, seed: int = 0, horizon_years: fl
     # the signature's own prediction of death by the horizon (as in the binary report), else its risk
     col = f"survival_{horizon_years:g}y"
     sig_death = 1.0 - frame[col].to_numpy(float) if col in frame.columns else sig
-    rows = []
-    for key, col in [("signature", "risk")] + [(k, c) for k, c in baseline_columns(frame).items()
-                                                 if k in SURVIVAL_BASELINES]:
-        risk = frame[col].to_numpy(float)
-        if not np.isfinite(risk).all():  # a fold where the baseline could not be fitted
-            rows.append({"key": key, "label": label_of(key), "note": f"{label_of(key)}: could not be fitted in "
-                         f"every fold ({int((~np.isfinite(risk)).sum())} patients without a score); left out"})
+    folds = frame["fold"].to_numpy() if "fold" in frame.columns and frame["fold"].nunique() > 1 else None
+    scores, rows = {"signature": sig}, {}
+    for key, column in baseline_columns(frame).items():
+        if key not in SURVIVAL_BASELINES:
             continue
-        ci = bootstrap_ci(harrell_c, time, event, risk, n_boot=n_boot, seed=seed)
+        risk = frame[column].to_numpy(float)
+        if not np.isfinite(risk).all():  # a fold where the baseline could not be fitted
+            rows[key] = {"key": key, "label": label_of(key), "note": f"{label_of(key)}: could not be fitted in "
+                         f"every fold ({int((~np.isfinite(risk)).sum())} patients without a score); left out"}
+            continue
+        scores[key] = risk
+    stats = discrimination_bootstrap(time, event, scores, folds=folds, reference="signature", n_boot=n_boot, seed=seed)
+    c_sig = stats["signature"]["pooled"]["value"]
+    cw_sig = stats["signature"]["within_fold"]["value"]
+    out = []
+    for key in ["signature"] + [k for k in baseline_columns(frame) if k in SURVIVAL_BASELINES]:
+        if key in rows:
+            out.append(rows[key])
+            continue
+        st = stats[key]
         row = {"key": key, "label": "radiomics signature" if key == "signature" else label_of(key),
-               "c": {"value": harrell_c(time, event, risk), "low": ci["low"], "high": ci["high"]}}
+               "c": {k: st["pooled"][k] for k in ("value", "low", "high", "n_boot")},
+               "c_within": dict(st["within_fold"])}
         if key != "signature":
-            row["vs_signature"] = paired_bootstrap_c(time, event, sig, risk, n_boot=n_boot, seed=seed)
+            row["vs_signature"] = {**st["vs_reference"]["pooled"], "c_a": c_sig, "c_b": st["pooled"]["value"]}
+            row["vs_signature_within"] = {**st["vs_reference"]["within_fold"], "c_a": cw_sig,
+                                          "c_b": st["within_fold"]["value"]}
             try:
-                row["delong"] = delong_test(y[known], sig_death[known], risk[known])
+                row["delong"] = delong_test(y[known], sig_death[known], scores[key][known])
             except InputError as exc:
                 row["delong_note"] = str(exc)
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out

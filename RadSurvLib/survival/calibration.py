@@ -1,5 +1,12 @@
-"""Calibration with bootstrap optimism correction (Harrell's method, as ``rms::calibrate`` with
-``method="boot"``, ``cmethod="KM"``; Liu et al. 2025 validate calibration with 1000 bootstraps).
+"""Calibration: plain (predicted vs observed with bootstrap CIs) for predictions of patients the model
+never saw, and with bootstrap optimism correction (Harrell's method, as ``rms::calibrate`` with
+``method="boot"``, ``cmethod="KM"``; Liu et al. 2025 validate calibration with 1000 bootstraps) only
+for the apparent fit (patients the model was fitted on).
+
+Which one: ``optimism=False`` for out-of-fold or held-out predictions (cross-validation, a test
+set, an external cohort): they are already free of the fit's optimism, and Harrell's correction,
+which refits only the last Cox step on the risk score, would merely reproduce the apparent curve
+there. ``optimism=True`` for the training set's own predictions (apparent fit), labelled as such.
 
 Survival (:func:`bootstrap_calibration`): patients are split into quantile groups of their
 predicted survival S(t); the *apparent* observed survival of a group is its Kaplan-Meier estimate
@@ -69,19 +76,23 @@ def _survival_error(pred, time, event, label, n_groups, horizon_days):
 
 
 def bootstrap_calibration(time, event, risk, predicted_survival, horizon_days, n_groups: int = 5,
-                          n_boot: int = 1000, seed: int = 0) -> dict:
-    """Optimism-corrected calibration of predicted survival at one horizon.
+                          n_boot: int = 1000, seed: int = 0, optimism: bool = True) -> dict:
+    """Calibration of predicted survival at one horizon, optimism-corrected for an apparent fit.
 
     Args:
         time ``[N]`` days, event ``[N]`` bool, risk ``[N]`` (the model's risk score / linear
         predictor), predicted_survival ``[N]`` = S(horizon | patient) as the model predicts it.
         horizon_days: t in days; n_groups: quantile groups (at most N // 5); n_boot: B; seed: RNG.
+        optimism: True for an apparent fit (Harrell's bootstrap optimism correction); False for
+            out-of-fold / held-out predictions (plain calibration: no refit, ``optimism`` and
+            ``corrected`` are None).
 
     Returns:
-        dict ``horizon_days``, ``n_boot``, ``groups``: list of {``n``, ``predicted`` (mean),
+        dict ``horizon_days``, ``n_boot``, ``kind`` ("apparent, optimism-corrected" or "plain
+        (out-of-sample predictions)"), ``groups``: list of {``n``, ``predicted`` (mean),
         ``observed`` (KM), ``observed_low``, ``observed_high`` (percentile bootstrap 95 % CI of the
         KM), ``optimism``, ``corrected``}, ``mean_abs_error`` and ``mean_abs_error_corrected``
-        (mean |observed - predicted| over groups).
+        (mean |observed - predicted| over groups; None without the correction).
 
     Raises:
         InputError: predicted survival or risk not finite / not one per patient, ``n_boot`` < 1.
@@ -98,19 +109,19 @@ def bootstrap_calibration(time, event, risk, predicted_survival, horizon_days, n
     cuts, label = _groups(pred, n_groups)
     k = cuts.size + 1
     rng = np.random.default_rng(seed)
-    optimism, km_boot = [], []
+    optimism_list, km_boot = [], []
     for _ in range(int(n_boot)):
         idx = rng.integers(0, time.size, time.size)
         tb, eb, rb = time[idx], event[idx], risk[idx]
         km_boot.append(_survival_error(np.zeros(idx.size), tb, eb, label[idx], k, horizon_days))
-        if not eb.any() or np.unique(rb).size < 2:
+        if not optimism or not eb.any() or np.unique(rb).size < 2:
             continue
         model = _cox_survival_model(rb, tb, eb, horizon_days)
         pb, po = model(rb), model(risk)
         app = _survival_error(pb, tb, eb, np.searchsorted(cuts, pb, side="right"), k, horizon_days)
         test = _survival_error(po, time, event, np.searchsorted(cuts, po, side="right"), k, horizon_days)
-        optimism.append(app - test)
-    optimism = _mean_over_resamples(optimism, k)
+        optimism_list.append(app - test)
+    optimism_mean = _mean_over_resamples(optimism_list, k)
     km_boot = np.array(km_boot)
     groups = []
     for g in range(k):
@@ -119,13 +130,15 @@ def bootstrap_calibration(time, event, risk, predicted_survival, horizon_days, n
             continue
         obs = km_observed(time[m], event[m], horizon_days)
         lo, hi = np.nanquantile(km_boot[:, g], [0.025, 0.975])
-        opt = float(np.nan_to_num(optimism[g]))
+        opt = float(np.nan_to_num(optimism_mean[g])) if optimism else None
         groups.append({"n": int(m.sum()), "predicted": float(pred[m].mean()), "observed": obs,
                        "observed_low": float(lo), "observed_high": float(hi), "optimism": opt,
-                       "corrected": float(np.clip(obs - opt, 0.0, 1.0))})
+                       "corrected": float(np.clip(obs - opt, 0.0, 1.0)) if optimism else None})
     return {"horizon_days": float(horizon_days), "n_boot": int(n_boot), "groups": groups,
+            "kind": "apparent, optimism-corrected" if optimism else "plain (out-of-sample predictions)",
             "mean_abs_error": float(np.mean([abs(g["observed"] - g["predicted"]) for g in groups])),
-            "mean_abs_error_corrected": float(np.mean([abs(g["corrected"] - g["predicted"]) for g in groups]))}
+            "mean_abs_error_corrected": float(np.mean([abs(g["corrected"] - g["predicted"]) for g in groups]))
+            if optimism else None}
 
 
 def _logit(p):
@@ -156,15 +169,17 @@ def _binary_error(pred, y, label, k):
     return out
 
 
-def bootstrap_binary_calibration(y, probability, n_groups: int = 5, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Optimism-corrected calibration of a predicted probability of a binary outcome.
+def bootstrap_binary_calibration(y, probability, n_groups: int = 5, n_boot: int = 1000, seed: int = 0,
+                                 optimism: bool = True) -> dict:
+    """Calibration of a predicted probability of a binary outcome, optimism-corrected for an apparent fit.
 
     Args:
         y ``[N]`` 0/1 outcome, probability ``[N]`` predicted P(y = 1); n_groups: quantile groups;
-        n_boot: B resamples; seed: RNG.
+        n_boot: B resamples; seed: RNG; optimism: as :func:`bootstrap_calibration` (False: plain,
+        ``optimism`` / ``corrected`` None).
 
     Returns:
-        dict ``n_boot``, ``groups`` ({``n``, ``predicted``, ``observed`` (fraction), ``observed_low``,
+        dict ``n_boot``, ``kind``, ``groups`` ({``n``, ``predicted``, ``observed`` (fraction), ``observed_low``,
         ``observed_high`` (Wilson 95 % CI), ``optimism``, ``corrected``}), ``intercept``, ``slope``
         (logistic recalibration on the logit; ideal 0 and 1), ``brier``.
 
@@ -180,17 +195,17 @@ def bootstrap_binary_calibration(y, probability, n_groups: int = 5, n_boot: int 
     cuts, label = _groups(p, n_groups)
     k = cuts.size + 1
     rng = np.random.default_rng(seed)
-    optimism = []
+    optimism_list = []
     x = _logit(p)
     for _ in range(int(n_boot)):
         idx = rng.integers(0, y.size, y.size)
-        if y[idx].min() == y[idx].max():
+        if not optimism or y[idx].min() == y[idx].max():
             continue
         a, b = _logistic_recalibration(x[idx], y[idx])
         pb, po = 1 / (1 + np.exp(-(a + b * x[idx]))), 1 / (1 + np.exp(-(a + b * x)))
-        optimism.append(_binary_error(pb, y[idx], np.searchsorted(cuts, pb, side="right"), k)
+        optimism_list.append(_binary_error(pb, y[idx], np.searchsorted(cuts, pb, side="right"), k)
                         - _binary_error(po, y, np.searchsorted(cuts, po, side="right"), k))
-    optimism = _mean_over_resamples(optimism, k)
+    optimism_mean = _mean_over_resamples(optimism_list, k)
     groups = []
     for g in range(k):
         m = label == g
@@ -200,10 +215,12 @@ def bootstrap_binary_calibration(y, probability, n_groups: int = 5, n_boot: int 
         z = 1.959964
         centre = (obs + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(obs * (1 - obs) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        opt = float(np.nan_to_num(optimism[g]))
+        opt = float(np.nan_to_num(optimism_mean[g])) if optimism else None
         groups.append({"n": n, "predicted": float(p[m].mean()), "observed": obs,
                        "observed_low": float(max(0.0, centre - half)), "observed_high": float(min(1.0, centre + half)),
-                       "optimism": opt, "corrected": float(np.clip(obs - opt, 0.0, 1.0))})
+                       "optimism": opt,
+                       "corrected": float(np.clip(obs - opt, 0.0, 1.0)) if optimism else None})
     a, b = _logistic_recalibration(x, y)
-    return {"n_boot": int(n_boot), "groups": groups, "intercept": float(a), "slope": float(b),
+    return {"n_boot": int(n_boot), "groups": groups,
+            "kind": "apparent, optimism-corrected" if optimism else "plain (out-of-sample predictions)", "intercept": float(a), "slope": float(b),
             "brier": float(np.mean((p - y) ** 2))}

@@ -324,7 +324,7 @@ def kfold_indices(n: int, k: int, seed: int, event=None):
     return folds
 
 
-def cv_lasso_cox(X, time, event, n_folds: int = 10, n_lambdas: int = 30, seed: int = 0):
+def cv_lasso_cox(X, time, event, n_folds: int = 10, n_lambdas: int = 30, seed: int = 0, min_ratio=None):
     """Lasso-Cox with the penalty chosen by K-fold cross-validated partial likelihood.
 
     For each fold k the path is fitted without fold k and scored by
@@ -336,9 +336,10 @@ def cv_lasso_cox(X, time, event, n_folds: int = 10, n_lambdas: int = 30, seed: i
         X ``[N, F]`` z-scored features, time ``[N]`` days, event ``[N]`` bool.
         n_folds: K (Liu et al. 2025 use 10); reduced to the number of events when smaller.
         n_lambdas: penalty-grid length; seed: fold assignment seed.
+        min_ratio: smallest / largest penalty of the grid (None: :func:`lambda_grid`'s default).
 
     Returns:
-        dict: ``lambda`` (chosen), ``coef`` ``[F]``, ``lambdas`` ``[L]``, ``cv_pl`` ``[L]`` (summed
+        dict: ``lambda`` (chosen), ``min_ratio`` (used), ``coef`` ``[F]``, ``lambdas`` ``[L]``, ``cv_pl`` ``[L]`` (summed
         CV partial likelihood; -inf where a fold stopped early), ``n_folds``.
 
     Raises:
@@ -353,7 +354,7 @@ def cv_lasso_cox(X, time, event, n_folds: int = 10, n_lambdas: int = 30, seed: i
     n_folds = int(min(n_folds, n_events))
     if X.shape[0] < 2 * n_folds:
         raise InputError(f"{X.shape[0]} training patients are too few for {n_folds}-fold cross-validation")
-    lambdas = lambda_grid(X, time, event, n_lambdas)
+    lambdas = lambda_grid(X, time, event, n_lambdas, min_ratio)
     folds = kfold_indices(X.shape[0], n_folds, seed, event)
     cv_pl = np.zeros(lambdas.size)
     for k in range(n_folds):
@@ -374,7 +375,7 @@ def cv_lasso_cox(X, time, event, n_folds: int = 10, n_lambdas: int = 30, seed: i
         best = int(finite[-1])
         coef = full[best]
     return {"lambda": float(lambdas[best]), "coef": coef, "lambdas": lambdas, "cv_pl": cv_pl,
-            "n_folds": n_folds, "chosen_index": best}
+            "n_folds": n_folds, "chosen_index": best, "min_ratio": float(lambdas[-1] / lambdas[0])}
 
 
 def breslow_cumulative_hazard(eta, time, event):

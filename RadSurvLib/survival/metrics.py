@@ -6,6 +6,8 @@ risk score ``[N]`` where a higher score means a shorter expected survival.
 * :func:`harrell_c` - Harrell's C-index (Harrell et al. 1982, JAMA 247:2543), computed by lifelines;
   :func:`bootstrap_ci` gives its percentile bootstrap 95 % CI. Training (``radsurv train``) reports
   this same C-index. :func:`pairwise_concordance` - agreement of a score with a known true log hazard.
+* :func:`discrimination_bootstrap` - Harrell's C of several scores pooled over folds and as the mean
+  within-fold C, with CIs and paired differences from the same resamples (:func:`comparable_pairs`).
 * :func:`uno_c` - Uno's IPCW C-index (Uno et al. 2011, Stat Med 30:1105).
 * :func:`td_auc` - cumulative/dynamic time-dependent AUC with inverse-probability-of-censoring
   weights (Uno et al. 2007, JASA 102:527; Hung & Chiang 2010, Can J Stat 38:8).
@@ -393,3 +395,153 @@ def evaluate_predictions(frame, n_boot: int = 1000, horizons_years=(1, 2, 3), se
             "harrell_c": {"value": c, "low": ci["low"], "high": ci["high"], "n_boot": ci["n_boot"]},
             "uno_c": uno, "td_auc": aucs, "km": km_risk_groups(time, event, high),
             "calibration": cal, "decision_curves": dca, "subgroups": subgroups, "notes": notes}
+
+
+def comparable_pairs(time, event):
+    """Harrell's comparable pairs as a matrix (the pairs lifelines' ``concordance_index`` counts).
+
+    ``P[i, j]`` is True when patient i died first: ``event_i`` and either ``T_i < T_j``, or
+    ``T_i == T_j`` with j censored (a censoring tied with a death counts as the longer time). Two
+    deaths at the same time are not comparable (nor is a patient with itself or its bootstrap copy).
+
+    Args:
+        time ``[N]`` days, event ``[N]`` bool (not checked: callers check once).
+
+    Returns:
+        ``[N, N]`` bool.
+    """
+    time = np.asarray(time, float)
+    event = np.asarray(event, bool)
+    earlier = time[:, None] < time[None, :]
+    tied_censored = (time[:, None] == time[None, :]) & ~event[None, :]
+    return event[:, None] & (earlier | tied_censored)
+
+
+def _concordant(risk):
+    """``S[i, j]`` = 1 if risk_i > risk_j, 1/2 if tied, else 0."""
+    risk = np.asarray(risk, float)
+    return (risk[:, None] > risk[None, :]) + 0.5 * (risk[:, None] == risk[None, :])
+
+
+def _pooled_and_within(pairs, folds, fold_ids, risk):
+    """Pooled Harrell's C and the per-fold Harrell's C (NaN for a fold without comparable pairs)."""
+    score = _concordant(risk)
+    total = pairs.sum()
+    pooled = float((pairs * score).sum() / total) if total else np.nan
+    within = []
+    for f in fold_ids:
+        m = folds == f
+        block = pairs[np.ix_(m, m)]
+        n = block.sum()
+        within.append(float((block * score[np.ix_(m, m)]).sum() / n) if n else np.nan)
+    return pooled, np.asarray(within)
+
+
+def _p_two_sided(diffs):
+    """Two-sided bootstrap p of a difference: twice the smaller share of resamples on either side of 0,
+    at least 1 / B."""
+    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    return float(min(1.0, max(p, 1.0 / diffs.size)))
+
+
+def discrimination_bootstrap(time, event, scores: dict, folds=None, reference=None, n_boot: int = 1000,
+                             seed: int = 0, level: float = 0.95) -> dict:
+    """Pooled and mean within-fold Harrell's C of several risk scores on the same patients, with
+    percentile bootstrap CIs and paired differences to a reference score, all from the same resamples.
+
+    Harrell's C (Harrell et al. 1982) is computed on the comparable-pair matrix of
+    :func:`comparable_pairs` (equal to lifelines' ``concordance_index``; the tests check it).
+
+    * pooled C: all out-of-fold predictions together (pairs across folds count);
+    * within-fold C: Harrell's C of each fold's patients alone, averaged over the folds (unweighted);
+      it compares only patients scored by the same fitted model, so shifts between fold models
+      cannot move it.
+
+    Each bootstrap resample draws patients with replacement *within each fold* (fold sizes kept; one
+    fold when ``folds`` is None), and every score and both statistics are computed on that same
+    resample, so the differences to ``reference`` are paired. A resample where a statistic is undefined
+    (no comparable pair in the pool or in a fold) is skipped for that statistic and counted.
+
+    Args:
+        time ``[N]`` days, event ``[N]`` (1 = death).
+        scores: ``{name: risk [N]}`` (higher = worse); all finite.
+        folds: ``[N]`` fold labels of the out-of-fold predictions (None: one set, within-fold = pooled).
+        reference: name in ``scores`` whose differences to every other score are reported (None: none).
+        n_boot: resamples (B); seed: RNG seed; level: CI level.
+
+    Returns:
+        ``{name: {"pooled": {value, low, high, n_boot}, "within_fold": {value, low, high, n_boot,
+        per_fold [K], n_folds}, "vs_reference": {"pooled": {difference, low, high, p_value, n_boot},
+        "within_fold": {...}} (absent for the reference)}}``; difference = reference - this score.
+        A statistic undefined on the original data is None.
+
+    Raises:
+        InputError: invalid survival data, a score not finite or not one per patient, an unknown
+            ``reference``, ``n_boot`` < 1.
+    """
+    time, event = check_survival(time, event, what="evaluation data")
+    n = time.size
+    names = list(scores)
+    risks = {}
+    for name in names:
+        r = np.asarray(scores[name], float).reshape(-1)
+        if r.shape != time.shape or not np.isfinite(r).all():
+            raise InputError(f"risk score {name!r}: needs one finite value per patient ({n})")
+        risks[name] = r
+    if reference is not None and reference not in risks:
+        raise InputError(f"reference score {reference!r} is not among {names}")
+    if int(n_boot) < 1:
+        raise InputError(f"bootstrap resamples must be >= 1, got {n_boot}")
+    folds = np.zeros(n, int) if folds is None else np.asarray(folds).reshape(-1)
+    if folds.shape != time.shape:
+        raise InputError(f"{folds.size} fold labels for {n} patients")
+    fold_ids = list(dict.fromkeys(folds.tolist()))
+    pairs = comparable_pairs(time, event)
+    point = {name: _pooled_and_within(pairs, folds, fold_ids, risks[name]) for name in names}
+    members = [np.flatnonzero(folds == f) for f in fold_ids]
+    rng = np.random.default_rng(seed)
+    boot_pooled = {name: [] for name in names}
+    boot_within = {name: [] for name in names}
+    for _ in range(int(n_boot)):
+        idx = np.concatenate([rng.choice(m, m.size, replace=True) for m in members])
+        p = pairs[np.ix_(idx, idx)]
+        fb = folds[idx]
+        for name in names:
+            pooled, within = _pooled_and_within(p, fb, fold_ids, risks[name][idx])
+            boot_pooled[name].append(pooled)
+            boot_within[name].append(np.mean(within) if np.isfinite(within).all() else np.nan)
+    alpha = (1 - level) / 2
+
+    def interval(values):
+        values = np.asarray(values, float)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return None, None, 0
+        low, high = np.quantile(values, [alpha, 1 - alpha])
+        return float(low), float(high), int(values.size)
+
+    out = {}
+    for name in names:
+        pooled, within = point[name]
+        lo, hi, nb = interval(boot_pooled[name])
+        wlo, whi, wnb = interval(boot_within[name])
+        row = {"pooled": {"value": None if not np.isfinite(pooled) else pooled, "low": lo, "high": hi, "n_boot": nb},
+               "within_fold": {"value": float(np.mean(within)) if np.isfinite(within).all() else None,
+                               "low": wlo, "high": whi, "n_boot": wnb, "n_folds": len(fold_ids),
+                               "per_fold": [None if not np.isfinite(w) else float(w) for w in within]}}
+        if reference is not None and name != reference:
+            row["vs_reference"] = {}
+            for stat, boots, value in (("pooled", boot_pooled, point[reference][0] - pooled),
+                                       ("within_fold", boot_within,
+                                        np.mean(point[reference][1]) - np.mean(within))):
+                diffs = np.asarray(boots[reference], float) - np.asarray(boots[name], float)
+                diffs = diffs[np.isfinite(diffs)]
+                if not diffs.size or not np.isfinite(value):
+                    row["vs_reference"][stat] = {"difference": None if not np.isfinite(value) else float(value),
+                                                 "low": None, "high": None, "p_value": None, "n_boot": 0}
+                    continue
+                low, high = np.quantile(diffs, [alpha, 1 - alpha])
+                row["vs_reference"][stat] = {"difference": float(value), "low": float(low), "high": float(high),
+                                             "p_value": _p_two_sided(diffs), "n_boot": int(diffs.size)}
+        out[name] = row
+    return out

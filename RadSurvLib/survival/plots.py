@@ -174,8 +174,8 @@ def forest_figure(rows, title: str = "Subgroups: hazard ratio of high vs low ris
 
 
 def calibration_figure(calibration: dict, title: str = "Calibration at 1, 2 and 3 years"):
-    """Predicted vs observed survival per horizon: apparent (Kaplan-Meier per group, 95 % CI) and
-    bootstrap optimism-corrected points, the diagonal as ideal.
+    """Predicted vs observed survival per horizon: observed (Kaplan-Meier per group, 95 % CI) and,
+    for an apparent fit only, the bootstrap optimism-corrected points; the diagonal as ideal.
 
     Args:
         calibration: ``{years: result of .calibration.bootstrap_calibration}``.
@@ -287,9 +287,12 @@ def binary_calibration_figure(cal: dict, title: str = "Calibration of the predic
     obs = np.array([g["observed"] for g in cal["groups"]])
     ax.errorbar(pred, obs, yerr=[obs - np.array([g["observed_low"] for g in cal["groups"]]),
                                  np.array([g["observed_high"] for g in cal["groups"]]) - obs],
-                fmt="o-", color="tab:blue", capsize=3, label="apparent (95 % CI)")
-    ax.plot(pred, [g["corrected"] for g in cal["groups"]], "s--", color="tab:red",
-            label=f"optimism-corrected (B={cal['n_boot']})")
+                fmt="o-", color="tab:blue", capsize=3,
+                label="apparent (95 % CI)" if cal.get("groups") and cal["groups"][0].get("corrected") is not None
+                else "observed (95 % CI)")
+    if cal.get("groups") and cal["groups"][0].get("corrected") is not None:
+        ax.plot(pred, [g["corrected"] for g in cal["groups"]], "s--", color="tab:red",
+                label=f"optimism-corrected (B={cal['n_boot']})")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="ideal")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

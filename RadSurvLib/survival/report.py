@@ -2,9 +2,11 @@
 
 * :func:`evaluate` - every statistic and figure of one prediction set, as an :class:`Evaluation`
   (``results`` dict + ``figures``: matplotlib Figures, for notebooks). Survival: Harrell's C (bootstrap
-  CI), Uno's C, td-AUC, Kaplan-Meier by risk group with numbers at risk, log-rank p and HR, the
-  baselines of :mod:`.baselines` compared with the signature on the same patients, the subgroup
-  forest plot, optimism-corrected calibration at 1/2/3 years and decision curves. Binary endpoint
+  CI, pooled and as the mean of the within-fold C), Uno's C, td-AUC, Kaplan-Meier by risk group with
+  numbers at risk, log-rank p and HR, the baselines of :mod:`.baselines` compared with the signature
+  on the same patients (paired bootstrap, same resamples), the subgroup forest plot, calibration at
+  1/2/3 years (plain for out-of-fold / held-out predictions; optimism-corrected only for the 'train'
+  set, the apparent fit) and decision curves. Binary endpoint
   (death by ``endpoint_years``): ROC with DeLong CI, confusion matrix at the signature's risk cut-off,
   calibration, DeLong comparison with every baseline.
 * :func:`evaluate_to_folder` - the same written as ``evaluation.json`` and PNGs.
@@ -107,7 +109,12 @@ def _characteristics(sub) -> list:
     return rows
 
 
-def _survival_results(sub, n_boot, seed):
+def _apparent(name) -> bool:
+    """Whether a prediction set holds the fit's own patients (apparent performance): 'train'."""
+    return str(name) == "train"
+
+
+def _survival_results(sub, n_boot, seed, name="cv"):
     from .baselines import compare_survival
     from .calibration import bootstrap_calibration
     from .metrics import evaluate_predictions
@@ -122,9 +129,17 @@ def _survival_results(sub, n_boot, seed):
         col = f"survival_{years}y"
         if col in sub.columns:
             res["calibration"][str(years)] = bootstrap_calibration(time, event, risk, sub[col].to_numpy(float),
-                                                                   years * DAYS_PER_YEAR, n_boot=n_boot, seed=seed)
+                                                                   years * DAYS_PER_YEAR, n_boot=n_boot, seed=seed,
+                                                                   optimism=_apparent(name))
     res["subgroups"] = subgroup_hazard_ratios(sub)
     res["baselines"] = compare_survival(sub, n_boot=n_boot, seed=seed)
+    # the signature's C and CI from the same resamples as the comparison (pooled and within-fold)
+    sig_row = res["baselines"][0]
+    res["harrell_c"] = {**res["harrell_c"], "low": sig_row["c"]["low"], "high": sig_row["c"]["high"],
+                        "n_boot": sig_row["c"]["n_boot"],
+                        "resampling": "patients resampled within each fold" if sig_row["c_within"]["n_folds"] > 1
+                        else "patients resampled"}
+    res["harrell_c_within_fold"] = sig_row["c_within"]
     res["notes"] += [r["note"] for r in res["baselines"] if "note" in r]
     res["baselines"] = [r for r in res["baselines"] if "note" not in r]
     if len(res["baselines"]) == 1:
@@ -153,7 +168,7 @@ def _survival_figures(sub, res) -> dict:
     return figs
 
 
-def _binary_results(sub, years, n_boot, seed):
+def _binary_results(sub, years, n_boot, seed, name="cv"):
     from .baselines import baseline_columns, label_of
     from .binary import delong_test, horizon_endpoint, roc_band, roc_points
     from .calibration import bootstrap_binary_calibration
@@ -187,7 +202,7 @@ def _binary_results(sub, years, n_boot, seed):
            "n": int(known.sum()), "n_pos": int(yk.sum()), "n_neg": int((~yk).sum()),
            "n_excluded": int((~known).sum()), "confusion": confusion, "models": models, "notes": notes}
     if col in sub.columns:
-        res["calibration"] = bootstrap_binary_calibration(yk, sk, n_boot=n_boot, seed=seed)
+        res["calibration"] = bootstrap_binary_calibration(yk, sk, n_boot=n_boot, seed=seed, optimism=_apparent(name))
     else:
         res["notes"].append(f"no {col} column: the signature is ranked by its risk score and not calibrated")
     if len(models) == 1:
@@ -228,10 +243,10 @@ def evaluate(predictions, which=None, endpoint_years=None, n_boot: int = 1000, s
     """
     name, sub = _prediction_set(predictions, which)
     if endpoint_years is None:
-        res = _survival_results(sub, n_boot, seed)
+        res = _survival_results(sub, n_boot, seed, name)
         res["kind"] = "survival"
     else:
-        res = _binary_results(sub, float(endpoint_years), n_boot, seed)
+        res = _binary_results(sub, float(endpoint_years), n_boot, seed, name)
     res.update({"set": name, "n_boot": int(n_boot), "seed": int(seed),
                 "source": str(predictions) if not hasattr(predictions, "columns") else "DataFrame",
                 "follow_up_median_days": _follow_up_days(sub["time_days"].to_numpy(float), sub["event"].to_numpy()),

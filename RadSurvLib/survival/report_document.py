@@ -78,6 +78,7 @@ def fmt_p(p) -> str:
 
 
 def _verdict(diff) -> str:
+    """Verb phrase of a comparison "A <verdict> B" from the difference A - B and its CI."""
     if diff.get("low") is None:
         return "cannot be compared with"
     if diff["low"] > 0:
@@ -106,21 +107,40 @@ def _design_sentences(sig, ev) -> list:
                    f"keeping {100 * comb['variance_threshold']:.0f} % of the variance ({comb['n_components']} "
                    "component(s)), and a Cox model on the components.")
     else:
+        pre = sel.get("prefilter") or {"method": "univariate Cox, Wald p", "p_threshold": sel["univariate_p_threshold"]}
+        lasso = sel.get("lasso") or {}
+        screen = ("every usable feature with a finite univariate Cox estimate enters the Lasso (no univariate "
+                  "prefilter)" if pre.get("p_threshold") is None else
+                  f"a univariate Cox model per feature keeps those with Wald p < {pre['p_threshold']:g} (prefilter)")
+        grid = (f"a grid of {lasso['n_lambdas']} penalties from the largest useful one down to "
+                f"{fmt(lasso.get('lambda_min_ratio') or lasso.get('lambda_min_ratio_asked'), 3)} times it"
+                if lasso.get("n_lambdas") else "a penalty grid")
         out.append("Signature (Liu et al. 2025), fitted on training patients only: every feature is z-scored "
-                   "with the training mean and standard deviation; a univariate Cox model per feature keeps those "
-                   f"with Wald p < {sel['univariate_p_threshold']}; a Lasso-penalised Cox model whose penalty is "
-                   f"chosen by {folds}-fold cross-validated partial likelihood keeps the features with non-zero "
+                   f"with the training mean and standard deviation; {screen}; a Lasso-penalised Cox model over "
+                   f"{grid}, its penalty chosen by {folds}-fold cross-validated partial likelihood (largest "
+                   "value), keeps the features with non-zero "
                    "coefficients; the RadScore is the sum of the kept z-scores times their coefficients. A Cox "
                    "model on the RadScore" + (f" and {', '.join(sig['model']['covariates'])}" if sig['model']['covariates']
                                               else "") +
                    " gives the risk score, and with its Breslow baseline hazard the survival at 1, 2 and 3 years. "
                    "High risk means a risk score above the median of the training patients' scores.")
+    centred = "centred" in str(design.get("risk_scale", ""))
     if mode == "cv":
         out.append(f"Validation: {design['outer_folds']}-fold cross-validation (folds stratified by event, seed "
                    f"{design.get('seed', 0)}). Each patient is scored by the signature fitted, selection included, "
                    f"on the other {design['outer_folds'] - 1} folds, and placed in the high or low risk group by that "
                    "fold's own training median; the statistics below are computed on these out-of-fold predictions. "
                    "The signature shown in the Signature section is refitted on all patients.")
+        if centred:
+            out.append("One scale for all folds: every model's out-of-fold risk score (the signature's and each "
+                       "baseline's Cox linear predictor) is centred on its mean over that fold's training patients "
+                       "before the folds are pooled. A Cox model has no intercept, so uncentred scores of "
+                       "different fold models would be shifted against each other, and the pooled C-index would "
+                       "penalise models on a large raw scale such as log volume. The mean of the within-fold "
+                       "C-indices, which compares only patients scored by the same model, is reported as well.")
+        elif design.get("risk_scale"):
+            out.append("The out-of-fold risk scores are uncentred linear predictors: the pooled C-index mixes "
+                       "fold-to-fold shifts in; prefer the within-fold C-index.")
     elif mode == "split":
         out.append(f"Validation: a random split stratified by event ({design['n_train']} training, "
                    f"{design['n_test']} test patients, seed {design.get('seed', 0)}); the statistics below are "
@@ -128,30 +148,50 @@ def _design_sentences(sig, ev) -> list:
     else:
         out.append(f"Validation: none: the signature was fitted on all patients and is evaluated on the "
                    f"'{ev['set']}' set (apparent performance, optimistic).")
-    out.append("Baselines, fitted on the same training patients (same split or folds) as the signature: Cox "
-               "models of the log tumour volume (original_shape_MeshVolume) alone, of the tumour's major axis "
-               "length alone, of the clinical covariates alone (age, sex, overall stage; missing values filled "
-               "with the training median or most frequent value), and of the RadScore with the clinical "
-               "covariates; for death by 2 years also a logistic regression and a random forest on all features "
-               "(Kothinti et al.; z-scoring and 20-feature ANOVA selection inside the training folds).")
-    n_boot = ev["n_boot"]
-    if ev["kind"] == "survival":
-        out.append(f"Statistics: Harrell's C-index with a percentile bootstrap 95 % CI ({n_boot} resamples); the "
-                   "signature minus each baseline by a paired bootstrap (same resamples; two-sided p) and by "
-                   "DeLong's test of the AUCs for death by 2 years (the signature ranked by its predicted "
-                   "probability of death by then); Uno's C; cumulative/dynamic time-dependent "
-                   "AUC (IPCW) at 1, 2, 3 years; Kaplan-Meier by risk group with the log-rank test and the hazard "
-                   "ratio (Cox, 95 % CI); the hazard ratio within subgroups and the interaction test; calibration "
-                   f"at 1, 2 and 3 years in quintiles of predicted survival, optimism-corrected with {n_boot} "
-                   "bootstrap resamples (Harrell's method; the Cox model on the risk score is refitted in each "
-                   "resample, the feature selection is not); decision curves (net benefit).")
+    planned = design.get("baselines")
+    if planned is not None:
+        if planned:
+            listed = "; ".join(f"{info['label']} ({info['inputs']})" for info in planned.values())
+            out.append("Baselines, Cox models fitted on the same training patients (same split or folds) as the "
+                       f"signature: {listed}; clinical missing values filled with the training median or most "
+                       "frequent value." + (" For death by 2 years also a logistic regression and a random forest "
+                                             "on all features (Kothinti et al.; z-scoring and 20-feature ANOVA "
+                                             "selection inside the training folds)." if design.get("binary_baselines", True)
+                                             else ""))
+        for key, reason in design.get("baselines_absent", {}).items():
+            if key != "signature_clinical" or "signature_clinical" not in planned:
+                out.append(f"Not fitted: {reason}.")
     else:
+        out.append("Baselines, fitted on the same training patients (same split or folds) as the signature: see "
+                   "the table below (this bundle predates the record of their inputs).")
+    n_boot = ev["n_boot"]
+    cal_kinds = {c.get("kind", "apparent, optimism-corrected") for c in ev.get("calibration", {}).values()} \
+        if ev["kind"] == "survival" else {ev.get("calibration", {}).get("kind", "apparent, optimism-corrected")}
+    if ev["kind"] == "survival":
+        cal_text = (f"calibration at 1, 2 and 3 years in quintiles of predicted survival, optimism-corrected with "
+                    f"{n_boot} bootstrap resamples (Harrell's method for the apparent fit, labelled as such: the Cox "
+                    "model on the risk score is refitted in each resample, the feature selection is not)"
+                    if any("optimism" in k for k in cal_kinds) else
+                    "calibration at 1, 2 and 3 years in quintiles of predicted survival: mean predicted against "
+                    f"Kaplan-Meier observed survival with a {n_boot}-resample bootstrap 95 % CI (plain: the "
+                    "predictions are already out of sample, so no optimism correction is applied)")
+        out.append(f"Statistics: Harrell's C-index pooled over all evaluated patients and as the mean of the "
+                   f"within-fold C-indices, each with a percentile bootstrap 95 % CI ({n_boot} resamples, patients "
+                   "drawn with replacement within each fold); the signature minus each baseline, pooled and "
+                   "within-fold, from the same resamples (paired; two-sided p); DeLong's test of the AUCs for "
+                   "death by 2 years (the signature ranked by its predicted probability of death by then); Uno's "
+                   "C; cumulative/dynamic time-dependent AUC (IPCW) at 1, 2, 3 years; Kaplan-Meier by risk group "
+                   "with the log-rank test and the hazard ratio (Cox, 95 % CI); the hazard ratio within subgroups "
+                   f"and the interaction test; {cal_text}; decision curves (net benefit).")
+    else:
+        cal_text = (f"optimism-corrected with {n_boot} bootstrap resamples of a logistic recalibration (apparent fit)"
+                    if any("optimism" in k for k in cal_kinds) else "plain (out-of-sample predictions, no "
+                    "optimism correction)")
         out.append(f"Binary endpoint: {ev['endpoint']}; patients censored before it are excluded (status unknown). "
                    "The signature's score is its predicted probability of death by then (1 - S(t)); the confusion "
                    "matrix uses its high-risk group as the positive prediction. AUCs with DeLong 95 % CIs, DeLong "
                    "test of each baseline against the signature, calibration in quintiles of predicted probability "
-                   f"(Wilson 95 % CIs), optimism-corrected with {n_boot} bootstrap resamples of a logistic "
-                   "recalibration.")
+                   f"(Wilson 95 % CIs), {cal_text}.")
     out.append("Times: days; 1 year = 365.25 days.")
     return out
 
@@ -186,36 +226,61 @@ def _signature_blocks(sig) -> list:
 def _survival_sections(ev, folder) -> list:
     c, km = ev["harrell_c"], ev["km"]
     sig_row, base_rows = ev["baselines"][0], ev["baselines"][1:]
-    summary = [f"On the {ev['n']} patients of the '{ev['set']}' set ({ev['events']} deaths), the signature's "
-               f"Harrell's C-index is {fmt_ci(c['value'], c['low'], c['high'])}."]
+    cw = ev.get("harrell_c_within_fold") or sig_row.get("c_within") or {}
+    summary = [f"On the {ev['n']} patients of the '{ev['set']}' set ({ev['events']} deaths), the radiomics "
+               f"signature's Harrell's C-index is {fmt_ci(c['value'], c['low'], c['high'])} pooled"
+               + (f" and {fmt_ci(cw['value'], cw['low'], cw['high'])} as the mean within-fold C"
+                  if cw.get("n_folds", 1) > 1 else "") + "."]
     for row in base_rows:
         d = row["vs_signature"]
-        summary.append(f"It {_verdict(d)} {row['label']} (C {fmt_ci(row['c']['value'], row['c']['low'], row['c']['high'])}; "
-                       f"difference {fmt_ci(d['difference'], d['low'], d['high'])}, p {fmt_p(d['p_value'])}).")
-    summary.append(f"The high-risk group has a hazard ratio of {fmt_ci(km['hr'], km['hr_low'], km['hr_high'], 2)} "
-                   f"against the low-risk group (log-rank p {fmt_p(km['logrank_p'])}).")
+        summary.append(f"The radiomics signature {_verdict(d)} {row['label']}: pooled C "
+                       f"{fmt(d.get('c_a', c['value']))} for the signature vs "
+                       f"{fmt_ci(row['c']['value'], row['c']['low'], row['c']['high'])} for {row['label']}, "
+                       f"difference signature minus {row['label']} {fmt_ci(d['difference'], d['low'], d['high'])}, "
+                       f"p {fmt_p(d['p_value'])}"
+                       + (f"; within-fold difference {fmt_ci(row['vs_signature_within']['difference'], row['vs_signature_within']['low'], row['vs_signature_within']['high'])}"
+                          if cw.get("n_folds", 1) > 1 and row.get("vs_signature_within") else "") + ".")
+    summary.append(f"The signature's high-risk group has a hazard ratio of "
+                   f"{fmt_ci(km['hr'], km['hr_low'], km['hr_high'], 2)} against its low-risk group (log-rank p "
+                   f"{fmt_p(km['logrank_p'])}).")
     sections = [Section("summary", "Summary", [" ".join(summary)])]
+    disc_rows = [["Harrell's C-index, pooled", fmt_ci(c["value"], c["low"], c["high"])]]
+    if cw.get("n_folds", 1) > 1:
+        disc_rows.append([f"Harrell's C-index, mean of {cw['n_folds']} within-fold values",
+                          fmt_ci(cw["value"], cw["low"], cw["high"])])
+        disc_rows.append(["Harrell's C-index per fold", ", ".join(fmt(v) for v in cw["per_fold"])])
     disc = [Table("Discrimination of the signature", ["statistic", "value (95 % CI)"],
-                  [["Harrell's C-index", fmt_ci(c["value"], c["low"], c["high"])], ["Uno's C-index", fmt(ev["uno_c"])]]
+                  disc_rows + [["Uno's C-index", fmt(ev["uno_c"])]]
                   + [[f"time-dependent AUC at {k} year(s)", fmt(v)] for k, v in ev["td_auc"].items()]),
             Figure("td_auc", "Time-dependent AUC of the signature at 1, 2 and 3 years.", folder / "td_auc.png")]
     sections.append(Section("discrimination", "Discrimination", disc))
-    header = ["model", "C-index (95 % CI)", "signature minus model (95 % CI)", "p (bootstrap)",
-              "AUC death by 2 y (95 % CI)", "DeLong p"]
-    rows = [[sig_row["label"], fmt_ci(sig_row["c"]["value"], sig_row["c"]["low"], sig_row["c"]["high"]), "", "",
-             fmt_ci(base_rows[0]["delong"]["auc_a"], base_rows[0]["delong"]["auc_a_low"], base_rows[0]["delong"]["auc_a_high"])
-             if base_rows and "delong" in base_rows[0] else "", ""]]
+    within = cw.get("n_folds", 1) > 1
+    header = ["model", "C pooled (95 % CI)"] + (["C within-fold (95 % CI)"] if within else []) + \
+        ["signature minus model, pooled (95 % CI)", "p (bootstrap)"] + \
+        (["signature minus model, within-fold (95 % CI)", "p (bootstrap)"] if within else []) + \
+        ["AUC death by 2 y (95 % CI)", "DeLong p"]
+    first = base_rows[0] if base_rows else {}
+    rows = [[sig_row["label"], fmt_ci(sig_row["c"]["value"], sig_row["c"]["low"], sig_row["c"]["high"])]
+            + ([fmt_ci(cw["value"], cw["low"], cw["high"])] if within else []) + ["", ""] + (["", ""] if within else [])
+            + [fmt_ci(first["delong"]["auc_a"], first["delong"]["auc_a_low"], first["delong"]["auc_a_high"])
+               if "delong" in first else "", ""]]
     for row in base_rows:
-        d, dl = row["vs_signature"], row.get("delong")
-        rows.append([row["label"], fmt_ci(row["c"]["value"], row["c"]["low"], row["c"]["high"]),
-                     fmt_ci(d["difference"], d["low"], d["high"]), fmt_p(d["p_value"]),
-                     fmt_ci(dl["auc_b"], dl["auc_b_low"], dl["auc_b_high"]) if dl else row.get("delong_note", ""),
-                     fmt_p(dl["p_value"]) if dl else ""])
+        d, dl, dw = row["vs_signature"], row.get("delong"), row.get("vs_signature_within") or {}
+        cwb = row.get("c_within") or {}
+        rows.append([row["label"], fmt_ci(row["c"]["value"], row["c"]["low"], row["c"]["high"])]
+                    + ([fmt_ci(cwb.get("value"), cwb.get("low"), cwb.get("high"))] if within else [])
+                    + [fmt_ci(d["difference"], d["low"], d["high"]), fmt_p(d["p_value"])]
+                    + ([fmt_ci(dw.get("difference"), dw.get("low"), dw.get("high")), fmt_p(dw.get("p_value"))]
+                       if within else [])
+                    + [fmt_ci(dl["auc_b"], dl["auc_b_low"], dl["auc_b_high"]) if dl else row.get("delong_note", ""),
+                       fmt_p(dl["p_value"]) if dl else ""])
     sections.append(Section("baselines", "Signature against baselines", [
         "Every model below is fitted on the same training patients and scored on the same evaluated patients; "
-        "a difference whose CI excludes 0 means the signature discriminates better (positive) or worse (negative).",
+        "each difference is the radiomics signature's C minus that model's C, so a CI above 0 means the signature "
+        "discriminates better and a CI below 0 means that model does. The DeLong p compares the signature's AUC "
+        "(first row) with that model's AUC.",
         Table("Signature and baselines on the same patients", header, rows),
-        Figure("baselines", "Harrell's C-index (95 % bootstrap CI) of the signature and of each baseline.",
+        Figure("baselines", "Pooled Harrell's C-index (95 % bootstrap CI) of the signature and of each baseline.",
                folder / "baselines.png")]))
     sections.append(Section("kaplan-meier", "Kaplan-Meier by risk group", [
         Figure("km", "Overall survival of the low and high risk groups (95 % CI bands, censoring ticks, numbers at "
@@ -238,18 +303,29 @@ def _survival_sections(ev, folder) -> list:
                                       "interaction p"], sub_rows))
     sections.append(Section("subgroups", "Subgroups", blocks))
     if ev["calibration"]:
+        corrected = all(g.get("corrected") is not None for cal in ev["calibration"].values() for g in cal["groups"])
         cal_rows = [[f"{y} y", str(i + 1), str(g["n"]), f"{100 * g['predicted']:.0f} %",
-                     f"{100 * g['observed']:.0f} % ({100 * g['observed_low']:.0f} to {100 * g['observed_high']:.0f})",
-                     f"{100 * g['corrected']:.0f} %"]
+                     f"{100 * g['observed']:.0f} % ({100 * g['observed_low']:.0f} to {100 * g['observed_high']:.0f})"]
+                    + ([f"{100 * g['corrected']:.0f} %"] if corrected else [])
                     for y, cal in ev["calibration"].items() for i, g in enumerate(cal["groups"])]
-        mae = ", ".join(f"{y} y {100 * cal['mean_abs_error']:.1f} / {100 * cal['mean_abs_error_corrected']:.1f} points"
-                        for y, cal in ev["calibration"].items())
+        if corrected:
+            mae = ", ".join(f"{y} y {100 * cal['mean_abs_error']:.1f} / {100 * cal['mean_abs_error_corrected']:.1f} "
+                            "points" for y, cal in ev["calibration"].items())
+            lead = ("Apparent fit (the patients the model was fitted on): mean absolute difference between predicted "
+                    f"and observed survival, apparent / optimism-corrected: {mae}.")
+            caption = ("Predicted vs observed survival at 1, 2 and 3 years: apparent (Kaplan-Meier per quintile, "
+                       "95 % CI) and optimism-corrected (apparent fit).")
+        else:
+            mae = ", ".join(f"{y} y {100 * cal['mean_abs_error']:.1f} points" for y, cal in ev["calibration"].items())
+            lead = ("Out-of-sample predictions, plain calibration (no optimism correction is needed or applied): "
+                    f"mean absolute difference between predicted and observed survival: {mae}.")
+            caption = ("Predicted vs observed survival at 1, 2 and 3 years (Kaplan-Meier per quintile of predicted "
+                       "survival, 95 % bootstrap CI).")
         sections.append(Section("calibration", "Calibration", [
-            f"Mean absolute difference between predicted and observed survival (apparent / optimism-corrected): {mae}.",
-            Figure("calibration", "Predicted vs observed survival at 1, 2 and 3 years: apparent (Kaplan-Meier per "
-                                  "quintile, 95 % CI) and optimism-corrected.", folder / "calibration.png"),
+            lead, Figure("calibration", caption, folder / "calibration.png"),
             Table("Calibration by quintile of predicted survival",
-                  ["horizon", "group", "patients", "predicted survival", "observed (95 % CI)", "corrected"], cal_rows)]))
+                  ["horizon", "group", "patients", "predicted survival", "observed (95 % CI)"]
+                  + (["optimism-corrected"] if corrected else []), cal_rows)]))
         sections.append(Section("decision-curves", "Decision curves", [
             "Net benefit of acting on the signature's predicted risk of death, against acting on everyone or on no one.",
             Figure("decision_curves", "Decision curves for death by 1, 2 and 3 years.", folder / "decision_curves.png")]))
@@ -268,8 +344,9 @@ def _binary_sections(ev, folder) -> list:
         d = row["delong"]
         verdict = ("is better than" if d["difference_low"] > 0 else "is worse than" if d["difference_high"] < 0
                    else "is not distinguishable from")
-        summary.append(f"It {verdict} {row['label']} (AUC {fmt_ci(row['auc'], row['auc_low'], row['auc_high'])}; "
-                       f"DeLong p {fmt_p(d['p_value'])}).")
+        summary.append(f"The radiomics signature {verdict} {row['label']}: AUC {fmt(sig_row['auc'])} for the "
+                       f"signature vs {fmt_ci(row['auc'], row['auc_low'], row['auc_high'])} for {row['label']} "
+                       f"(DeLong p {fmt_p(d['p_value'])}).")
     sections = [Section("summary", "Summary", [" ".join(summary)])]
     sections.append(Section("discrimination", "Discrimination (ROC)", [
         Figure("roc", "ROC curves of the signature (with its pointwise 95 % bootstrap band) and of the baselines "
@@ -285,16 +362,18 @@ def _binary_sections(ev, folder) -> list:
                 f"{cm['tp']} / {cm['fp']} / {cm['tn']} / {cm['fn']}"]])]))
     if ev.get("calibration"):
         cal = ev["calibration"]
+        corrected = all(g.get("corrected") is not None for g in cal["groups"])
         sections.append(Section("calibration", "Calibration", [
             f"Logistic recalibration: intercept {fmt(cal['intercept'], 2)} (ideal 0), slope {fmt(cal['slope'], 2)} "
             f"(ideal 1); Brier score {fmt(cal['brier'])}.",
             Figure("binary_calibration", "Predicted probability vs observed fraction of deaths per quintile.",
                    folder / "calibration_binary.png"),
-            Table("Calibration by quintile of predicted probability",
-                  ["group", "patients", "predicted", "observed (95 % CI)", "corrected"],
+            Table("Calibration by quintile of predicted probability"
+                  + (" (apparent fit, optimism-corrected)" if corrected else " (out-of-sample predictions, plain)"),
+                  ["group", "patients", "predicted", "observed (95 % CI)"] + (["optimism-corrected"] if corrected else []),
                   [[str(i + 1), str(g["n"]), f"{100 * g['predicted']:.0f} %",
-                    f"{100 * g['observed']:.0f} % ({100 * g['observed_low']:.0f} to {100 * g['observed_high']:.0f})",
-                    f"{100 * g['corrected']:.0f} %"] for i, g in enumerate(cal["groups"])])]))
+                    f"{100 * g['observed']:.0f} % ({100 * g['observed_low']:.0f} to {100 * g['observed_high']:.0f})"]
+                   + ([f"{100 * g['corrected']:.0f} %"] if corrected else []) for i, g in enumerate(cal["groups"])])]))
     sections.append(Section("baselines", "Signature against baselines (DeLong)", [
         Table("DeLong test of the signature's AUC against each baseline (same patients)",
               ["baseline", "AUC baseline (95 % CI)", "signature minus baseline (95 % CI)", "z", "p"],

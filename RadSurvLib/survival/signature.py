@@ -44,7 +44,8 @@ def _blas_single_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def check_cv_settings(n_folds: int = 10, n_lambdas: int = 30, cv=None, n_patients=None, names=None) -> None:
+def check_cv_settings(n_folds: int = 10, n_lambdas: int = 30, cv=None, n_patients=None, names=None,
+                      p_threshold: float = 0.05, min_ratio=None) -> None:
     """Refuse cross-validation settings that would give a hollow signature or run for nothing.
 
     Args:
@@ -53,11 +54,20 @@ def check_cv_settings(n_folds: int = 10, n_lambdas: int = 30, cv=None, n_patient
         cv: outer K-fold CV (None, or 2 <= K <= ``n_patients``).
         n_patients: number of patients (checks ``cv``; None: not checked).
         names: the parameters' names in the caller's terms (default the library's: ``n_folds``, ...).
+        p_threshold: univariate prefilter threshold (None: no prefilter; else in (0, 1]).
+        min_ratio: Lasso penalty-grid ratio (None: default; else in (0, 1)).
 
     Raises:
         InputError: a setting out of bounds; the message names it and gives the bounds.
     """
-    names = {"n_folds": "n_folds", "n_lambdas": "n_lambdas", "cv": "cv", **(names or {})}
+    names = {"n_folds": "n_folds", "n_lambdas": "n_lambdas", "cv": "cv", "p_threshold": "p_threshold",
+             "min_ratio": "min_ratio", **(names or {})}
+    if p_threshold is not None and (isinstance(p_threshold, bool) or not 0.0 < float(p_threshold) <= 1.0):
+        raise InputError(f"{names['p_threshold']}: {p_threshold!r} is not a p-value threshold; give a number in "
+                         "(0, 1] (default 0.05) or none for no univariate prefilter.")
+    if min_ratio is not None and not 0.0 < float(min_ratio) < 1.0:
+        raise InputError(f"{names['min_ratio']}: {min_ratio!r}; give the smallest / largest Lasso penalty as a "
+                         "number in (0, 1) (default 0.05 with more features than patients, else 0.01).")
     for key, value, low in (("n_folds", n_folds, 2), ("n_lambdas", n_lambdas, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InputError(f"{names[key]}: {value!r} is too small; give an integer >= {low} "
@@ -70,7 +80,7 @@ def check_cv_settings(n_folds: int = 10, n_lambdas: int = 30, cv=None, n_patient
 
 
 def fit_signature(features, time, event, clinical=None, covariates=(), p_threshold: float = 0.05,
-                  n_folds: int = 10, n_lambdas: int = 30, seed: int = 0, progress=None) -> dict:
+                  n_folds: int = 10, n_lambdas: int = 30, seed: int = 0, progress=None, min_ratio=None) -> dict:
     """Fit a radiomics signature (Liu et al. 2025) and its Cox model on training data.
 
     Args:
@@ -79,9 +89,12 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
         clinical: ``pandas.DataFrame [N, C]`` (needed when ``covariates`` are given).
         covariates: clinical column names joining the Cox model next to the RadScore (numeric
             columns as numbers, others one-hot against their first level).
-        p_threshold: univariate Cox Wald p-value threshold (0.05).
+        p_threshold: univariate Cox Wald p-value threshold of the prefilter (0.05); None: no
+            prefilter (every usable feature with a finite univariate estimate enters the Lasso).
         n_folds: folds of the Lasso penalty cross-validation (10).
         n_lambdas: penalty-grid length; seed: fold seed.
+        min_ratio: smallest / largest penalty of the Lasso grid (None: 0.05 when features outnumber
+            patients, else 0.01; :func:`.cox.lambda_grid`).
         progress: optional ``callable(str)`` for log lines.
 
     Returns:
@@ -97,7 +110,7 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
     from . import cox
 
     say = progress or (lambda message: None)
-    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas)
+    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas, p_threshold=p_threshold, min_ratio=min_ratio)
     time, event = check_survival(time, event, what="training survival data")
     n = time.size
     if n < 10:
@@ -124,17 +137,23 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
             "univariate screen and the Lasso penalty")
     with _blas_single_thread():
         uni = cox.univariate_cox(Z, time, event)
-        significant = np.flatnonzero(uni["p"] < p_threshold)
-        say(f"univariate Cox: {significant.size} of {len(kept)} features with p < {p_threshold}"
-            + (f" ({int((~uni['converged']).sum())} without a finite estimate, not kept)"
-               if (~uni["converged"]).any() else ""))
+        if p_threshold is None:
+            significant = np.flatnonzero(uni["converged"])
+            say(f"no univariate prefilter: {significant.size} of {len(kept)} features enter the Lasso")
+        else:
+            significant = np.flatnonzero(uni["p"] < p_threshold)
+            say(f"univariate Cox: {significant.size} of {len(kept)} features with p < {p_threshold}"
+                + (f" ({int((~uni['converged']).sum())} without a finite estimate, not kept)"
+                   if (~uni["converged"]).any() else ""))
         lasso = None
         selected, coefs = [], np.zeros(0)
         if significant.size == 0:
-            warnings.append(f"no feature has univariate Cox p < {p_threshold}: the RadScore is 0 for everyone")
+            warnings.append(f"no feature has univariate Cox p < {p_threshold}: the RadScore is 0 for everyone"
+                            if p_threshold is not None else "no feature has a finite univariate Cox estimate: "
+                            "the RadScore is 0 for everyone")
         else:
             lasso = cox.cv_lasso_cox(Z[:, significant], time, event, n_folds=n_folds, n_lambdas=n_lambdas,
-                                     seed=seed)
+                                     seed=seed, min_ratio=min_ratio)
             nz = np.flatnonzero(lasso["coef"] != 0)
             selected = [int(significant[i]) for i in nz]
             coefs = lasso["coef"][nz]
@@ -166,11 +185,21 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
         "baseline_cumulative_hazard": {"time_days": [float(t) for t in h_times], "H0": [float(h) for h in h0]},
         "risk_cutoff": cutoff,
         "risk_cutoff_rule": "median risk score of the training patients",
+        "risk_centre": float(np.mean(lp)),
         "selection": {
             "n_training": int(n), "n_events": int(event.sum()),
             "n_features_in": int(features.shape[1]), "n_features_usable": len(kept),
             "dropped_features": dropped,
             "univariate_p_threshold": p_threshold,
+            "prefilter": ({"method": "none: every usable feature with a finite univariate Cox estimate"}
+                          if p_threshold is None else
+                          {"method": "univariate Cox, Wald p (Efron ties)", "p_threshold": p_threshold}),
+            "lasso": {"penalty_cv_folds": None if lasso is None else lasso["n_folds"],
+                      "penalty_cv_folds_asked": int(n_folds), "n_lambdas": int(n_lambdas),
+                      "lambda_min_ratio": None if lasso is None else lasso["min_ratio"],
+                      "lambda_min_ratio_asked": min_ratio,
+                      "rule": "penalty with the largest cross-validated partial likelihood (Verweij & van "
+                              "Houwelingen 1993)", "seed": int(seed)},
             "n_univariate_significant": int(significant.size),
             "univariate_p": {kept[i]: float(uni["p"][i]) for i in significant},
             "lasso_lambda": None if lasso is None else lasso["lambda"],
@@ -181,7 +210,9 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
             "seed": int(seed),
         },
         "warnings": warnings,
-        "provenance": {"method": "Liu et al. 2025: z-score, univariate Cox p<0.05, Lasso-Cox 10-fold CV, RadScore",
+        "provenance": {"method": "Liu et al. 2025: z-score, " + (f"univariate Cox p<{p_threshold}" if p_threshold
+                                                                   is not None else "no univariate prefilter")
+                                 + f", Lasso-Cox {n_folds}-fold CV, RadScore",
                        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                        "versions": _versions()},
     }
@@ -189,7 +220,7 @@ def fit_signature(features, time, event, clinical=None, covariates=(), p_thresho
 
 def fit_combined(features, time, event, groups: dict, clinical=None, covariates=(), variance: float = 0.95,
                  p_threshold: float = 0.05, n_folds: int = 10, n_lambdas: int = 30, seed: int = 0,
-                 progress=None) -> dict:
+                 progress=None, min_ratio=None) -> dict:
     """The combined model of Liu et al. (2025): one signature per feature group, PCA over the union of
     their selected features keeping >= ``variance`` of the variance, a Cox model on the components.
 
@@ -207,7 +238,8 @@ def fit_combined(features, time, event, groups: dict, clinical=None, covariates=
         features: ``pandas.DataFrame [N, F]`` (training rows).
         time ``[N]`` days, event ``[N]``.
         groups: ``{group name: [column names]}``.
-        clinical, covariates, p_threshold, n_folds, n_lambdas, seed, progress: as :func:`fit_signature`.
+        clinical, covariates, p_threshold, n_folds, n_lambdas, seed, progress, min_ratio: as
+            :func:`fit_signature`.
         variance: cumulative explained-variance fraction to keep (0.95).
 
     Returns:
@@ -232,7 +264,7 @@ def fit_combined(features, time, event, groups: dict, clinical=None, covariates=
             raise InputError(f"feature group {name!r} matches no column of the feature table")
         say(f"group {name}: {len(cols)} features")
         sig = fit_signature(features[cols], time, event, p_threshold=p_threshold, n_folds=n_folds,
-                            n_lambdas=n_lambdas, seed=seed, progress=say)
+                            n_lambdas=n_lambdas, seed=seed, progress=say, min_ratio=min_ratio)
         per_group[name] = sig["features"]
         warnings += [f"group {name}: {w}" for w in sig["warnings"]]
         union += [f for f in sig["features"] if f not in union]
@@ -273,6 +305,7 @@ def fit_combined(features, time, event, groups: dict, clinical=None, covariates=
         "baseline_cumulative_hazard": {"time_days": [float(t) for t in h_times], "H0": [float(h) for h in h0]},
         "risk_cutoff": float(np.median(lp)),
         "risk_cutoff_rule": "median risk score of the training patients",
+        "risk_centre": float(np.mean(lp)),
         "combined": {"groups": per_group, "variance_kept": float(np.cumsum(explained)[k - 1]),
                      "variance_threshold": variance, "n_components": k,
                      "explained_variance_ratio": [float(v) for v in explained[:k]],
@@ -280,6 +313,11 @@ def fit_combined(features, time, event, groups: dict, clinical=None, covariates=
                      "component_cox_coefficients": [float(v) for v in gamma]},
         "selection": {"n_training": int(n), "n_events": int(event.sum()), "n_features_in": int(features.shape[1]),
                       "n_features_usable": None, "dropped_features": {}, "univariate_p_threshold": p_threshold,
+                      "prefilter": ({"method": "none"} if p_threshold is None else
+                                    {"method": "univariate Cox, Wald p (Efron ties)", "p_threshold": p_threshold}),
+                      "lasso": {"penalty_cv_folds_asked": int(n_folds), "n_lambdas": int(n_lambdas),
+                                "lambda_min_ratio_asked": min_ratio, "seed": int(seed),
+                                "rule": "penalty with the largest cross-validated partial likelihood"},
                       "n_univariate_significant": None, "univariate_p": {}, "lasso_lambda": None,
                       "lasso_folds": n_folds, "seed": int(seed)},
         "warnings": warnings,
@@ -489,6 +527,47 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
+#: PyRadiomics image type -> feature-name prefix (LoG: one per sigma, see :func:`extraction_prefixes`).
+_IMAGE_PREFIXES = {"Original": ("original_",), "Wavelet": ("wavelet-",), "Square": ("square_",),
+                   "SquareRoot": ("squareroot_",), "Logarithm": ("logarithm_",), "Exponential": ("exponential_",),
+                   "Gradient": ("gradient_",), "LBP2D": ("lbp-2D_",), "LBP3D": ("lbp-3D",)}
+
+
+def extraction_prefixes(params_file) -> tuple:
+    """Feature-name prefixes of the image types a PyRadiomics parameter file enables.
+
+    ``Original`` -> ``original_``, ``Wavelet`` -> ``wavelet-``, ``LoG`` with sigma s ->
+    ``log-sigma-<s with '-' for '.'>-mm-3D_``, ``Square`` -> ``square_``, ... (PyRadiomics' image names,
+    which RadSurv's engine and PyRadiomics' feature tables share).
+
+    Args:
+        params_file: YAML path.
+
+    Returns:
+        tuple of prefixes.
+
+    Raises:
+        InputError: unreadable YAML, or an image type without a known prefix.
+    """
+    import yaml
+
+    try:
+        content = yaml.safe_load(Path(params_file).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"--params-file {params_file}: cannot be read as a PyRadiomics parameter file ({exc})") from None
+    types = content.get("imageType") or {"Original": {}}
+    out = []
+    for name, settings in types.items():
+        if name == "LoG":
+            sigmas = (settings or {}).get("sigma") or []
+            out += [f"log-sigma-{str(float(s)).replace('.', '-')}-mm-3D_" for s in sigmas]
+        elif name in _IMAGE_PREFIXES:
+            out += list(_IMAGE_PREFIXES[name])
+        else:
+            raise InputError(f"--params-file {params_file}: image type {name!r} has no known feature-name prefix")
+    return tuple(out)
+
+
 def split_indices(event, train_fraction: float, seed: int):
     """Random train/test split stratified by event status.
 
@@ -522,7 +601,8 @@ SUBGROUP_COLUMNS = ("Overall.Stage", "Histology", "gender", "age")
 
 def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: int = 0, n_folds: int = 10,
                     n_lambdas: int = 30, inputs=None, progress=None, groups=None, variance: float = 0.95,
-                    baselines: bool = True) -> dict:
+                    baselines: bool = True, p_threshold: float = 0.05, min_ratio=None, volume_column=None,
+                    centre: bool = True, binary_baselines: bool = True, extraction=None, about=None) -> dict:
     """Fit a signature on a feature table, save the bundle and per-patient predictions.
 
     With ``split`` (training fraction) the signature is fitted on a stratified random training set
@@ -531,26 +611,46 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
     that fold's own training median; the saved bundle is then refitted on all patients. With
     neither, it is fitted on all patients (apparent performance only).
 
+    One scale for all predictions: every model's ``risk`` (the signature's and each survival
+    baseline's Cox linear predictor) is written centred on its mean over the patients that model
+    was fitted on, ``lp - mean_train(lp)`` (with the cut-off shifted alike, so the risk groups and
+    survival probabilities do not change). A Cox model has no intercept, so without centring the
+    out-of-fold scores of different fold models are shifted against each other and a pooled C-index
+    mixes those shifts in (issue 26: log tumour volume alone lost about 0.01-0.03 of pooled C that
+    way). ``centre=False`` writes the uncentred linear predictors (for comparison only).
+
     Args:
         table: :class:`.data.FeatureTable`.
         out_dir: bundle folder; receives ``signature.json`` and ``predictions.csv`` (one row per
             patient and set: ``set`` is train / test / cv, with time in days, event, radscore,
-            risk, risk_group, survival at 1/2/3 years, the subgroup columns and, with
-            ``baselines``, one ``baseline_<key>`` column per baseline of :mod:`.baselines`).
+            risk (centred), risk_centre (the training mean subtracted), risk_cutoff (centred alike),
+            risk_group, survival at 1/2/3 years, the subgroup columns and, with ``baselines``, one
+            ``baseline_<key>`` column per baseline of :mod:`.baselines`).
         split, cv: see above (not both).
-        covariates, seed, n_folds, n_lambdas: as :func:`fit_signature`.
+        covariates, seed, n_folds, n_lambdas, p_threshold, min_ratio: as :func:`fit_signature`.
         groups: ``{name: [columns]}``: fit the combined model (:func:`fit_combined`) instead;
             variance: its PCA explained-variance fraction.
         inputs: dict role -> path recorded with SHA-256 in the provenance.
         progress: ``callable(str)``.
         baselines: also fit the baselines (:mod:`.baselines`) on the same training rows as each
-            signature (same split, same folds) and write their scores.
+            signature (same split, same folds) and write their scores; binary_baselines: include the
+            logistic-regression / random-forest ones (death by 2 years).
+        volume_column: feature column of the tumour volume for the volume baseline (None:
+            ``original_shape_MeshVolume``, else ``VoxelVolume``); with none, the volume baseline is
+            absent, said at once through ``progress`` and recorded in the bundle.
+        centre: centre each fold's linear predictors on its training mean (default; see above).
+        extraction: dict recorded as the bundle's ``extraction`` (the features' extraction setting,
+            e.g. ``{"parameter_file": name, "sha256": ..., "setting": {...}}``), or None.
+        about: dict recorded as the bundle's ``about`` (description, intended use, licences), or None.
 
     Returns:
-        The signature dict that was saved.
+        The signature dict that was saved. Its ``provenance.design`` records the design, the
+        baselines fitted (``baselines``: key -> label and inputs), those absent (``baselines_absent``)
+        and whether the risks were centred.
 
     Raises:
-        InputError: both ``split`` and ``cv`` given, K < 2, or as :func:`fit_signature`.
+        InputError: both ``split`` and ``cv`` given, K < 2, a bad ``volume_column``, or as
+            :func:`fit_signature`.
     """
     import pandas as pd
 
@@ -560,19 +660,30 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
     if split is not None and cv is not None:
         raise InputError("give split or cv, not both")
     n = table.time.size
-    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas, cv=cv, n_patients=n)
+    check_cv_settings(n_folds=n_folds, n_lambdas=n_lambdas, cv=cv, n_patients=n, p_threshold=p_threshold,
+                      min_ratio=min_ratio)
     if covariates:  # every patient is predicted: check the covariates of all of them first
         encode_covariates(table.clinical, [c for c in covariates if c])
     rows = []
     baseline_notes = set()
+    plan = None
+    if baselines:
+        from .baselines import survival_baseline_plan
+
+        plan = survival_baseline_plan(table, volume_column)
+        for key, info in plan["fitted"].items():
+            say(f"baseline {info['label']}: {info['inputs']}")
+        for key, reason in plan["absent"].items():
+            say(f"WARNING: baseline {key.replace('_', ' ')} ABSENT: {reason}; the report leaves it out")
 
     def predict(sig, idx, set_name, fold=None, train_idx=None):
         res = apply_signature(sig, table.features.iloc[idx], table.clinical.iloc[idx])
+        shift = float(sig.get("risk_centre", 0.0)) if centre else 0.0
         frame = pd.DataFrame({"PatientID": table.ids[idx], "set": set_name,
                               "fold": -1 if fold is None else fold,
                               "time_days": table.time[idx], "event": table.event[idx].astype(int),
-                              "radscore": res["radscore"], "risk": res["risk"],
-                              "risk_cutoff": sig["risk_cutoff"],
+                              "radscore": res["radscore"], "risk": res["risk"] - shift,
+                              "risk_centre": shift, "risk_cutoff": sig["risk_cutoff"] - shift,
                               "risk_group": np.where(res["high_risk"], "high", "low")})
         for years in HORIZONS_YEARS:
             frame[f"survival_{years}y"] = res[f"survival_{years}y"]
@@ -583,10 +694,12 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
             from .baselines import BINARY_HORIZON_YEARS, binary_baseline_probabilities, survival_baseline_risks
 
             radscore = lambda rows: apply_signature(sig, table.features.iloc[rows])["radscore"]  # noqa: E731
-            for key, risk in survival_baseline_risks(table, train_idx, idx, radscore, baseline_notes).items():
+            risks = survival_baseline_risks(table, train_idx, idx, radscore, baseline_notes, plan=plan, centre=centre)
+            for key, risk in risks.items():
                 frame[f"baseline_{key}"] = risk
-            for model, prob in binary_baseline_probabilities(table, train_idx, idx, seed=seed).items():
-                frame[f"baseline_{model}_death_by_{BINARY_HORIZON_YEARS}y"] = prob
+            if binary_baselines:
+                for model, prob in binary_baseline_probabilities(table, train_idx, idx, seed=seed).items():
+                    frame[f"baseline_{model}_death_by_{BINARY_HORIZON_YEARS}y"] = prob
         rows.append(frame)
 
     def fit(idx):
@@ -594,10 +707,11 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
             return fit_combined(table.features.iloc[idx].reset_index(drop=True), table.time[idx],
                                 table.event[idx], groups, clinical=table.clinical.iloc[idx].reset_index(drop=True),
                                 covariates=covariates, variance=variance, n_folds=n_folds, n_lambdas=n_lambdas,
-                                seed=seed, progress=say)
+                                seed=seed, progress=say, p_threshold=p_threshold, min_ratio=min_ratio)
         return fit_signature(table.features.iloc[idx].reset_index(drop=True), table.time[idx], table.event[idx],
                              clinical=table.clinical.iloc[idx].reset_index(drop=True), covariates=covariates,
-                             n_folds=n_folds, n_lambdas=n_lambdas, seed=seed, progress=say)
+                             n_folds=n_folds, n_lambdas=n_lambdas, seed=seed, progress=say,
+                             p_threshold=p_threshold, min_ratio=min_ratio)
 
     design = {"mode": "all"}
     fold_info = []
@@ -629,9 +743,19 @@ def fit_and_predict(table, out_dir, split=None, cv=None, covariates=(), seed: in
         predict(sig, np.arange(n), "train", train_idx=np.arange(n))
     design["seed"] = int(seed)
     design["baseline_notes"] = sorted(baseline_notes)
+    design["risk_scale"] = ("each model's linear predictor centred on its mean over the patients it was fitted on"
+                            if centre else "uncentred linear predictors")
+    if plan is not None:
+        design["baselines"] = plan["fitted"]
+        design["baselines_absent"] = plan["absent"]
+        design["binary_baselines"] = bool(binary_baselines)
     sig["provenance"]["design"] = design
     sig["provenance"]["inputs"] = {role: {"path": str(p), "sha256": sha256(p)} for role, p in (inputs or {}).items()}
     sig["provenance"]["join_notes"] = list(table.notes)
+    if extraction is not None:
+        sig["extraction"] = extraction
+    if about is not None:
+        sig["about"] = about
     out_dir = Path(out_dir)
     save_signature(sig, out_dir)
     pd.concat(rows, ignore_index=True).to_csv(out_dir / "predictions.csv", index=False)
