@@ -59,6 +59,7 @@ FRONT_END_NAMES = {
     "gtv_label": ("--gtv-label", "gtv_label", "GTV label"),
     "features_only": ("--features-only", "features_only", "ROI features only"),
     "scene_path": ("--scene", "scene_path", "Scene file"),
+    "dicom_out": ("--dicom-out", "dicom_out", "DICOM outputs"),
     "overwrite": ("--overwrite", "overwrite", "If results exist"),
     "bin_width": ("--bin-width", "bin_width", "Bin width (HU)"),  # pipeline.map_case (radsurv voxelmaps)
     "ring_mm": ("--ring", "ring_mm", "Ring (mm)"),

@@ -219,6 +219,8 @@ class ScoreOptions:
         features_only: compute the rings and the ROI features only (no voxel maps, model, heatmap):
             ``radsurv features`` for a cohort's feature table.
         scene_path: also save the results as a 3D Slicer scene (``.mrb``) there, or None.
+        dicom_out: also write the results as DICOM objects (RTSTRUCT, SEG, Parametric Map, SR) into
+            ``OUT/dicom/`` (``outputs.dicom``); needs the CT as a DICOM series (else refused before any stage).
         overwrite: replace the results of an earlier run in the output folder (all of its files; the
             user's own files there are kept, see ``outputs.folder``) and the scene file.
 
@@ -242,6 +244,7 @@ class ScoreOptions:
     gtv_label: int | None = None
     features_only: bool = False
     scene_path: str | None = None
+    dicom_out: bool = False
     overwrite: bool = False
 
     def __post_init__(self):
@@ -262,6 +265,7 @@ class ScoreOptions:
             "gtv_label": _gtv_label(self.gtv_label),
             "features_only": _flag("features_only", self.features_only),
             "scene_path": _scene_path(self.scene_path),
+            "dicom_out": _flag("dicom_out", self.dicom_out),
             "overwrite": self._overwrite(),
         }
         for name, value in checked.items():
@@ -371,7 +375,7 @@ class ScoreOptions:
 #: Fields that change a run's results (``ScoreOptions.result_key_fields``).
 RESULT_KEY_FIELDS = ("bundle", "rings_mm", "inner_rim_mm", "air_hu", "lung_mask", "ring_convention",
                      "params_file", "kernel_radius", "voxel_map_features", "signature", "radiomics_engine",
-                     "gtv_label", "features_only")
+                     "gtv_label", "features_only", "dicom_out")
 
 
 def option_names() -> tuple[str, ...]:
@@ -415,6 +419,9 @@ def add_arguments(parser) -> None:
     add("scene_path", "also save a 3D Slicer scene (.mrb) with all results", metavar="FILE.mrb")
     group.add_argument("--features-only", dest="features_only", action="store_true",
                        help="rings and ROI features only: no voxel maps, model or heatmap")
+    group.add_argument("--dicom-out", dest="dicom_out", action="store_true",
+                       help="also write DICOM objects into OUT/dicom/: RTSTRUCT and SEG of the GTV and rings, the "
+                            "heatmap as a Parametric Map, a Structured Report of the risk (DICOM CT only)")
     group.add_argument("--overwrite", dest="overwrite", action="store_true",
                        help="replace the results of an earlier run in --out (all of its files), or write beside "
                             "files of your own there (kept)")

@@ -20,7 +20,8 @@ Stages (timed in ``result.json``):
                Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
 7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd (back on the CT's grid as the user stored
                it, ``io.orientation.to_input_grid``), features.csv, overview.png, result.json,
-               written through ``outputs.folder.staged`` (a failed run leaves the folder as it was)
+               written through ``outputs.folder.staged`` (a failed run leaves the folder as it was);
+               with ``dicom_out``, the DICOM objects in dicom/ (``outputs.dicom``)
 
 A Slicer scene (``options.scene_path``) is not the pipeline's: the front end that asks for one
 writes it from the finished folder after ``score_case`` returns (``slicer.mrb.save_case_scene``).
@@ -51,7 +52,8 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
     """Score one case: rings, ROI features, voxel maps, risk score and Grad-CAM, written to ``out_dir``.
 
     Args:
-        ct: CT in HU: NRRD / NIfTI / MetaImage path or SimpleITK image (any spacing; any
+        ct: CT in HU: NRRD / NIfTI / MetaImage path, SimpleITK image or ``io.dicom.CTSeries`` (a DICOM
+            series, needed for ``options.dicom_out``) (any spacing; any
             orthonormal direction: the analysis runs in LPS, the outputs on the CT grid are
             written on the CT's own grid and direction).
         gtv: GTV mask on the CT's grid (0 = background; one non-zero label, or choose one with
@@ -93,6 +95,10 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
 
     options = _checked(options)
     folder.check_new_file(options.scene_path, options.overwrite, "scene_path")
+    if options.dicom_out:
+        from .outputs.dicom import refuse_non_dicom_ct
+
+        refuse_non_dicom_ct(ct)  # a NIfTI / NRRD CT has no study to reference: refused before anything is written
     stages = _Stages(progress)
     bands = options.rings_mm
     params_file = options.parameter_file()
@@ -175,6 +181,10 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                 # drawn from the canonical images (LPS): the same picture for every storage
                 write_overview(case.ct, labels_ct, prediction["heatmap"], staging / outputs["overview"],
                                title=_overview_title(result), ring_names=[r.name for r in rings_ct])
+            if options.dicom_out:  # from rings.nrrd / heatmap.nrrd as written, on the CT series' slices
+                from .outputs.dicom import write_dicom_outputs
+
+                outputs["dicom"] = write_dicom_outputs(ct, staging, folder.json_safe(result))
         result["timings_s"] = dict(stages.timings)
         result["warnings"] = _record_warnings(caught)
         result = folder.json_safe(result)
@@ -339,6 +349,11 @@ def _load(source, what: str, reader=None):
     from .io.images import read_image, sha256_file
     from .io.orientation import check_orthonormal_direction
 
+    from .io.dicom import CTSeries
+
+    if isinstance(source, CTSeries):  # a DICOM CT series: its image, with the series as provenance
+        image, info = _load(source.image, what, reader)
+        return image, {**info, **source.provenance()}
     if isinstance(source, (str, os.PathLike)):
         return (reader or read_image)(source, what), {"path": str(Path(source).resolve()),
                                                       "sha256": sha256_file(source)}

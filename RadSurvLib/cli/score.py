@@ -53,7 +53,8 @@ def _run_score(args) -> int:
         print(f"WARNING: {warning}")
     print(f"outputs in {args.out}: " + ", ".join(
         v for k, v in result["outputs"].items() if isinstance(v, str))
-          + (", voxelmap_*.nrrd" if result["outputs"].get("voxel_maps") else ""))
+          + (", voxelmap_*.nrrd" if result["outputs"].get("voxel_maps") else "")
+          + (", " + ", ".join(result["outputs"]["dicom"].values()) if result["outputs"].get("dicom") else ""))
     return 0
 
 

@@ -58,6 +58,14 @@ class CTSeries:
     sop_instance_uids: list = field(default_factory=list)
     patient_id: str = ""
 
+    def provenance(self) -> dict:
+        """The series as ``result.json["case"]["ct"]`` records it: its folder, UIDs and slice count
+        (``pipeline.score_case`` adds the voxels' SHA-256)."""
+        return {"path": str(Path(self.folder).resolve()),
+                "dicom": {"series_instance_uid": self.series_uid,
+                          "frame_of_reference_uid": self.frame_of_reference_uid,
+                          "slices": len(self.files)}}
+
 
 def _require_pydicom():
     try:
@@ -502,7 +510,9 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
     SimpleITK images (HU, and a uint8 mask on the CT grid).
 
     Returns:
-        (ct, gtv): paths or SimpleITK images.
+        (ct, gtv): paths (a CT file and its mask file), or the ``CTSeries`` (its image, files and
+        UIDs: ``pipeline.score_case`` scores its image and, with ``dicom_out``, writes DICOM objects
+        that reference its slices) and the GTV as a SimpleITK image.
 
     Raises:
         InputError: a combination of inputs that does not fit (e.g. a DICOM folder with ``gtv``, a
@@ -517,8 +527,8 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
                                         "folder of its DICOM slices.")
             raise input_error("ct", f"{ct_path} is a DICOM folder; give its GTV as [[rtstruct]] (with [[roi]]) "
                                     "or as [[seg]], not as [[gtv]].")
-        image, mask, _ = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
-        return image, mask
+        _, mask, series = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
+        return series, mask
     if rtstruct is not None or seg is not None:
         raise input_error("ct", f"[[rtstruct]] / [[seg]] need the CT as a DICOM series folder; {ct_path} "
                                 "is not a folder.")

@@ -145,9 +145,31 @@ def earlier_outputs(out_dir) -> set:
 
 
 def _inside(out_dir: Path, name: str):
-    """``name`` (relative to ``out_dir``, or absolute) as a file name directly in ``out_dir``, or None."""
+    """``name`` (relative to ``out_dir``, or absolute) as a path relative to ``out_dir`` (POSIX form:
+    ``rings.nrrd``, or ``dicom/seg.dcm`` in one of RadSurv's subfolders), or None when it lies outside."""
     path = Path(name) if Path(name).is_absolute() else out_dir / name
-    return path.name if path.parent.resolve() == out_dir.resolve() else None
+    try:
+        relative = path.resolve().relative_to(out_dir.resolve())
+    except ValueError:
+        return None
+    return relative.as_posix() if relative.parts else None
+
+
+def _users_entries(out_dir: Path, earlier: set) -> list:
+    """What in ``out_dir`` is not RadSurv's: its top-level files and folders that are neither an earlier
+    run's files nor housekeeping; a folder holding an earlier run's files (``dicom/``) is RadSurv's,
+    and only the files in it that the run did not list (``dicom/notes.txt``) are the user's."""
+    theirs = []
+    for entry in out_dir.iterdir():
+        if entry.name in earlier or _is_housekeeping(entry.name):
+            continue
+        listed = {n for n in earlier if n.startswith(entry.name + "/")}
+        if entry.is_dir() and listed:
+            theirs += [f.relative_to(out_dir).as_posix() for f in entry.rglob("*")
+                       if f.relative_to(out_dir).as_posix() not in listed and not f.is_dir()]
+        else:
+            theirs.append(entry.name)
+    return sorted(theirs)
 
 
 def _is_housekeeping(name: str) -> bool:
@@ -172,7 +194,7 @@ def out_dir_plan(out_dir, overwrite: bool, field: str = "out_dir") -> set:
     if earlier - {ERROR_LOG}:
         raise OptionError(field, f"{out_dir} already holds the results of an earlier run; they are kept. "
                                  "Choose another folder, or set [[overwrite]] to replace them.")
-    theirs = sorted(p.name for p in out_dir.iterdir() if p.name not in earlier and not _is_housekeeping(p.name))
+    theirs = _users_entries(out_dir, earlier)
     if theirs:
         raise users_files_error(out_dir, theirs, field)
     return set()
@@ -374,16 +396,33 @@ def staged(out_dir, overwrite: bool, last: str = RESULT_FILE, field: str = "out_
 
 def _move_in(staging: Path, out_dir: Path, last: str, earlier: set) -> None:
     """Replace the earlier run's files by the new set: the earlier description file first (no stale
-    ``result.json`` over a mixed folder), then the new files, the earlier ones left over, ``last``."""
-    names = sorted(p.name for p in staging.iterdir())
+    ``result.json`` over a mixed folder), then the new files (those of a subfolder such as ``dicom/``
+    one by one, beside the user's files there), the earlier ones left over (and a subfolder they
+    leave empty), ``last``."""
+    names = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if not p.is_dir())
     for stale in sorted(earlier & {RESULT_FILE, VOXELMAPS_FILE}):
         (out_dir / stale).unlink(missing_ok=True)
     for name in [n for n in names if n != last]:
+        if "/" in name:
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, out_dir / name)
     for stale in sorted(earlier - set(names)):
         (out_dir / stale).unlink(missing_ok=True)
+        if "/" in stale:
+            _remove_empty_folders(out_dir / stale, out_dir)
     if last in names:
         os.replace(staging / last, out_dir / last)
+
+
+def _remove_empty_folders(path: Path, out_dir: Path) -> None:
+    """Remove the folders above ``path`` up to ``out_dir`` (excluded) that are empty."""
+    for parent in path.parents:
+        if parent == out_dir or out_dir not in parent.parents:
+            return
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (the user's files, or the new set's): kept
+            return
 
 
 #: Free bytes below which a failed write is taken for a full disk (SimpleITK reports no errno).

@@ -41,6 +41,8 @@ def score_with_scene(ct, gtv, out_dir, options, progress=None) -> dict:
     result = score_case(ct, gtv, out_dir, options, progress=progress)
     if options is None or not options.scene_path:
         return result
+    from ..io.dicom import CTSeries
     from ..slicer.mrb import save_case_scene
 
+    ct = ct.image if isinstance(ct, CTSeries) else ct  # a DICOM series goes into the scene as its image
     return save_case_scene(ct, gtv, out_dir, options, result, progress=progress)

@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from RadSurvLib.errors import InputError
+from RadSurvLib.io.dicom import CTSeries
 
 from conftest import PAT1_CT, PAT1_GTV
 
@@ -187,7 +188,8 @@ def test_cli_score_passes_dicom_images_to_the_pipeline(monkeypatch, tmp_path, ca
     status = cli.main(["score", "--ct", str(SERIES), "--rtstruct", str(RTSTRUCT), "--roi", "GTV-1",
                        "--out", str(tmp_path / "out")])
     assert status == 2 and "stop after the inputs" in capsys.readouterr().err
-    assert isinstance(seen["ct"], sitk.Image) and isinstance(seen["gtv"], sitk.Image)
+    assert isinstance(seen["ct"], CTSeries) and isinstance(seen["ct"].image, sitk.Image)  # the series: its files too
+    assert isinstance(seen["gtv"], sitk.Image)
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_GTV))) > 0
     assert _dice(sitk.GetArrayFromImage(seen["gtv"]) > 0, reference) >= 0.97
 

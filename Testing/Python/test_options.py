@@ -38,7 +38,7 @@ def every_option(files, tmp_path):
     values = {**files, "rings_mm": "3-6,6-9", "inner_rim_mm": 2.0, "air_hu": -950.0, "ring_convention": "surface",
               "device": "cpu", "radiomics": "quick", "kernel_radius": 2, "voxel_map_features": ("firstorder_Mean",),
               "radiomics_engine": "pyradiomics", "gtv_label": 2, "features_only": True,
-              "scene_path": str(tmp_path / "scene.mrb"), "overwrite": True}
+              "dicom_out": True, "scene_path": str(tmp_path / "scene.mrb"), "overwrite": True}
     assert set(values) == set(opts.option_names())
     options = ScoreOptions(**values)
     default = ScoreOptions()
@@ -51,7 +51,7 @@ def cli_flags(options: ScoreOptions) -> list[str]:
     flags = []
     for name in opts.option_names():
         flag, value = FRONT_END_NAMES[name][0], getattr(options, name)
-        if name in ("overwrite", "features_only"):
+        if name in ("overwrite", "features_only", "dicom_out"):
             flags += [flag] if value else []
         elif name == "rings_mm":
             flags += [flag, opts.bands_text(value)]
@@ -97,7 +97,7 @@ BAD_VALUES = [
     ("signature", "/no/such/signature", "does not exist"), ("lung_mask", "/no/lung.nrrd", "not a file"),
     ("voxel_map_features", ["glcm_Nope"], "unknown voxel-map feature"), ("voxel_map_features", [], "no feature"),
     ("gtv_label", 0, ">= 1"), ("gtv_label", 1.5, ">= 1"), ("overwrite", "yes", "true or false"),
-    ("features_only", 1, "true or false"),
+    ("features_only", 1, "true or false"), ("dicom_out", "yes", "true or false"),
 ]
 
 
