@@ -85,7 +85,7 @@ class Parameters:
 
     def unsupported(self) -> list:
         """What RadSurv's engine does not implement, as short phrases (empty: all of it is)."""
-        from .roi_engine.families import FEATURES
+        from .families import FEATURES
 
         out = []
         for where, settings in [("setting", self.settings)] + [

@@ -166,12 +166,12 @@ def _warm_up():
     scipy.spatial, outside the timings."""
     import scipy.spatial  # noqa: F401
 
-    from RadSurvLib.radiomics.roi_engine import kernels, matrices
+    from RadSurvLib.radiomics.roi_engine import kernels, neighbours
 
     if kernels.AVAILABLE:
         levels = np.pad(np.ones((3, 3, 3), dtype=np.int32), 1)
-        roi = matrices.RoiNeighbours(levels, (3, 3, 3))
-        matrices.compute(roi, 1, np.array([1]), ("glcm", "glrlm", "glszm", "gldm", "ngtdm"), 27, 3)
+        roi = neighbours.RoiNeighbours(levels, (3, 3, 3))
+        neighbours.compute(roi, 1, np.array([1]), ("glcm", "glrlm", "glszm", "gldm", "ngtdm"), 27, 3)
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import textwrap
 
 from conftest import PAT1_CT, PAT1_GTV, REPO
 
@@ -78,3 +79,21 @@ def test_score_and_voxelmaps_check_the_shared_options_alike(tmp_path):
     with pytest.raises(RadSurvError, match="^--features: unknown voxel-map feature"):
         options_from_args(build_parser().parse_args(["voxelmaps", "--ct", "c", "--gtv", "g", "--out", "o",
                                                      "--features", "glcm_Nope"]))
+
+
+def test_parser_and_feature_lists_import_without_numpy_or_torch():
+    """Slicer's Python, which has neither NumPy nor torch, builds the command's parser: it lists the
+    voxel-map families, so every module of ``radiomics.families`` imports without them."""
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["numpy"] = sys.modules["torch"] = None  # any import of them raises ImportError
+        from RadSurvLib.cli import build_parser
+        from RadSurvLib.radiomics import families
+        from RadSurvLib.radiomics.voxelmaps import AVAILABLE_FEATURES, FAMILIES
+        args = build_parser().parse_args(["voxelmaps", "--ct", "c", "--gtv", "g", "--out", "o", "--families", "glcm"])
+        assert args.command == "voxelmaps" and "glcm_Contrast" in AVAILABLE_FEATURES
+        assert list(families.MODULES) == ["shape", *FAMILIES]
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""RadSurv's ROI-radiomics engine (``radiomics.roi_engine``) against PyRadiomics itself.
+"""RadSurv's ROI-radiomics engine (``radiomics.roi_engine``, ``radiomics.families``) against PyRadiomics.
 
 PyRadiomics is the reference: the matrices are compared with its C extension, the shape
 coefficients with ``_cshape``, the 1316 features with ``RadiomicsFeatureExtractor.execute`` under
@@ -25,7 +25,8 @@ def _ranked(q, m):
 def test_matrices_equal_pyradiomics_c_extension():
     from radiomics import _cmatrices as cm
 
-    from RadSurvLib.radiomics.roi_engine import matrices as M
+    from RadSurvLib.radiomics.families import glcm, gldm, glrlm, glszm, ngtdm
+    from RadSurvLib.radiomics.roi_engine.neighbours import RoiNeighbours
 
     rng = np.random.default_rng(0)
     for trial in range(25):
@@ -36,20 +37,20 @@ def test_matrices_equal_pyradiomics_c_extension():
             continue
         levels, padded = _ranked(q, m)
         qi, ng, n = np.where(m, q, 0), int(levels.max()), len(levels)
-        roi = M.RoiNeighbours(padded, shape)
+        roi = RoiNeighbours(padded, shape)
         ref = cm.calculate_glcm(qi, m, np.array([1]), ng, False, 0)[0][:, levels - 1][:, :, levels - 1]
-        assert np.array_equal(M.glcm(roi, n), ref)
+        assert np.array_equal(glcm.roi_matrix(roi, n), ref)
         ref = cm.calculate_glrlm(qi, m, ng, max(shape), False, 0)[0][:, levels - 1]
-        assert np.array_equal(M.glrlm(roi, n, max(shape)), ref)
+        assert np.array_equal(glrlm.roi_matrix(roi, n, max(shape)), ref)
         ref = cm.calculate_glszm(qi, m, ng, int(m.sum()), False, 0)[:, levels - 1]
-        assert np.array_equal(M.glszm(padded, n, int(m.sum())), ref)
+        assert np.array_equal(glszm.roi_matrix(roi, n, int(m.sum())), ref)
         ref = cm.calculate_gldm(qi, m, np.array([1]), ng, 0, False, 0)[:, levels - 1]
-        mine, k = M.gldm(roi, n), min(27, ref.shape[2])
+        mine, k = gldm.roi_matrix(roi, n), min(27, ref.shape[2])
         assert ref[:, :, k:].sum() == 0 and mine[:, :, k:].sum() == 0
         assert np.array_equal(mine[:, :, :k], ref[:, :, :k])
         ref = cm.calculate_ngtdm(qi, m, np.array([1]), ng, False, 0)
         ref = ref[:, ref[0, :, 0] > 0]
-        np.testing.assert_allclose(M.ngtdm(roi, n, levels), ref, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(ngtdm.roi_matrix(roi, n, levels), ref, rtol=1e-13, atol=0)
 
 
 def test_firstorder_equals_pyradiomics_class():
@@ -60,8 +61,8 @@ def test_firstorder_equals_pyradiomics_class():
     import SimpleITK as sitk
     from radiomics import firstorder, imageoperations
 
-    from RadSurvLib.radiomics.roi_engine.families import enabled_names
-    from RadSurvLib.radiomics.roi_engine.families import firstorder as ours
+    from RadSurvLib.radiomics.families import enabled_names
+    from RadSurvLib.radiomics.families import firstorder as ours
 
     rng = np.random.default_rng(0)
     spacing = (0.7, 0.8, 2.5)
@@ -85,7 +86,7 @@ def test_firstorder_equals_pyradiomics_class():
 @pytest.mark.skipif(not __import__("RadSurvLib.radiomics.roi_engine.kernels", fromlist=["x"]).AVAILABLE,
                     reason="numba not installed (optional)")
 def test_compiled_kernels_equal_numpy_matrices():
-    from RadSurvLib.radiomics.roi_engine import matrices as M
+    from RadSurvLib.radiomics.roi_engine import neighbours as M
 
     rng = np.random.default_rng(5)
     families = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
@@ -109,11 +110,12 @@ def test_compiled_kernels_equal_numpy_matrices():
 
 def test_glszm_zone_joined_at_a_corner():
     """Two voxels of one level touching only at a corner are one zone (26-connectivity)."""
-    from RadSurvLib.radiomics.roi_engine import matrices as M
+    from RadSurvLib.radiomics.families import glszm
+    from RadSurvLib.radiomics.roi_engine.neighbours import RoiNeighbours
 
     levels = np.zeros((4, 4, 4), int)
     levels[1, 1, 1] = levels[2, 2, 2] = 1
-    counts = M.glszm(levels, 1, 2)
+    counts = glszm.roi_matrix(RoiNeighbours(levels, (2, 2, 2)), 1, 2)
     assert counts[0, 0].tolist() == [0.0, 1.0]
 
 
@@ -121,7 +123,7 @@ def test_shape_coefficients_equal_cshape():
     import SimpleITK as sitk
     from radiomics import _cshape
 
-    from RadSurvLib.radiomics.roi_engine import shape as S
+    from RadSurvLib.radiomics.families import shape as S
 
     rng = np.random.default_rng(1)
     cases = [(rng.random((12, 10, 9)) < 0.5, (2.5, 0.7, 0.9)) for _ in range(3)]

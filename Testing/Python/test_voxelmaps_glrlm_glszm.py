@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 radiomics = pytest.importorskip("radiomics")
 
 from RadSurvLib.errors import InputError  # noqa: E402
-from RadSurvLib.radiomics.voxelmaps import glrlm, glszm  # noqa: E402
+from RadSurvLib.radiomics.families import glrlm, glszm  # noqa: E402
 
 # PyRadiomics warns on its own NaN means (kernels of one voxel); they are expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")

@@ -20,10 +20,11 @@ ROIs (the GTV and its peritumoral rings) of one CT with the work shared where th
    distinct grown box too. The filters are RadSurv's (``radiomics.filters``).
 4. Per image and ROI: the ROI's bounding box, gray levels with ``getBinEdges``' rule (fixed bin
    width; NumPy min / max instead of Python's builtins: same numbers) and ``numpy.digitize``.
-5. Shape: ``shape.mesh_coefficients`` (marching-cubes contributions, diameters from the convex
-   hull). Texture matrices: ``matrices`` (vectorised NumPy or ``kernels`` with Numba, equal to
-   PyRadiomics' C extension in the tests). Features: one module per class in ``families``, which
-   gives the ROI, as one kernel, to the feature functions the voxel maps use (``voxelmaps``).
+5. Features: one module per class in ``radiomics.families``, which holds the class's matrix of an
+   ROI and its feature functions (those of the voxel maps too: the ROI is one kernel). Shape:
+   ``families.shape`` (marching-cubes contributions, diameters from the convex hull). Texture
+   matrices: ``neighbours`` (the ROI's neighbour structure; the families' vectorised NumPy
+   ``roi_matrix`` or ``kernels`` with Numba, equal to PyRadiomics' C extension in the tests).
 
 Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as floats.
 ``resegmentRange`` (with ``resegmentMode`` and ``resegmentShape``) resegments each ROI after step 2
@@ -38,10 +39,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError
-from .. import filters
+from .. import families, filters
 from ..params import DEFAULTS
-from . import families
-from . import matrices as M
+from . import neighbours
 
 
 def check_settings(parameters) -> dict:
@@ -225,8 +225,8 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     box = np.zeros(mask.shape, dtype=np.int32)
     box[mask] = rank[levels]
     padded = np.pad(box, 1)
-    nbrs = M.RoiNeighbours(padded, mask.shape)
-    found = M.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
+    nbrs = neighbours.RoiNeighbours(padded, mask.shape)
+    found = neighbours.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
     for family in texture:
         _go_on(stop)
         if family == "ngtdm":
@@ -319,7 +319,7 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
     # Load the compiled matrix loops (Numba's cache: about a second) while the shape features run. Not a
     # daemon: an interpreter that exits (Ctrl-C) while this thread is inside Numba crashes (SIGSEGV);
     # the exit waits for it instead.
-    threading.Thread(target=M.warm_up, name="radsurv-numba-warm-up").start()
+    threading.Thread(target=neighbours.warm_up, name="radsurv-numba-warm-up").start()
     for name, mask in masks.items():
         _check_grid(image, mask, name, settings)
     if settings.get("normalize", False):

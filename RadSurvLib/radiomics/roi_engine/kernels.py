@@ -1,9 +1,10 @@
-"""Compiled (Numba) loops for the whole-ROI texture matrices, used by ``matrices`` when Numba is
-installed (a default dependency); the NumPy code of ``matrices`` is the fallback where Numba cannot
-be imported and the reference of the tests. Same inputs and outputs as ``matrices``: ``flat`` is the padded rank
-array raveled (int32, 0 outside the ROI), ``idx`` the flat indices of the ROI voxels, offsets are
-flat offsets. One pass over the ROI's voxels per matrix family instead of one NumPy pass per
-neighbour; ``nogil`` so that the engine's threads run ROIs side by side.
+"""Compiled (Numba) loops for the whole-ROI texture matrices, used by ``neighbours.compute`` when
+Numba is installed (a default dependency); the families' NumPy ``roi_matrix``
+(``radiomics.families``) is the fallback where Numba cannot be imported and the reference of the
+tests. Same inputs and outputs as ``roi_matrix`` (``neighbours.RoiNeighbours``): ``flat`` is the
+padded rank array raveled (int32, 0 outside the ROI), ``idx`` the flat indices of the ROI voxels,
+offsets are flat offsets. One pass over the ROI's voxels per matrix family instead of one NumPy pass
+per neighbour; ``nogil`` so that the engine's threads run ROIs side by side.
 """
 
 from __future__ import annotations

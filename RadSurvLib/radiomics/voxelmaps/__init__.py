@@ -7,13 +7,14 @@ Each map gives, at every ROI voxel, a radiomics feature computed over the cubic 
 ``weightingNorm=None``, ``voxelArrayShift=0``, ``gldm_a=0``, no resampling, no normalisation).
 ``Testing/Python/test_voxelmaps.py`` checks parity against PyRadiomics.
 
-Layout: ``engine`` (discretisation, cropping, chunking, kernel-cube gathering, progress; its
-docstring gives the cube layout and the memory bound), one module per family (``firstorder``,
-``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``; ``zones`` holds the formulas the GLRLM, GLSZM
-and GLDM share). The feature functions are the radiomics engine's only ones: written for torch and
-NumPy alike (``arrays``), they also give the ROI features (``roi_engine.families``: an ROI is one
-kernel). ``radsurv voxelmaps`` (``cli/voxelmaps.py``) runs them through ``pipeline.map_case``.
-One torch code path for CPU and CUDA, float64 throughout.
+Layout: this package is the voxel-map driver, ``engine`` (discretisation, cropping, chunking,
+kernel-cube gathering, progress; its docstring gives the memory bound). The families (``firstorder``,
+``glcm``, ``glrlm``, ``glszm``, ``gldm``, ``ngtdm``) are the modules of ``radiomics.families``, whose
+docstring gives the cube layout and what a family's ``compute`` is given. Their feature functions
+are the radiomics engine's only ones: written for torch and NumPy alike, they also give the ROI
+features (``radiomics.roi_engine``: an ROI is one kernel). ``radsurv voxelmaps``
+(``cli/voxelmaps.py``) runs them through ``pipeline.map_case``. One torch code path for CPU and
+CUDA, float64 throughout.
 
 Map names are ``<family>_<Feature>`` as PyRadiomics names its voxel-based outputs.
 ``DEFAULT_FEATURES`` (what ``radsurv score`` writes) is deliberately the compact, fast set of the

@@ -15,25 +15,9 @@ extension's ``calculate_*`` with ``kernelRadius``):
   GLDM / NGTDM neighbour, run or zone member) outside the kernel cube or outside the support does
   not count, exactly as the C extension builds each voxel's matrix on a kernel mask.
 
-Cube layout (the interface of the family modules, see ``CONTRACT``)::
-
-    cubes: torch.int64, shape (n, D, D, D), D = 2 * kernel_radius + 1, axis order (z, y, x)
-           cubes[v, r + dz, r + dy, r + dx] = gray level (1..n_levels) of the voxel at offset
-           (dz, dy, dx) from the v-th ROI voxel (the kernel centre, cubes[v, r, r, r] >= 1),
-           0 where that voxel is not in the kernel (outside the support or outside the image).
-    settings (keyword arguments of ``compute``):
-        values:        torch.float64 (n, D, D, D), HU, 0 where not in the kernel (first order only;
-                       only passed to families whose module sets ``NEEDS_VALUES = True``)
-        voxel_volume:  float, mm^3
-        distances:     list of int, [1]
-        n_levels:      passed positionally (Ng, the highest gray level of the support)
-        directions_present: torch.bool (13,), per GLCM direction whether any ROI voxel's kernel
-                       holds a pair in it (PyRadiomics drops globally empty angles before averaging)
-
-A family module exposes ``FEATURES`` (PyRadiomics name -> IBSI tag or None), ``COSTLY`` (names off
-by default), ``compute(cubes, n_levels, names, **settings) -> {name: float64 tensor (n,)}`` and,
-optionally, ``bytes_per_voxel(D, n_levels, names) -> int`` (working-set estimate used to size the
-chunks; default ``64 * D**3 * 16``) and ``NEEDS_VALUES``.
+The kernel cubes (``(n, D, D, D)`` gray levels, 0 where not in the kernel) and the settings given
+to each family's ``compute`` are the voxel-map half of the family interface: ``radiomics.families``
+(its package docstring) describes both.
 
 Memory bound: ROI voxels are processed in chunks of ``n_chunk = max(1, CHUNK_BYTES //
 max_family(bytes_per_voxel))`` (with W > 1 workers split further so that each worker gets ~4
@@ -55,9 +39,9 @@ the inputs, i.e. < 2 GiB, well below 4 GiB.
 
 from __future__ import annotations
 
-import importlib
-
 from ...errors import InputError
+from ..families import MODULES
+from ..families.kernel_cubes import CHUNK_BYTES, directions_13
 
 #: The default maps of ``compute_voxel_maps`` and of ``radsurv score`` (see the package docstring).
 DEFAULT_FEATURES = (
@@ -68,50 +52,23 @@ DEFAULT_FEATURES = (
     "glcm_Id", "glcm_Idm", "glcm_JointEnergy", "glcm_JointEntropy",
 )
 
-#: Upper bound of the per-chunk working set in bytes (see the module docstring).
-CHUNK_BYTES = 32 * 2**20
-
 #: Smallest chunk (ROI voxels) when chunks are split so that every CPU worker thread gets some.
 MIN_CHUNK = 512
 
 #: On CUDA one chunk of ``GPU_CHUNK_FACTOR * CHUNK_BYTES`` (512 MiB) at a time (fewer, larger kernels).
 GPU_CHUNK_FACTOR = 16
 
-#: Families in output order: (family name, module name inside this package). A module that is not
-#: there (yet) is skipped, so the engine works with whatever families are installed.
-FAMILY_MODULES = (
-    ("firstorder", "firstorder"),
-    ("glcm", "glcm"),
-    ("glrlm", "glrlm"),
-    ("glszm", "glszm"),
-    ("gldm", "gldm"),
-    ("ngtdm", "ngtdm"),
-)
+#: family name -> module (``FEATURES``, ``COSTLY``, ``compute``), in output order: the families of
+#: ``radiomics.families`` but shape (ROI only).
+FAMILIES = {family: module for family, module in MODULES.items() if family != "shape"}
 
+#: Every map name the engine computes, "<family>_<Feature>" as PyRadiomics names its voxel-based
+#: outputs (without the "original_" image-type prefix); costly features included.
+AVAILABLE_FEATURES = tuple(f"{fam}_{name}" for fam, mod in FAMILIES.items() for name in mod.FEATURES)
 
-def _load_families() -> dict:
-    """Import the family modules of ``FAMILY_MODULES`` that are present and complete."""
-    import warnings
-
-    families = {}
-    for family, module in FAMILY_MODULES:
-        name = f"{__package__}.{module}"
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a missing family module is tolerated
-            if exc.name != name:
-                raise
-            continue
-        if not all(hasattr(mod, a) for a in ("FEATURES", "COSTLY", "compute")):
-            warnings.warn(f"voxel maps: family module {name} lacks FEATURES/COSTLY/compute; "
-                          "its maps are not available.", stacklevel=2)
-            continue
-        families[family] = mod
-    return families
-
-
-#: PyRadiomics' eps in entropies and divisions, numpy.spacing(1): the one EPS of the voxel-map package.
-EPS = 2.220446049250313e-16
+#: Map names of each family without the costly ones (what ``--families`` selects).
+FAMILY_DEFAULTS = {fam: tuple(f"{fam}_{n}" for n in mod.FEATURES if n not in mod.COSTLY)
+                   for fam, mod in FAMILIES.items()}
 
 
 def check_features(features) -> list:
@@ -216,17 +173,6 @@ def kernel_offsets(r: int, strides):
     d = torch.arange(-r, r + 1, device=strides.device)
     grid = torch.stack(torch.meshgrid(d, d, d, indexing="ij"), -1).reshape(-1, 3)
     return (grid * strides).sum(-1)
-
-
-def directions_13():
-    """The 13 unique distance-1 directions (dz, dy, dx) in 3D, one of each +- pair."""
-    dirs = []
-    for dz in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if (dz, dy, dx) > (0, 0, 0):
-                    dirs.append((dz, dy, dx))
-    return dirs
 
 
 def directions_present(roi, support, r: int):
@@ -551,93 +497,3 @@ def stack_maps(maps: dict, names=None, as_tensor: bool = False):
         import torch
         return torch.from_numpy(stacked)
     return stacked
-
-
-def kernel_ranks(flat):
-    """Rank of each kernel voxel's gray level among the distinct levels of its kernel.
-
-    Args:
-        flat: torch.int64 (n, K), gray levels, 0 = not in the kernel.
-
-    Returns:
-        (ranks, L): ranks int64 (n, K), 0..L-1 for kernel voxels (ascending level) and L for the
-        others; L = the largest number of distinct levels of a kernel in the chunk (at least 2).
-    """
-    import torch
-
-    big = torch.iinfo(torch.int64).max
-    codes = torch.where(flat > 0, flat, big)
-    ordered, order = codes.sort(-1)
-    starts = torch.ones_like(ordered, dtype=torch.bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    rank_sorted = starts.long().cumsum(-1) - 1
-    ranks = torch.empty_like(rank_sorted).scatter_(-1, order, rank_sorted)
-    in_kernel = flat > 0
-    L = int(torch.where(in_kernel, ranks, 0).amax()) + 1 if bool(in_kernel.any()) else 1
-    L = max(L, 2)
-    return torch.where(in_kernel, ranks, L), L
-
-
-def neighbour_sums(cubes):
-    """Per cube voxel: the sum of the gray levels of its 26 neighbours in the kernel, and their count.
-
-    A 3 x 3 x 3 box sum over the zero-padded cube (separable: three passes of three shifted adds)
-    minus the voxel itself; neighbours outside the cube or the kernel are 0 and add nothing.
-
-    Args:
-        cubes: torch.int64 (n, D, D, D) (engine layout).
-
-    Returns:
-        (total, count): torch.int64 (n, D, D, D) each.
-    """
-    inside = (cubes > 0).to(cubes.dtype)
-    return _box3(cubes) - cubes, _box3(inside) - inside
-
-
-def _box3(x):
-    """Sum over the 3 x 3 x 3 neighbourhood (itself included) of each voxel of (n, D, D, D), 0 outside."""
-    import torch
-
-    p = torch.nn.functional.pad(x, (1, 1, 1, 1, 1, 1))
-    p = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
-    p = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
-    return p[..., :-2] + p[..., 1:-1] + p[..., 2:]
-
-
-def same_level_neighbours(cubes):
-    """Per cube voxel in the kernel: how many of its 26 neighbours in the kernel have its gray level.
-
-    Each of the 13 directions of ``directions_13`` compares the cube with itself shifted; an
-    equal pair (q, q + d) counts at both ends (so the 26 neighbours are covered once each).
-
-    Args:
-        cubes: torch.int64 (n, D, D, D) (engine layout).
-
-    Returns:
-        torch.int64 (n, D, D, D), 0 outside the kernel.
-    """
-    import torch
-
-    count = torch.zeros_like(cubes)
-    small = cubes.to(torch.int16) if int(cubes.max()) < 2 ** 15 else cubes
-    for d in directions_13():
-        a = tuple(slice(max(0, -o), small.shape[i + 1] - max(0, o)) for i, o in enumerate(d))
-        b = tuple(slice(max(0, o), small.shape[i + 1] + min(0, o)) for i, o in enumerate(d))
-        lo, hi = (slice(None),) + a, (slice(None),) + b
-        eq = (small[lo] == small[hi]) & (small[lo] > 0)
-        count[lo] += eq
-        count[hi] += eq
-    return count
-
-
-# Loaded last: the family modules import helpers from this module.
-#: family name -> module (``FEATURES``, ``COSTLY``, ``compute``), in output order.
-FAMILIES = _load_families()
-
-#: Every map name the engine computes, "<family>_<Feature>" as PyRadiomics names its voxel-based
-#: outputs (without the "original_" image-type prefix); costly features included.
-AVAILABLE_FEATURES = tuple(f"{fam}_{name}" for fam, mod in FAMILIES.items() for name in mod.FEATURES)
-
-#: Map names of each family without the costly ones (what ``--families`` selects).
-FAMILY_DEFAULTS = {fam: tuple(f"{fam}_{n}" for n in mod.FEATURES if n not in mod.COSTLY)
-                   for fam, mod in FAMILIES.items()}

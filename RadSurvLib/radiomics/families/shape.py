@@ -1,10 +1,18 @@
-"""Mesh surface area, mesh volume and maximum diameters of an ROI, as PyRadiomics' ``shape`` class.
+"""Shape features (PyRadiomics ``shape``, 3D) of one ROI, and the mesh they are computed from.
 
-PyRadiomics (its documentation of ``shape``; C extension ``_cshape``) builds a marching-cubes mesh of the mask
-padded by one voxel (vertices at edge midpoints) and returns its surface area, its volume (divergence
-theorem) and the largest vertex-to-vertex distances: over all vertex pairs, and over the pairs in one
-axial plane (slice), one coronal plane (same row index y: "column") and one sagittal plane (same x:
-"row"). The C code compares every pair of vertices, which is what makes it slow on large ROIs.
+Shape is ROI only: no voxel maps. The features (``features``; one function per feature, with its
+formula, IBSI tag and PyRadiomics name) come from the ROI's marching-cubes mesh
+(``mesh_coefficients``: surface area A, volume V, maximum diameters) and the principal component
+analysis of its voxel centres (eigenvalues lambda_least <= lambda_minor <= lambda_major of their
+covariance, mm^2). Definitions: PyRadiomics' documentation of ``shape`` and the IBSI manual (tags
+in ``FEATURES``).
+
+The mesh, as PyRadiomics' ``shape`` class: PyRadiomics (its documentation of ``shape``; C extension
+``_cshape``) builds a marching-cubes mesh of the mask padded by one voxel (vertices at edge
+midpoints) and returns its surface area, its volume (divergence theorem) and the largest
+vertex-to-vertex distances: over all vertex pairs, and over the pairs in one axial plane (slice),
+one coronal plane (same row index y: "column") and one sagittal plane (same x: "row"). The C code
+compares every pair of vertices, which is what makes it slow on large ROIs.
 
 Here:
 * Surface area and volume are sums over the 2 x 2 x 2 cubes of per-configuration contributions
@@ -21,8 +29,20 @@ Here:
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
+from .arrays import evaluate
+
+if TYPE_CHECKING:  # annotations only: NumPy is imported where it runs (see ``arrays``)
+    import numpy as np
+
+#: Shape features (PyRadiomics ``shape``, the 14 not deprecated), name -> IBSI tag (None: not in IBSI).
+FEATURES = {
+    "Elongation": "Q3CK", "Flatness": "N17B", "LeastAxisLength": "7J51", "MajorAxisLength": "TDIC",
+    "Maximum2DDiameterColumn": None, "Maximum2DDiameterRow": None, "Maximum2DDiameterSlice": None,
+    "Maximum3DDiameter": "L0JK", "MeshVolume": "RNU0", "MinorAxisLength": "P9VJ", "Sphericity": "QCFX",
+    "SurfaceArea": "C0JK", "SurfaceVolumeRatio": "2PR5", "VoxelVolume": "YEKZ",
+}
 
 #: Corners of a marching cube, (dz, dy, dx), in the classic table's order (Lorensen and Cline's
 #: vertex numbering with x, y, z = dx, dy, dz).
@@ -45,6 +65,8 @@ def cube_tables(spacing: tuple) -> tuple:
     (signed tetrahedra from the origin, divergence theorem: linear in the cube's position, since
     det(p + a, p + b, p + c) = det(a, b, c) + p . (b x c + c x a + a x b)).
     """
+    import numpy as np
+
     spacing = np.asarray(spacing, float)
     area = np.zeros(256)
     volume = np.zeros(256)
@@ -64,6 +86,7 @@ def cube_tables(spacing: tuple) -> tuple:
 
 def _triangles(config: int, spacing) -> tuple:
     """(a, b, c): the vertices (n, 3) in mm, cube-relative, of the triangles of one configuration."""
+    import numpy as np
     from skimage.measure import marching_cubes
 
     flip = config >= 128
@@ -74,6 +97,8 @@ def _triangles(config: int, spacing) -> tuple:
 
 
 def _mesh_volume(padded, volume, shift) -> float:
+    import numpy as np
+
     config = cube_configurations(padded)
     surface = np.flatnonzero((config != 0) & (config != 255))
     kinds = config.reshape(-1)[surface]
@@ -85,6 +110,8 @@ def _mesh_volume(padded, volume, shift) -> float:
 
 
 def _cube(config: int) -> np.ndarray:
+    import numpy as np
+
     cube = np.zeros((2, 2, 2), dtype=bool)
     for bit, corner in enumerate(_CORNERS):
         cube[corner] = bool(config >> bit & 1)
@@ -97,6 +124,8 @@ def _config_of(cube: np.ndarray) -> int:
 
 def cube_configurations(padded: np.ndarray) -> np.ndarray:
     """Marching-cube configuration (uint8, shape = padded.shape - 1) of each cube of a padded mask."""
+    import numpy as np
+
     s = padded.shape
     config = np.zeros((s[0] - 1, s[1] - 1, s[2] - 1), dtype=np.uint8)
     for bit, (dz, dy, dx) in enumerate(_CORNERS):
@@ -108,6 +137,8 @@ def cube_configurations(padded: np.ndarray) -> np.ndarray:
 def mesh_vertices(padded: np.ndarray, spacing) -> np.ndarray:
     """Vertices (n, 3) of PyRadiomics' mesh, (z, y, x) in mm in the padded array's index space:
     midpoints of the edges between 6-adjacent voxels of which exactly one is in the mask."""
+    import numpy as np
+
     out = []
     for axis in range(3):
         lo = [slice(None)] * 3
@@ -141,6 +172,8 @@ def _largest_distance(points: np.ndarray) -> float:
 def _line_ends(points: np.ndarray, axis: int) -> np.ndarray:
     """Boolean mask of the rows of ``points`` (n, d) that are the first or the last along ``axis``
     among the rows with the same other coordinates (the two ends of each grid line)."""
+    import numpy as np
+
     others = [points[:, k] for k in range(points.shape[1]) if k != axis]
     order = np.lexsort([points[:, axis]] + others[::-1])
     key = np.stack(others, axis=1)[order]
@@ -157,6 +190,8 @@ def _line_ends(points: np.ndarray, axis: int) -> np.ndarray:
 def _extremes(points: np.ndarray) -> np.ndarray:
     """A subset of ``points`` (n, d) holding every vertex of their convex hull: a hull vertex is an
     end of its grid line along every axis; for many 3D candidates, then the hull's vertices (Qhull)."""
+    import numpy as np
+
     if len(points) <= 64:
         return points
     keep = np.ones(len(points), dtype=bool)
@@ -176,6 +211,8 @@ def _extremes(points: np.ndarray) -> np.ndarray:
 def diameters(padded: np.ndarray, spacing) -> tuple:
     """(slice, column, row, 3D) maximum diameters in mm, as ``_cshape``: largest distance between
     vertices with the same z, the same y, the same x, and any vertices."""
+    import numpy as np
+
     vertices = mesh_vertices(padded, spacing)
     result = []
     for axis in range(3):
@@ -209,9 +246,141 @@ def diameters(padded: np.ndarray, spacing) -> tuple:
 def mesh_coefficients(mask: np.ndarray, spacing) -> tuple:
     """(surface area mm^2, mesh volume mm^3, diameters) of a boolean ROI mask (z, y, x), as
     ``_cshape.calculate_coefficients`` on the mask padded by one voxel (PyRadiomics' shape class)."""
+    import numpy as np
+
     padded = np.pad(mask.astype(bool), 1)
     area, volume, shift = cube_tables(tuple(float(s) for s in spacing))
     config = cube_configurations(padded)
     kinds = config[(config != 0) & (config != 255)]
     total_area = np.bincount(kinds, minlength=256) @ area
     return float(total_area), _mesh_volume(padded, volume, shift), diameters(padded, spacing)
+
+
+# The features.
+
+class Shape:
+    """Mesh and PCA quantities of one ROI (see ``features``)."""
+
+    def __init__(self, mask_box, spacing_zyx, area, volume, diameters):
+        import numpy as np
+
+        self.voxel_volume = float(np.count_nonzero(mask_box) * np.prod(spacing_zyx))
+        self.area, self.volume, self.diameters = area, volume, diameters
+        self.eig = eigenvalues(mask_box, spacing_zyx)
+
+
+def eigenvalues(mask_box, spacing_zyx) -> np.ndarray:
+    """Eigenvalues (ascending, mm^2) of the covariance (1/n normalisation) of the ROI's voxel centres
+    in mm; tiny negatives of rounding (> -1e-10) set to 0 (PyRadiomics' convention)."""
+    import numpy as np
+
+    coords = np.array(np.nonzero(mask_box), dtype=np.float64).T * np.asarray(spacing_zyx, float)[None, :]
+    centred = (coords - coords.mean(0)) / np.sqrt(len(coords))
+    eig = np.linalg.eigvals(centred.T @ centred)
+    eig = np.real_if_close(eig, tol=1e6)
+    eig[(eig < 0) & (eig > -1e-10)] = 0
+    eig.sort()
+    return eig
+
+
+def _sqrt(x):
+    import numpy as np
+
+    return np.sqrt(x) if x >= 0 else np.nan
+
+
+def elongation(s):
+    """sqrt(lambda_minor / lambda_major) (IBSI Q3CK)."""
+    import numpy as np
+
+    return _sqrt(s.eig[1] / s.eig[2]) if s.eig[1] >= 0 and s.eig[2] > 0 else np.nan
+
+
+def flatness(s):
+    """sqrt(lambda_least / lambda_major) (IBSI N17B)."""
+    import numpy as np
+
+    return _sqrt(s.eig[0] / s.eig[2]) if s.eig[0] >= 0 and s.eig[2] > 0 else np.nan
+
+
+def least_axis_length(s):
+    """4 sqrt(lambda_least) (IBSI 7J51)."""
+    return 4 * _sqrt(s.eig[0])
+
+
+def major_axis_length(s):
+    """4 sqrt(lambda_major) (IBSI TDIC)."""
+    return 4 * _sqrt(s.eig[2])
+
+
+def minor_axis_length(s):
+    """4 sqrt(lambda_minor) (IBSI P9VJ)."""
+    return 4 * _sqrt(s.eig[1])
+
+
+def maximum_2d_diameter_slice(s):
+    """Largest distance between mesh vertices in one axial plane (same z), mm."""
+    return s.diameters[0]
+
+
+def maximum_2d_diameter_column(s):
+    """Largest distance between mesh vertices in one coronal plane (same y), mm."""
+    return s.diameters[1]
+
+
+def maximum_2d_diameter_row(s):
+    """Largest distance between mesh vertices in one sagittal plane (same x), mm."""
+    return s.diameters[2]
+
+
+def maximum_3d_diameter(s):
+    """Largest distance between mesh vertices, mm (IBSI L0JK)."""
+    return s.diameters[3]
+
+
+def mesh_volume(s):
+    """Volume enclosed by the mesh, mm^3 (IBSI RNU0)."""
+    return s.volume
+
+
+def sphericity(s):
+    """(36 pi V^2)^(1/3) / A (IBSI QCFX)."""
+    import numpy as np
+
+    return (36 * np.pi * s.volume ** 2) ** (1.0 / 3.0) / s.area
+
+
+def surface_area(s):
+    """Mesh surface area, mm^2 (IBSI C0JK)."""
+    return s.area
+
+
+def surface_volume_ratio(s):
+    """A / V, 1/mm (IBSI 2PR5)."""
+    return s.area / s.volume
+
+
+def voxel_volume(s):
+    """Number of voxels x voxel volume, mm^3 (IBSI YEKZ)."""
+    return s.voxel_volume
+
+
+#: PyRadiomics feature name -> its function (of a ``Shape``).
+FEATURE_FUNCTIONS = {
+    "Elongation": elongation, "Flatness": flatness, "LeastAxisLength": least_axis_length,
+    "MajorAxisLength": major_axis_length, "Maximum2DDiameterColumn": maximum_2d_diameter_column,
+    "Maximum2DDiameterRow": maximum_2d_diameter_row, "Maximum2DDiameterSlice": maximum_2d_diameter_slice,
+    "Maximum3DDiameter": maximum_3d_diameter, "MeshVolume": mesh_volume, "MinorAxisLength": minor_axis_length,
+    "Sphericity": sphericity, "SurfaceArea": surface_area, "SurfaceVolumeRatio": surface_volume_ratio,
+    "VoxelVolume": voxel_volume,
+}
+
+
+def features(mask_box, spacing_zyx, names) -> dict:
+    """Shape features of one ROI: {PyRadiomics name: float} for ``names``.
+
+    Args:
+        mask_box: bool (z, y, x), the ROI's bounding box. spacing_zyx: voxel spacing (3,), mm.
+    """
+    area, volume, diameters = mesh_coefficients(mask_box, spacing_zyx)
+    return evaluate(FEATURE_FUNCTIONS, Shape(mask_box, spacing_zyx, area, volume, diameters), names)

@@ -1,4 +1,5 @@
-"""GLRLM voxel maps: gray level run length matrix features of each voxel's kernel (torch).
+"""GLRLM features (PyRadiomics ``glrlm``, gray level run length matrix) of each voxel's kernel
+(voxel maps, torch: ``compute``) and of an ROI (NumPy: ``roi_matrix``, ``features``).
 
 Semantics are PyRadiomics' voxel-based ``glrlm`` class (``radiomics/glrlm.py`` with the C
 kernel ``calculate_glrlm`` of ``radiomics/src/cmatrices.c``), ``weightingNorm=None``:
@@ -36,6 +37,12 @@ on PAT1 GTV kernels 9.4 kB and 33 kB).
 Limitation: PyRadiomics drops the directions that move along an axis on which its cropped
 image has a single voxel (a 2D image); the cubes do not carry the image size, so such images
 (never a CT volume) would be averaged over all 13 directions here.
+
+For an ROI (one kernel): P(i, j) per angle, the number of runs of gray level i and length j along
+the angle (13 angles, angles without a run left out); N_r = number of runs per angle. Each feature
+per angle, averaged over the angles. The formulas are ``zones``' (ShortRunEmphasis = sum p_r(j) /
+j^2 / N_r, RunPercentage = N_r / N_p, ...): the ROI is one kernel, its matrix the ``zones.Matrix``
+they read.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from . import zones
+from .arrays import evaluate, xp
+from .kernel_cubes import CHUNK_BYTES, directions_13
 
 #: GLRLM features (PyRadiomics ``glrlm``), name -> IBSI tag (IBSI 1, section 3.7).
 FEATURES = {
@@ -80,7 +89,7 @@ def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
         length) cell histogram of U * D cells per direction for a typical U (measured on 3000
         PAT1 GTV kernels: 9.4 kB at D = 3, 33 kB at D = 5). ``compute`` groups kernels by their
         own U and splits a group of larger U into batches whose worst case (``_group_bytes``)
-        stays within ``engine.CHUNK_BYTES``. Excludes the input cubes (8 D^3 bytes) and the
+        stays within ``kernel_cubes.CHUNK_BYTES``. Excludes the input cubes (8 D^3 bytes) and the
         outputs (8 bytes per feature). Chunk size: budget // this.
     """
     D, k = int(D), int(D) ** 3
@@ -91,16 +100,6 @@ def bytes_per_voxel(D: int, n_levels: int = 0, names=()) -> int:
 def _group_bytes(D: int, u: int) -> int:
     """Worst-case working set per kernel of ``_features`` for kernels of at most u distinct values."""
     return 13 * D ** 3 * 32 + 13 * u * D * 36
-
-
-def directions():
-    """The 13 distance-1 directions (dz, dy, dx), one of each +-pair, as PyRadiomics' GLRLM.
-
-    Returns:
-        list of 13 int tuples in (z, y, x) order.
-    """
-    return [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-            if (dz, dy, dx) > (0, 0, 0)]
 
 
 @lru_cache(maxsize=None)
@@ -240,11 +239,9 @@ def compute(cubes, n_levels, names, **settings) -> dict:
     distinct = (ordered[:, 1:] != ordered[:, :-1]).sum(-1) + 1
     bound = 2 ** torch.ceil(torch.log2(distinct.double())).long()
     out = {name: torch.empty(n, dtype=torch.float64, device=dev) for name in names}
-    from . import engine
-
     for b in torch.unique(bound).tolist():
         rows_all = torch.nonzero(bound == b).squeeze(1)
-        step = max(1, engine.CHUNK_BYTES // _group_bytes(size, min(int(b), size ** 3)))
+        step = max(1, CHUNK_BYTES // _group_bytes(size, min(int(b), size ** 3)))
         for s0 in range(0, rows_all.numel(), step):
             rows = rows_all[s0:s0 + step]
             part = _features(cubes[rows], names)
@@ -260,7 +257,7 @@ def _features(cubes, names) -> dict:
     n, size = cubes.shape[0], cubes.shape[1]
     dev = cubes.device
     k = size ** 3
-    dirs = directions()
+    dirs = directions_13()
     nxt = _tables(size, dirs, dev)                                  # (13, K)
     prv = _tables(size, [(-a, -b, -c) for a, b, c in dirs], dev)    # (13, K)
 
@@ -323,3 +320,63 @@ class KernelRuns(zones.CellCounts):
         i = rank_level.double().clamp(min=1)[:, None, :]                  # (n, 1, U)
         n_runs = cells.reshape(cells.shape[:2] + (-1,)).sum(-1)          # N_r(theta)
         super().__init__(cells, i, j, n_runs, n_voxels[:, None])
+
+
+# The ROI, as one kernel.
+
+def roi_matrix(roi, n_levels: int, max_run: int):
+    """Run-length counts of one ROI, shape (1, n_levels, max_run, n_angles), float64:
+    [0, i-1, L-1, a] = number of runs (maximal chains along angle a of ROI voxels with the same
+    rank) of rank i and length L, as PyRadiomics' ``_cmatrices.calculate_glrlm`` after it removes
+    the absent gray levels.
+
+    Every angle's flat offset o is positive, and the chain v, v+o, v+2o, ... of flat indices follows
+    the angle until it reaches the zero padding; so reading the padded array in the order of the
+    residues modulo o (``reshape(-1, o).T``) lays every line of the angle out contiguously, separated
+    by zeros, and the runs are the runs of equal non-zero values of that 1D sequence.
+
+    Args:
+        roi: ``roi_engine.neighbours.RoiNeighbours`` of the ROI (ranks 1..n_levels, angles).
+        n_levels: number of gray levels present in the ROI. max_run: the longest possible run
+            (the largest edge of the ROI's bounding box).
+    """
+    import numpy as np
+
+    out = np.zeros((n_levels, max_run, roi.n_angles), dtype=np.float64)
+    flat = roi.flat
+    for a, offset in enumerate(int(o) for o in roi.angle_offsets):
+        tail = (-flat.size) % offset
+        seq = np.concatenate([flat, np.zeros(tail, flat.dtype)]).reshape(-1, offset).T.reshape(-1)
+        starts = np.concatenate([[0], np.flatnonzero(seq[1:] != seq[:-1]) + 1])
+        lengths = np.diff(np.append(starts, seq.size))
+        level = seq[starts]
+        keep = level > 0
+        code = (level[keep].astype(np.int64) - 1) * max_run + (lengths[keep] - 1)
+        out[:, :, a] = np.bincount(code, minlength=n_levels * max_run).reshape(n_levels, max_run)
+    return out[None]
+
+
+def _mean_over_angles(values):
+    """The mean of ``values`` over the angles (last axis), NaN angles skipped."""
+    return xp(values).nanmean(values, -1)
+
+
+#: Feature name -> its value for one ROI: the mean over the angles (NaN angles skipped).
+ROI_FUNCTIONS = {name: (lambda m, f=f: _mean_over_angles(f(m))) for name, f in FEATURE_FUNCTIONS.items()}
+
+
+def features(counts, gray_levels, names) -> dict:
+    """GLRLM features of one ROI: {PyRadiomics name: float} for ``names``.
+
+    Args:
+        counts: (1, L, max run length, angles) from ``roi_matrix``; gray_levels: int (L,).
+    """
+    import numpy as np
+
+    n_r = counts.sum((1, 2))
+    if counts.shape[3] > 1:  # angles without a run are left out
+        keep = n_r.sum(0) != 0
+        counts, n_r = counts[..., keep], n_r[:, keep]
+    n_r = np.where(n_r == 0, np.nan, n_r)
+    lengths = np.arange(1, counts.shape[2] + 1)
+    return evaluate(ROI_FUNCTIONS, zones.Matrix(counts, gray_levels, lengths, n_r), names)

@@ -1,4 +1,5 @@
-"""Array functions that take NumPy arrays or torch tensors alike.
+"""Array functions that take NumPy arrays or torch tensors alike, PyRadiomics' ``EPS``, and
+``evaluate`` (a family's feature functions on one ROI).
 
 The feature formulas of the families (``glcm``, ``firstorder``, ...) serve two callers: the voxel
 maps (torch tensors, one row per kernel, on CPU or CUDA) and the ROI engine (NumPy arrays, one row:
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 # NumPy and torch are imported when a formula runs, not when the families are imported: the command
 # line (its parser lists the voxel-map families) also runs in Slicer's Python, which has neither.
+
+#: PyRadiomics' eps in entropies and divisions, numpy.spacing(1): the one EPS of the families.
+EPS = 2.220446049250313e-16
 
 
 def _is_tensor(x) -> bool:
@@ -64,3 +68,18 @@ def ones(x, n: int):
 def swapaxes(x):
     """``x`` with its last two axes swapped (a view)."""
     return xp(x).swapaxes(x, -1, -2)
+
+
+def evaluate(functions: dict, coefficients, names) -> dict:
+    """{name: float} of ``functions[name](coefficients)`` for each name; NumPy's warnings of a
+    division by zero are silenced (the value is then NaN or inf, as PyRadiomics').
+
+    Args:
+        functions: feature name -> function of the family's coefficients (a (1,) or scalar result).
+        coefficients: the family's coefficient object for one ROI (NumPy, one kernel).
+        names: the feature names to compute, in output order.
+    """
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return {name: float(np.squeeze(functions[name](coefficients))) for name in names}

@@ -1,4 +1,5 @@
-"""GLSZM voxel maps: gray level size zone matrix features of each voxel's kernel (torch).
+"""GLSZM features (PyRadiomics ``glszm``, gray level size zone matrix) of each voxel's kernel
+(voxel maps, torch: ``compute``) and of an ROI (NumPy: ``roi_matrix``, ``features``).
 
 Semantics are PyRadiomics' voxel-based ``glszm`` class (``radiomics/glszm.py`` with the C
 kernel ``calculate_glszm`` of ``radiomics/src/cmatrices.c``):
@@ -30,6 +31,11 @@ For 3 x 3 x 3 cubes the labelling instead gathers each position's 26 neighbours 
 (``_zone_labels_gather``: fewer, larger torch ops, faster at that size).
 
 Memory: see ``bytes_per_voxel``.
+
+For an ROI (one kernel): P(i, j), the number of zones (26-connected voxels of one gray level) of
+gray level i and j voxels; N_z = number of zones. The formulas are ``zones``' (SmallAreaEmphasis =
+sum p_s(j) / j^2 / N_z, ZonePercentage = N_z / N_p, ...): the ROI is one kernel, its matrix the
+``zones.Matrix`` they read.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 from . import zones
+from .arrays import evaluate
+from .kernel_cubes import directions_13
 
 #: GLSZM features (PyRadiomics ``glszm``), name -> IBSI tag (IBSI 1, section 3.8).
 FEATURES = {
@@ -84,7 +92,7 @@ def zone_labels(cubes):
 
     3 x 3 x 3 cubes (kernel radius 1): ``_zone_labels_gather``; larger cubes: the sweeps below.
 
-    Min-label propagation along the 13 directions of ``engine.directions_13``: every kernel
+    Min-label propagation along the 13 directions of ``kernel_cubes.directions_13``: every kernel
     position starts with its own flat index; a sweep takes, for each direction d and each
     same-level pair (q, q + d) of kernel voxels, the smaller label at both ends (in place, so a
     label travels several steps in one sweep), then shortcuts ``label = label[label]`` (pointer
@@ -99,8 +107,6 @@ def zone_labels(cubes):
         position, the smallest flat index of its zone (the zone's root); D^3 outside the kernel.
     """
     import torch
-
-    from .engine import directions_13
 
     n, size = cubes.shape[0], cubes.shape[1]
     if size <= 3:
@@ -303,3 +309,55 @@ class KernelZones(zones.EntryCounts):
 
         per_size = torch.zeros(self.w.shape[0], self.k + 1, dtype=torch.float64, device=self.w.device)
         return per_size.scatter_add_(1, self.sizes * self.root, self.w)
+
+
+# The ROI, as one kernel.
+
+def roi_matrix(roi, n_levels: int, n_voxels: int):
+    """Size-zone counts of one ROI, shape (1, n_levels, largest zone size), float64, as PyRadiomics'
+    ``_cmatrices.calculate_glszm`` (at most ``n_voxels`` columns) after it removes the absent gray
+    levels: [0, i-1, s-1] = number of zones (26-connected sets of ROI voxels with the same rank) of
+    rank i and s voxels.
+
+    Zones are the connected components (``scipy.sparse.csgraph``) of the graph joining each ROI voxel
+    to its same-rank neighbours at the 13 angles (SimpleITK's ScalarConnectedComponent with a
+    distance threshold of 0 was seen to split a zone at a corner contact).
+
+    Args:
+        roi: ``roi_engine.neighbours.RoiNeighbours`` of the ROI (ranks 1..n_levels).
+        n_levels: number of gray levels present in the ROI. n_voxels: the ROI's voxel count.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = roi.idx.size
+    ordinal = np.zeros(roi.flat.shape, dtype=np.int32)
+    ordinal[roi.idx] = np.arange(n, dtype=np.int32)
+    src, dst = [], []
+    for column in np.flatnonzero(roi.all_offsets > 0):  # one of each opposite pair
+        same = np.flatnonzero(roi.nb26[column] == roi.lv)  # same rank implies in the ROI
+        src.append(same)
+        dst.append(ordinal[roi.idx[same] + roi.all_offsets[column]])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src.astype(np.int32), dst)), shape=(n, n)).tocsr()
+    n_zones, zone = connected_components(graph, directed=False)
+    size = np.bincount(zone, minlength=n_zones)
+    level = np.zeros(n_zones, dtype=np.int64)
+    level[zone] = roi.lv
+    width = int(size.max())
+    code = (level - 1) * width + (size - 1)
+    counts = np.bincount(code, minlength=n_levels * width)
+    return counts.reshape(1, n_levels, width).astype(np.float64)
+
+
+def features(counts, gray_levels, names) -> dict:
+    """GLSZM features of one ROI: {PyRadiomics name: float} for ``names``.
+
+    Args:
+        counts: (1, L, largest zone) from ``roi_matrix``; gray_levels: int (L,).
+    """
+    import numpy as np
+
+    sizes = np.arange(1, counts.shape[2] + 1)
+    return evaluate(FEATURE_FUNCTIONS, zones.Matrix(counts, gray_levels, sizes, counts.sum((1, 2))), names)

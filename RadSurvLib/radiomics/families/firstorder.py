@@ -1,4 +1,5 @@
-"""First-order voxel maps (PyRadiomics ``firstorder``), from the kernel cubes of the engine.
+"""First-order features (PyRadiomics ``firstorder``) of each voxel's kernel (voxel maps, ``compute``)
+and of an ROI (``features``).
 
 Each feature is computed over the HU values of the kernel voxels (``values`` where ``cubes > 0``)
 as in ``radiomics/firstorder.py`` voxel-based: population moments (two-pass, so the kurtosis of
@@ -6,17 +7,21 @@ as in ``radiomics/firstorder.py`` voxel-based: population moments (two-pass, so 
 numpy's linear percentiles. Skewness and kurtosis of a flat kernel are 0 (PyRadiomics' m3, m4,
 exactly 0 there). Entropy and Uniformity use the gray levels of the engine's discretisation.
 
+For an ROI (one kernel): ``x`` the ROI's values (1D, float64, no NaN), ``levels`` their gray levels
+(fixed bin width). PyRadiomics' conventions (its documentation): population moments, Kurtosis not
+excess (IBSI IPH6 plus 3), Energy with ``voxelArrayShift`` c added to every value, percentiles with
+NumPy's linear rule, entropy in bits with eps = 2.2e-16 added to p, Skewness and Kurtosis 0 for a
+flat ROI.
+
 One function per feature (formula, IBSI tag, PyRadiomics name), of a ``Sample``: the kernels'
-values as torch tensors here (``KernelSample``), an ROI's as a NumPy row
-(``roi_engine.families.firstorder.Values``: the ROI is one kernel).
+values as torch tensors (``KernelSample``), an ROI's as a NumPy row (``Values``).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
-from .arrays import take, to_float64, to_int64, xp
-from .engine import EPS
+from .arrays import EPS, evaluate, take, to_float64, to_int64, xp
 
 #: First-order features (PyRadiomics ``firstorder``), name -> IBSI tag (None: not in IBSI).
 #: PyRadiomics deviates from IBSI in places (kurtosis not excess, entropies with eps).
@@ -45,7 +50,7 @@ def compute(cubes, n_levels, names, values=None, voxel_volume=1.0, **_):
     """First-order features of each kernel.
 
     Args:
-        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (engine layout).
+        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (layout: package docstring).
         n_levels: Ng (unused: the histogram counts the levels present).
         names: feature names from ``FEATURES``.
         values: torch.float64 (n, D, D, D), HU.
@@ -173,7 +178,7 @@ def total_energy(v):
 
 
 def entropy(v):
-    """Entropy = -sum_i p(i) log2(p(i) + eps) over the gray levels, eps = ``engine.EPS``. IBSI TLU2."""
+    """Entropy = -sum_i p(i) log2(p(i) + eps) over the gray levels, eps = ``arrays.EPS``. IBSI TLU2."""
     p = v.p_levels
     return -(p * xp(p).log2(p + EPS)).sum(-1)
 
@@ -269,3 +274,53 @@ FEATURE_FUNCTIONS = {
     "RobustMeanAbsoluteDeviation": robust_mean_absolute_deviation, "RootMeanSquared": root_mean_squared,
     "Skewness": skewness, "Kurtosis": kurtosis, "Variance": variance, "Uniformity": uniformity,
 }
+
+
+# The ROI, as one kernel.
+
+class Values(Sample):
+    """The ROI's values as one kernel (``Sample``, m = 1), NumPy.
+
+    Args:
+        x: float64 (n,) values in the image's unit (normalised HU in RadSurv's settings).
+        levels: int (n,) gray levels of ``x``.
+        spacing: voxel spacing (3,), mm. shift: ``voxelArrayShift``.
+    """
+
+    def __init__(self, x, levels, spacing, shift):
+        import numpy as np
+
+        self.v = np.asarray(x, dtype=np.float64)[None, :]
+        self.ok = np.ones(self.v.shape, dtype=bool)
+        self.count = np.array([float(self.v.shape[1])])
+        self.levels = levels
+        self.voxel_volume = float(np.prod(spacing))
+        self.shift = shift
+
+    def in_kernel(self, x):
+        """``x`` itself: every value is in the ROI."""
+        return x
+
+    @cached_property
+    def sorted(self):
+        import numpy as np
+
+        return np.sort(self.v, -1)
+
+    @cached_property
+    def p_levels(self):
+        import numpy as np
+
+        counts = np.bincount(self.levels)
+        return (counts[counts > 0] / self.count[0])[None, :]
+
+
+def features(x, levels, spacing, settings: dict, names) -> dict:
+    """First-order features of one ROI: {PyRadiomics name: float} for ``names`` (in that order).
+
+    Args:
+        x: float64 (n,) the ROI's values; levels: int (n,) their gray levels (>= 1).
+        spacing: voxel spacing (3,), mm. settings: ``voxelArrayShift`` is read (default 0).
+    """
+
+    return evaluate(FEATURE_FUNCTIONS, Values(x, levels, spacing, settings.get("voxelArrayShift", 0)), names)

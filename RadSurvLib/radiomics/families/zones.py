@@ -1,4 +1,5 @@
-"""Formulas shared by the GLRLM, GLSZM and GLDM features, for the voxel maps and the ROI engine.
+"""Formulas shared by the GLRLM, GLSZM and GLDM features, for the voxel maps and the ROI engine,
+and the ROI's matrix of these families as the formulas read it (``Matrix``).
 
 Each family counts, per kernel (and per direction for the GLRLM), entries of a gray level i and a
 second index j (run length, zone size, dependence size): P(i, j) the number of runs / zones /
@@ -12,8 +13,7 @@ IBSI tags, also in each family's ``FEATURES``). Written for NumPy arrays and tor
 
 from __future__ import annotations
 
-from .arrays import ones, swapaxes, xp
-from .engine import EPS
+from .arrays import EPS, ones, swapaxes, xp
 
 
 class Counts:
@@ -55,6 +55,27 @@ class CellCounts(Counts):
         if fj is None:
             return (self.per_level * fi).sum(-1) / self.total
         return ((self.P @ fj) * fi).sum(-1) / self.total
+
+
+class Matrix(CellCounts):
+    """``CellCounts`` of one ROI's GLRLM, GLSZM or GLDM matrix P (1, L, Nj[, A]): P(i, j) counts over
+    gray level i and a second index j (run length, zone size, dependence), the ROI being one kernel;
+    NumPy, the angles (if any) moved before the matrix: (1[, A], L, Nj). The columns no entry uses
+    are dropped (they add nothing).
+
+    Args:
+        counts: P (1, L, Nj[, A]); gray_levels (L,) and j (Nj,): the values of its rows and columns.
+        total: N (1[, A]).
+    """
+
+    def __init__(self, counts, gray_levels, j, total):
+        import numpy as np
+
+        if counts.ndim == 4:
+            counts = np.moveaxis(counts, 3, 1)  # (1, A, L, Nj)
+        present = counts.reshape(-1, counts.shape[-1]).any(0)  # columns no entry has add nothing
+        counts, j = counts[..., present], np.asarray(j, np.float64)[present]
+        super().__init__(counts, np.asarray(gray_levels, np.float64), j, total, counts.sum(-2) @ j)
 
 
 class EntryCounts(Counts):

@@ -1,4 +1,5 @@
-"""GLCM voxel maps (PyRadiomics ``glcm``), from the kernel cubes of the engine.
+"""GLCM features (PyRadiomics ``glcm``) of each voxel's kernel (voxel maps, ``compute``) and of an
+ROI (``roi_matrix``, ``features``).
 
 For each kernel and each of the 13 directions d of distance 1, the pairs (p, p + d) with both
 voxels in the kernel are gathered from the cube (the C extension's ``calculate_glcm`` on the
@@ -32,12 +33,19 @@ PyRadiomics details kept for parity:
   square root of the second-largest eigenvalue of Q (sorted as complex numbers, real part kept).
   Deliberate difference: PyRadiomics' eigen solver fails on the whole batch when one voxel has an
   empty direction (its MCC map is then 0 everywhere); ours skips that direction like the others.
+
+For an ROI (one kernel): P(i, j) per angle, the symmetric co-occurrence matrix at distance 1,
+normalised to sum 1 per angle (angles without a pair removed); rows and columns are the gray levels
+present in the ROI, i and j their values. Each feature is computed per angle and averaged over the
+angles (NaN angles skipped), as PyRadiomics (``symmetricalGLCM`` true, no ``weightingNorm``). Ng in
+Idmn / Idn is the highest gray level. ``Matrix`` gives the feature functions the statistics they
+read (``Statistics``) as NumPy arrays with a kernel axis of length 1.
 """
 
 from __future__ import annotations
 
-from .arrays import nan_like, take, to_float64, xp
-from .engine import EPS, directions_13
+from .arrays import EPS, evaluate, nan_like, take, to_float64, xp
+from .kernel_cubes import CHUNK_BYTES, directions_13, kernel_ranks
 
 #: GLCM features (PyRadiomics ``glcm``, the 24 not deprecated), name -> IBSI tag (None: not in IBSI).
 FEATURES = {
@@ -59,7 +67,7 @@ _PAIRS = {}
 def bytes_per_voxel(D, n_levels, names) -> int:
     """Working-set estimate per ROI voxel for sizing chunks (bytes): ~10 int64/float64 arrays of
     13 x P pair slots. The per-range groups are split further so that their histograms and
-    L x L matrices stay within ``engine.CHUNK_BYTES`` (see ``compute``)."""
+    L x L matrices stay within ``kernel_cubes.CHUNK_BYTES`` (see ``compute``)."""
     P = D * D * (D - 1)
     return 10 * 8 * 13 * P + 1024
 
@@ -72,7 +80,7 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
     """GLCM features of each kernel, averaged over directions as PyRadiomics.
 
     Args:
-        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (engine layout).
+        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (layout: package docstring).
         n_levels: Ng, the highest gray level of the ROI (Idn, Idmn).
         names: feature names from ``FEATURES``.
         directions_present: torch.bool (13,), directions not empty for every ROI voxel
@@ -82,8 +90,6 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
         dict name -> torch.float64 (n,).
     """
     import torch
-
-    from . import engine
 
     n, D = cubes.shape[0], cubes.shape[1]
     dev = cubes.device
@@ -107,11 +113,11 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
         R = int(r_sorted[end - 1])
         dense = bool(set(names) & _DENSE_FEATURES)
         cells = bool(set(names) & _CELL_FEATURES)
-        ranks, L = engine.kernel_ranks(flat[sel]) if dense or cells else (None, 0)
+        ranks, L = kernel_ranks(flat[sel]) if dense or cells else (None, 0)
         # cell features: a dense L x L GLCM when small, else sorted cell codes (P per direction)
         use_dense = cells and L * L <= 2 * P
         per = 8 * 13 * (10 * P + 8 * R + (8 * L * L if use_dense or dense else 0))
-        step = max(1, engine.CHUNK_BYTES // per)
+        step = max(1, CHUNK_BYTES // per)
         for s0 in range(0, sel.numel(), step):
             sub = sel[s0:s0 + step]
             res = _group(flat[sub], lo[sub], R, None if ranks is None else ranks[s0:s0 + step], L,
@@ -128,12 +134,12 @@ _DENSE_FEATURES = {"Imc1", "Imc2", "MCC"}
 
 class Statistics:
     """What the GLCM feature functions read, for m kernels (voxel maps: torch, ``Glcm``; an ROI:
-    NumPy, m = 1, ``roi_engine.families.glcm.Matrix``) and A directions.
+    NumPy, m = 1, ``Matrix``) and A directions.
 
     Notation (PyRadiomics ``glcm``): p(i, j) the normalised symmetric GLCM of one direction,
     p_x(i) = sum_j p(i, j) (= p_y, symmetric), p_{x-y}(k) = sum_{|i-j|=k} p(i, j),
     p_{x+y}(k) = sum_{i+j=k} p(i, j), mu_x = sum_i i p_x(i), N_g the highest gray level of the ROI,
-    eps = ``engine.EPS``. A subclass provides, float64 throughout:
+    eps = ``arrays.EPS``. A subclass provides, float64 throughout:
 
     * ``p_diff`` (m, A, R): p_{x-y}(k), k = ``k`` (R,) = 0..R-1, R the gray-level range (max - min + 1);
     * ``p_sum`` (m, A, 2R-1): p_{x+y}(k) with k = ``s`` (2R-1,) = i + j - 2 lo, lo the lowest level;
@@ -184,7 +190,7 @@ class Glcm(Statistics):
         flat: torch.int64 (m, D^3) kernel cubes, 0 = not in the kernel.
         lo: torch.int64 (m,) lowest gray level of each kernel.
         R: bound on the kernels' gray-level range (max - min + 1).
-        ranks, L: ``engine.kernel_ranks`` of ``flat`` (ranks of the levels among the kernel's L
+        ranks, L: ``kernel_cubes.kernel_ranks`` of ``flat`` (ranks of the levels among the kernel's L
             distinct levels) or (None, 0) when no L x L statistic is asked.
         n_levels: N_g. use_dense: joint energy / entropy / maximum from the L x L matrix (else
             from the sorted cell codes of the pairs).
@@ -490,7 +496,7 @@ def _group(flat, lo, R, ranks, L, n_levels, names, present, use_dense=True):
 
 
 def pair_indices(D: int, device):
-    """Flat indices into the D^3 cube of the pairs (p, p + d), d in ``engine.directions_13``.
+    """Flat indices into the D^3 cube of the pairs (p, p + d), d in ``kernel_cubes.directions_13``.
 
     Returns starts, ends (int64) and valid (bool), each (13, P), P = D^2 (D - 1) (the largest
     pair count of a direction); shorter directions are padded with invalid entries.
@@ -537,3 +543,83 @@ def _run_counts(codes, ok, extra=None):
         return counts
     flagged = torch.zeros_like(valid).scatter_add_(-1, run, valid * extra.gather(-1, order))
     return counts, flagged > 0
+
+
+# The ROI, as one kernel.
+
+def roi_matrix(roi, n_levels: int):
+    """Co-occurrence counts of one ROI, shape (1, n_levels, n_levels, n_angles), float64:
+    [0, i-1, j-1, a] = number of ROI voxels of rank i whose neighbour at angle a is in the ROI with
+    rank j (not symmetrised), as PyRadiomics' ``_cmatrices.calculate_glcm`` after it removes the
+    absent gray levels.
+
+    Args:
+        roi: ``roi_engine.neighbours.RoiNeighbours`` of the ROI (ranks 1..n_levels, angles).
+        n_levels: number of gray levels present in the ROI.
+    """
+    import numpy as np
+
+    g = n_levels + 1
+    nb = roi.nb26[roi.angle_columns]
+    code = (roi.lv[None, :] * g + nb) * roi.n_angles + np.arange(roi.n_angles, dtype=nb.dtype)[:, None]
+    counts = np.bincount(code.reshape(-1), minlength=g * g * roi.n_angles)
+    counts = counts.reshape(g, g, roi.n_angles)[1:, 1:, :]
+    return counts[None].astype(np.float64)
+
+
+class Matrix(Statistics):
+    """The ROI's normalised GLCM and the histograms the formulas read (``Statistics``), NumPy
+    float64 with m = 1 kernel and A angles.
+
+    Args:
+        counts: (1, L, L, angles) co-occurrence counts over the L gray levels present (not symmetrised).
+        gray_levels: int (L,) the gray levels present, ascending.
+    """
+
+    def __init__(self, counts, gray_levels):
+        import numpy as np
+
+        super().__init__()
+        p = counts + np.transpose(counts, (0, 2, 1, 3))
+        total = p.sum((1, 2))
+        if p.shape[3] > 1:  # angles without a pair are left out
+            keep = total.sum(0) != 0
+            p, total = p[..., keep], total[:, keep]
+        self.empty = total == 0
+        total = np.where(self.empty, np.nan, total)
+        self.p = np.moveaxis(p / total[:, None, None, :], 3, 1)  # (1, A, L, L)
+        levels = np.asarray(gray_levels, np.int64)
+        lo = int(levels[0])
+        self.R = int(levels[-1]) - lo + 1
+        self.ng = float(levels[-1])
+        self.offset = np.array([[2.0 * lo]])
+        self.k = np.arange(self.R, dtype=np.float64)
+        self.s = np.arange(2 * self.R - 1, dtype=np.float64)
+        self.p_diff = self._histogram(np.abs(levels[:, None] - levels[None, :]), self.R)
+        self.p_sum = self._histogram(levels[:, None] + levels[None, :] - 2 * lo, 2 * self.R - 1)
+        self.px = self.p.sum(-1)
+        self.hxy1 = -(self.p * np.log2(self.px[..., :, None] * self.px[..., None, :] + EPS)).sum((-1, -2))
+        self.use_dense = True
+
+    def _histogram(self, bins, size):
+        """sum of p(i, j) over the cells with bins(i, j) = b, b = 0..size-1: (1, A, size)."""
+        import numpy as np
+
+        angles = self.p.shape[1]
+        index = np.arange(angles)[:, None, None] * size + bins[None]
+        return np.bincount(index.ravel(), self.p[0].ravel(), angles * size).reshape(1, angles, size)
+
+
+#: Feature name -> its value for one ROI: the mean over the angles (``average``).
+ROI_FUNCTIONS = {name: (lambda m, name=name: average(m.feature(name), name)) for name in FEATURE_FUNCTIONS}
+
+
+def features(counts, gray_levels, names) -> dict:
+    """GLCM features of one ROI: {PyRadiomics name: float} for ``names``.
+
+    Args:
+        counts: (1, L, L, angles) counts from ``roi_matrix`` (not symmetrised).
+        gray_levels: int (L,) gray levels present in the ROI.
+    """
+
+    return evaluate(ROI_FUNCTIONS, Matrix(counts, gray_levels), names)

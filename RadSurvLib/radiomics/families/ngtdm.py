@@ -1,4 +1,5 @@
-"""NGTDM voxel maps (PyRadiomics ``ngtdm``, distance 1), from the kernel cubes of the engine.
+"""NGTDM features (PyRadiomics ``ngtdm``, distance 1) of each voxel's kernel (voxel maps, ``compute``)
+and of an ROI (``roi_matrix``, ``features``).
 
 For each kernel voxel q with at least one of its 26 neighbours in the kernel (inside the cube
 and the support), A_q = the mean gray level of those neighbours; n_i counts such voxels of level
@@ -8,15 +9,18 @@ levels with p_i > 0. Sums over level pairs run over the levels present in the ke
 dense matrices over kernel level ranks). Special values as PyRadiomics: Coarseness 1e6 when
 sum p_i s_i = 0, Contrast 0 when N_gp = 1, Busyness 0 when its denominator is 0, Strength 0 when
 sum s_i = 0. One function per feature of a ``Table`` (NumPy or torch), shared with the ROI engine.
+
+For an ROI (one kernel): per gray level i present, n_i voxels, p_i = n_i / N_vp, s_i = sum over them
+of |i - mean gray level of their neighbours in the ROI| (26-neighbourhood). The ROI is one kernel,
+its matrix the ``Table`` the formulas read.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
-from . import engine
-from .arrays import to_float64, xp
-from .engine import kernel_ranks, neighbour_sums
+from .arrays import evaluate, to_float64, xp
+from .kernel_cubes import CHUNK_BYTES, kernel_ranks
 
 #: NGTDM features (PyRadiomics ``ngtdm``), name -> IBSI tag.
 FEATURES = {"Coarseness": "QCDE", "Contrast": "65HE", "Busyness": "NQ30", "Complexity": "HDEZ",
@@ -29,15 +33,41 @@ COSTLY = frozenset()
 def bytes_per_voxel(D, n_levels, names) -> int:
     """Working-set estimate per ROI voxel (bytes): ~16 int64 / float64 (padded) cubes for the
     neighbour sums and the per-level sums. The L x L level-pair matrices are built per group of
-    kernels with at most L_g levels, in batches that keep them within ``engine.CHUNK_BYTES``."""
+    kernels with at most L_g levels, in batches that keep them within ``kernel_cubes.CHUNK_BYTES``."""
     return 16 * 8 * (D + 2) ** 3
+
+
+def neighbour_sums(cubes):
+    """Per cube voxel: the sum of the gray levels of its 26 neighbours in the kernel, and their count.
+
+    A 3 x 3 x 3 box sum over the zero-padded cube (separable: three passes of three shifted adds)
+    minus the voxel itself; neighbours outside the cube or the kernel are 0 and add nothing.
+
+    Args:
+        cubes: torch.int64 (n, D, D, D) (layout: package docstring).
+
+    Returns:
+        (total, count): torch.int64 (n, D, D, D) each.
+    """
+    inside = (cubes > 0).to(cubes.dtype)
+    return _box3(cubes) - cubes, _box3(inside) - inside
+
+
+def _box3(x):
+    """Sum over the 3 x 3 x 3 neighbourhood (itself included) of each voxel of (n, D, D, D), 0 outside."""
+    import torch
+
+    p = torch.nn.functional.pad(x, (1, 1, 1, 1, 1, 1))
+    p = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
+    p = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
+    return p[..., :-2] + p[..., 1:-1] + p[..., 2:]
 
 
 def compute(cubes, n_levels, names, **_):
     """NGTDM features of each kernel.
 
     Args:
-        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (engine layout).
+        cubes: torch.int64 (n, D, D, D), gray levels, 0 = not in the kernel (layout: package docstring).
         n_levels: Ng (unused: sums run over the levels present).
         names: feature names from ``FEATURES``.
 
@@ -76,7 +106,7 @@ def compute(cubes, n_levels, names, **_):
         for end, lg in zip(cuts, bounds):
             if end <= begin:
                 continue
-            step = max(1, engine.CHUNK_BYTES // (8 * 8 * lg * lg))
+            step = max(1, CHUNK_BYTES // (8 * 8 * lg * lg))
             for s0 in range(begin, end, step):
                 sel = order[s0:min(s0 + step, end)]
                 group = Table(n_i[sel, :lg], s_i[sel, :lg], gl[sel, :lg])
@@ -88,7 +118,7 @@ def compute(cubes, n_levels, names, **_):
 
 class Table:
     """What the NGTDM feature functions read, per kernel and gray level, float64 (m, L): the
-    voxel maps' kernels (torch) or an ROI (NumPy, m = 1: ``roi_engine.families.ngtdm``).
+    voxel maps' kernels (torch) or an ROI (NumPy, m = 1: ``features``).
 
     Args:
         n: n_i, the voxels of level i counted (with a neighbour in the kernel); 0 for a slot
@@ -210,3 +240,43 @@ def strength(t):
 #: PyRadiomics feature name -> its function (of a ``Table``; one value per kernel (m,)).
 FEATURE_FUNCTIONS = {"Coarseness": coarseness, "Contrast": contrast, "Busyness": busyness,
                      "Complexity": complexity, "Strength": strength}
+
+
+# The ROI, as one kernel.
+
+def roi_matrix(roi, n_levels: int, gray_levels):
+    """Neighbouring gray tone difference matrix of one ROI, shape (1, n_present, 3), float64, as
+    PyRadiomics' ``_cmatrices.calculate_ngtdm`` after it removes empty rows: [0, :, 0] = number of
+    ROI voxels of each level (a voxel without a neighbour in the ROI counts too, as in the C
+    extension), [0, :, 1] = sum over those with at least one of their 26 neighbours in the ROI of
+    |level - mean level of those neighbours|, [0, :, 2] = the level (gray level values, not ranks).
+
+    Args:
+        roi: ``roi_engine.neighbours.RoiNeighbours`` of the ROI (ranks 1..n_levels).
+        n_levels: number of gray levels present in the ROI.
+        gray_levels: int (n_levels,) the gray level of each rank, ascending.
+    """
+    import numpy as np
+
+    nb = roi.nb26
+    values = np.concatenate([[0.0], gray_levels.astype(np.float64)])
+    count = (nb > 0).sum(axis=0)
+    total = values[nb].sum(axis=0)
+    has = count > 0
+    own = values[roi.lv[has]]
+    diff = np.abs(own - total[has] / count[has])
+    rank = roi.lv[has].astype(np.int64) - 1
+    n_i = np.bincount(roi.lv.astype(np.int64) - 1, minlength=n_levels).astype(np.float64)
+    s_i = np.bincount(rank, weights=diff, minlength=n_levels)
+    out = np.stack([n_i, s_i, gray_levels.astype(np.float64)], axis=1)
+    return out[n_i > 0][None]
+
+
+def features(matrix, names) -> dict:
+    """NGTDM features of one ROI: {PyRadiomics name: float} for ``names``.
+
+    Args:
+        matrix: (1, L, 3) from ``roi_matrix``: n_i, s_i, gray level per level present.
+    """
+
+    return evaluate(FEATURE_FUNCTIONS, Table(matrix[:, :, 0], matrix[:, :, 1], matrix[:, :, 2]), names)

@@ -1,0 +1,147 @@
+"""The ROI engine's neighbour structure of one ROI and the dispatch of its texture matrices.
+
+``RoiNeighbours`` holds, for one ROI's discretised crop, the flat indices of its voxels, their
+gray-level ranks and the ranks of their 26 neighbours, from which each family's ``roi_matrix``
+(``radiomics.families``) builds the matrix that PyRadiomics' C extension
+(``radiomics._cmatrices.calculate_*``) returns for the ROI, with the rows of gray levels absent from
+the ROI already removed (PyRadiomics removes them right after the C call). ``compute`` gives the
+matrices of several families, from the compiled loops of ``kernels`` when Numba is there, else from
+the families' NumPy ``roi_matrix``. The crop layout:
+
+    levels: int array (z, y, x), the ROI's bounding box padded by one voxel of 0 on every side;
+            ``levels[v]`` = rank of the voxel's gray level among the levels present in the ROI
+            (1..n_levels), 0 outside the ROI.
+    size:   (z, y, x) size of the unpadded bounding box (PyRadiomics drops the angles that move
+            along an axis of size 1).
+
+Distances are 1 (PyRadiomics' default ``distances: [1]``); the 13 angles are those of
+``_cmatrices.generate_angles`` in its order, the 26 neighbours are the 13 angles and their opposites.
+The voxel-map engine (``radiomics/voxelmaps``) works on small kernel cubes, batched; whole ROIs need
+the flat-index neighbour gather used here instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..families import glcm, gldm, glrlm, glszm, ngtdm
+
+
+def angles_13(size) -> np.ndarray:
+    """The 13 (dz, dy, dx) GLCM / GLRLM angles of PyRadiomics, shape (n, 3), without the angles that
+    move along an axis where ``size`` is 1 (as ``_cmatrices.generate_angles``)."""
+    out = []
+    for dz in (1, 0):
+        for dy in ((1, 0, -1) if dz else (1, 0)):
+            for dx in (1, 0, -1):
+                if dz == 0 and dy == 0 and dx != 1:
+                    continue
+                a = (dz, dy, dx)
+                if all(s > 1 or d == 0 for s, d in zip(size, a)):
+                    out.append(a)
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+class RoiNeighbours:
+    """Flat indices of an ROI's voxels and their gray-level ranks, with the 26 neighbours' ranks.
+
+    Args:
+        levels: the padded crop of ranks (z, y, x) (module docstring); size: the unpadded box's size.
+
+    Attributes:
+        levels, flat: the padded crop and its flat view (int, 0 outside the ROI).
+        idx: int64 (n,), flat indices of the ROI voxels in the padded crop.
+        lv: (n,) ranks of the ROI voxels.
+        all_offsets: int64 (26,), flat offsets of the 26 neighbours ((dz, dy, dx) in raster order).
+        nb26: (26, n) ranks of the 26 neighbours at ``all_offsets`` (0 outside the ROI).
+        angles, angle_offsets, angle_columns: the valid angles of ``angles_13(size)``, their flat
+            offsets and their rows in ``nb26``.
+        n_angles: number of valid angles (<= 13).
+    """
+
+    def __init__(self, levels: np.ndarray, size):
+        self.levels = levels
+        self.flat = levels.reshape(-1)
+        strides = np.array([levels.shape[1] * levels.shape[2], levels.shape[2], 1], dtype=np.int64)
+        self.angles = angles_13(size)
+        self.n_angles = len(self.angles)
+        self.angle_offsets = self.angles @ strides
+        every = np.array([(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                          if (dz, dy, dx) != (0, 0, 0)], dtype=np.int64)
+        self.all_offsets = every @ strides
+        self.angle_columns = np.array([int(np.flatnonzero(self.all_offsets == o)[0])
+                                       for o in self.angle_offsets], dtype=np.int64)
+        self.idx = np.flatnonzero(self.flat)
+        self.lv = self.flat[self.idx]
+        self._nb26 = None
+
+    def neighbours(self, offsets) -> np.ndarray:
+        """Ranks of the neighbours at the flat ``offsets``, shape (n, len(offsets))."""
+        return self.flat[self.idx[:, None] + np.asarray(offsets)[None, :]]
+
+    @property
+    def nb26(self) -> np.ndarray:
+        """Ranks of the 26 neighbours (26, n), rows in the order of ``all_offsets`` (gathered once)."""
+        if self._nb26 is None:
+            self._nb26 = self.flat[self.all_offsets[:, None] + self.idx[None, :]]
+        return self._nb26
+
+
+def compute(roi: RoiNeighbours, n_levels: int, gray_levels: np.ndarray, families, n_voxels: int,
+            max_run: int, compiled: bool = None) -> dict:
+    """The matrices of ``families`` (subset of glcm, glrlm, glszm, gldm, ngtdm) for one ROI, in the
+    layouts of the families' ``roi_matrix``, from the compiled loops of ``kernels`` when Numba is
+    installed (``compiled`` None) or asked for (True), else from NumPy (``roi_matrix``).
+
+    Args:
+        roi: the ROI's ``RoiNeighbours``. n_levels: number of gray levels present in the ROI.
+        gray_levels: int (n_levels,) the gray level of each rank, ascending.
+        families: names of the texture families wanted. n_voxels: the ROI's voxel count.
+        max_run: the longest possible run (the largest edge of the ROI's bounding box).
+
+    Returns:
+        {family: float64 matrix}, one per family of ``families``.
+    """
+    from . import kernels
+
+    families = set(families)
+    if compiled is None:
+        compiled = kernels.AVAILABLE
+    out = {}
+    if not compiled:
+        for family in families:
+            if family == "glcm":
+                out[family] = glcm.roi_matrix(roi, n_levels)
+            elif family == "glrlm":
+                out[family] = glrlm.roi_matrix(roi, n_levels, max_run)
+            elif family == "glszm":
+                out[family] = glszm.roi_matrix(roi, n_levels, n_voxels)
+            elif family == "gldm":
+                out[family] = gldm.roi_matrix(roi, n_levels)
+            elif family == "ngtdm":
+                out[family] = ngtdm.roi_matrix(roi, n_levels, gray_levels)
+        return out
+    flat = roi.flat
+    if families & {"glcm", "gldm", "ngtdm"}:
+        level_values = np.concatenate([[0.0], gray_levels.astype(np.float64)])
+        counts, dependence, n_i, s_i = kernels.neighbour_counts(
+            flat, roi.idx, roi.all_offsets, roi.angle_columns, n_levels, level_values)
+        out["glcm"] = counts[None].astype(np.float64)
+        out["gldm"] = dependence[None].astype(np.float64)
+        table = np.stack([n_i, s_i, gray_levels.astype(np.float64)], axis=1)
+        out["ngtdm"] = table[n_i > 0][None]
+    if "glrlm" in families:
+        out["glrlm"] = kernels.run_lengths(flat, roi.idx, roi.angle_offsets, n_levels, max_run)[None].astype(np.float64)
+    if "glszm" in families:
+        forward = roi.all_offsets[roi.all_offsets > 0]
+        out["glszm"] = kernels.zones(flat, roi.idx, forward, n_levels)[None].astype(np.float64)
+    return {family: out[family] for family in families}
+
+
+def warm_up() -> None:
+    """Run ``compute`` once on a tiny ROI (every family, the argument types of a real call), so that
+    Numba loads its compiled loops now rather than in the first ROI."""
+    levels = np.zeros((5, 5, 5), dtype=np.int32)
+    levels[1:4, 1:4, 1:4] = np.arange(27, dtype=np.int32).reshape(3, 3, 3) % 2 + 1
+    compute(RoiNeighbours(levels, (3, 3, 3)), 2, np.array([1, 2]), ("glcm", "glrlm", "glszm", "gldm", "ngtdm"),
+            27, 3)
