@@ -32,11 +32,11 @@ DEFAULTS = {
 #: Settings RadSurv's engine implements with any value (the rest of ``DEFAULTS`` only with the
 #: value given in ``ONLY``).
 FREE = {"label", "minimumROIDimensions", "minimumROISize", "normalize", "normalizeScale",
-        "removeOutliers", "interpolator", "preCrop", "padDistance", "force2Ddimension",
-        "additionalInfo", "binWidth", "voxelArrayShift", "geometryTolerance", "sigma", "wavelet",
+        "removeOutliers", "interpolator", "preCrop", "padDistance", "force2D", "force2Ddimension",
+        "additionalInfo", "binWidth", "binCount", "voxelArrayShift", "geometryTolerance", "sigma", "wavelet",
         "start_level", "level", "resegmentRange", "resegmentMode", "resegmentShape"}
 #: Setting -> the one value RadSurv's engine implements (PyRadiomics' default).
-ONLY = {"resampledPixelSpacing": None, "distances": [1], "force2D": False,
+ONLY = {"resampledPixelSpacing": None, "distances": [1],
         "symmetricalGLCM": True, "weightingNorm": None, "gldm_a": 0, "correctMask": False}
 
 #: Image types RadSurv's engine implements (PyRadiomics' names, ``get<Name>Image``).
@@ -98,6 +98,9 @@ class Parameters:
                 elif _normalised(value) != _normalised(ONLY[key]):
                     out.append(f"{where} {key}: {value!r} (only {ONLY[key]!r})")
         out += [f"imageType {k}" for k in self.enabledImagetypes if k not in IMAGE_TYPES]
+        if "Wavelet" in self.enabledImagetypes and any(
+                s.get("force2D") for s in [self.settings] + [v or {} for v in self.enabledImagetypes.values()]):
+            out.append("force2D with imageType Wavelet (PyRadiomics' 2D wavelet)")
         for family, names in self.enabledFeatures.items():
             if family not in FEATURE_CLASSES:
                 out.append(f"featureClass {family}")

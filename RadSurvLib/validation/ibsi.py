@@ -1,8 +1,9 @@
-"""IBSI 1 compliance check of the ROI features RadSurv reports (PyRadiomics).
+"""IBSI 1 compliance check of the ROI features RadSurv reports (PyRadiomics' definitions and names).
 
-Computes the PyRadiomics features of RadSurv's extraction (shape, first order, GLCM, GLRLM, GLSZM,
-GLDM, NGTDM on the original image, through ``features.make_extractor`` /
-``features.extract_roi_features``) on the IBSI 1 digital phantom and on the IBSI CT phantom
+Computes the features of RadSurv's extraction (shape, first order, GLCM, GLRLM, GLSZM, GLDM, NGTDM
+on the original image, through ``radiomics.roi.make_extractor`` / ``radiomics.roi.extract_features``
+with RadSurv's own engine by default, or PyRadiomics itself with ``engine="pyradiomics"``) on the
+IBSI 1 digital phantom and on the IBSI CT phantom
 (PAT1) under configurations A-E, maps PyRadiomics feature names to IBSI feature tags, and
 compares them with the IBSI consensus reference values and tolerances.
 
@@ -10,7 +11,7 @@ Sources: Zwanenburg et al., "The Image Biomarker Standardization Initiative", Ra
 IBSI reference manual, chapter "Reference data sets" (IBSI_doc_05_Reference_data_sets.rst) for the
 configurations; its reference-value tables (one CSV per data set / configuration).
 
-Image processing per configuration (done here, IBSI-style, before PyRadiomics; PyRadiomics then
+Image processing per configuration (done here, IBSI-style, before the extraction, which then
 runs without resampling):
 
 - the NIfTI image and mask are converted to float32 and rounded (as IBSI_doc_05 asks);
@@ -326,8 +327,9 @@ def prepare(image, mask, config: Configuration):
     return image, morph, intensity
 
 
-def _extractor(config: Configuration, families, folder: Path):
-    """A PyRadiomics extractor (through ``features.make_extractor``) for one configuration."""
+def _extractor(config: Configuration, families, folder: Path, engine: str):
+    """The parameter file of one configuration, read and checked for ``engine``
+    (``radiomics.roi.make_extractor``)."""
     import yaml
 
     from ..radiomics.roi import make_extractor
@@ -342,7 +344,7 @@ def _extractor(config: Configuration, families, folder: Path):
     params = {"imageType": {"Original": {}}, "featureClass": {f: None for f in families}, "setting": setting}
     path = folder / f"ibsi_{config.name}_{'_'.join(families)}.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return make_extractor(path)
+    return make_extractor(path, engine=engine)
 
 
 def bin_offset(intensity_values, config: Configuration) -> int:
@@ -364,11 +366,13 @@ def bin_offset(intensity_values, config: Configuration) -> int:
     return int(round((pyradiomics_start - ibsi_start) / width))
 
 
-def compute_features(image, mask, config: Configuration, families=FAMILIES, info=None) -> dict:
-    """PyRadiomics features of one data set under one IBSI configuration.
+def compute_features(image, mask, config: Configuration, families=FAMILIES, info=None,
+                     engine: str = "radsurv") -> dict:
+    """ROI features (PyRadiomics' names) of one data set under one IBSI configuration.
 
     Shape features come from the morphological mask, all others from the re-segmented intensity
-    mask; the extraction runs through ``features.extract_roi_features``.
+    mask; the extraction runs through ``radiomics.roi.extract_features`` with ``engine``
+    (``"radsurv"``, RadSurv's own, or ``"pyradiomics"``, which needs the ``pyradiomics`` extra).
 
     Args:
         image, mask: SimpleITK image and ROI mask (same grid).
@@ -380,9 +384,9 @@ def compute_features(image, mask, config: Configuration, families=FAMILIES, info
     Returns:
         dict PyRadiomics name (``original_<class>_<Feature>``) -> float.
     """
-    from ..radiomics.roi import extract_roi_features
-
     import SimpleITK as sitk
+
+    from ..radiomics.roi import extract_features
 
     prepared, morph, intensity = prepare(image, mask, config)
     if info is not None:
@@ -391,11 +395,11 @@ def compute_features(image, mask, config: Configuration, families=FAMILIES, info
         info["voxels"] = int(inside.sum())
     result = {}
     with tempfile.TemporaryDirectory(prefix="radsurv-ibsi-") as folder:
-        if "shape" in families:
-            result.update(extract_roi_features(prepared, morph, _extractor(config, ["shape"], Path(folder))))
-        others = [f for f in families if f != "shape"]
-        if others:
-            result.update(extract_roi_features(prepared, intensity, _extractor(config, others, Path(folder))))
+        for roi, classes in ((morph, [f for f in families if f == "shape"]),
+                             (intensity, [f for f in families if f != "shape"])):
+            if classes:
+                extractor = _extractor(config, classes, Path(folder), engine)
+                result.update(extract_features(prepared, {"GTV": roi}, extractor, engine=engine)["GTV"])
     return result
 
 
@@ -489,8 +493,9 @@ def load_dataset(name: str, phantom_dir=None, pat1_dir=None):
 
 
 def run_configuration(config: str, reference_dir=None, phantom_dir=None, pat1_dir=None,
-                      families=FAMILIES) -> list:
-    """Compute and compare one configuration; returns the rows of ``compare``."""
+                      families=FAMILIES, engine: str = "radsurv") -> list:
+    """Compute (with ``engine``: ``compute_features``) and compare one configuration; returns the
+    rows of ``compare``."""
     if config not in CONFIGURATIONS:
         raise InputError(f"IBSI configuration {config!r} unknown; use one of {', '.join(CONFIGURATIONS)}.")
     dataset = "phantom" if config.startswith("phantom") else "PAT1"
@@ -498,7 +503,7 @@ def run_configuration(config: str, reference_dir=None, phantom_dir=None, pat1_di
         families = [f for f in families if f not in ("shape", "firstorder")]
     image, mask = load_dataset(dataset, phantom_dir, pat1_dir)
     info = {}
-    features = compute_features(image, mask, CONFIGURATIONS[config], families, info)
+    features = compute_features(image, mask, CONFIGURATIONS[config], families, info, engine)
     return compare(features, config, reference_dir, info["bin_offset"])
 
 
@@ -506,9 +511,9 @@ COLUMNS = ("configuration", "feature", "ibsi_tag", "pyradiomics_feature", "refer
            "compared", "difference", "pass", "note")
 
 
-def write_tables(rows: list, out_dir) -> dict:
+def write_tables(rows: list, out_dir, engine: str = "radsurv") -> dict:
     """Write ``ibsi_features.csv`` (every row) and ``ibsi_summary.md`` (pass counts, then the rows
-    per configuration) into ``out_dir``. Returns {configuration: (passed, compared)}."""
+    per configuration; ``engine`` named) into ``out_dir``. Returns {configuration: (passed, compared)}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "ibsi_features.csv", "w", newline="") as handle:
@@ -522,8 +527,10 @@ def write_tables(rows: list, out_dir) -> dict:
         if row["pass"] is not None:
             passed, total = counts.get(row["configuration"], (0, 0))
             counts[row["configuration"]] = (passed + bool(row["pass"]), total + 1)
-    lines = ["# IBSI 1 compliance of RadSurv's PyRadiomics features", "",
-             "Made by `radsurv ibsi --out DIR` (RadSurvLib/ibsi.py; settings and conventions in its docstring).",
+    made_by = "radsurv ibsi --out DIR" + ("" if engine == "radsurv" else f" --radiomics-engine {engine}")
+    lines = ["# IBSI 1 compliance of RadSurv's ROI features (PyRadiomics' definitions)", "",
+             f"Made by `{made_by}` with the {engine} engine (RadSurvLib/validation/ibsi.py; settings and "
+             "conventions in its docstring).",
              "A value passes when |compared - reference| <= tolerance + half a unit of the reference's third "
              "significant digit.", "", "| configuration | passed | compared |", "|---|---|---|"]
     lines += [f"| {c} | {p} | {t} |" for c, (p, t) in counts.items()]
@@ -539,13 +546,15 @@ def write_tables(rows: list, out_dir) -> dict:
     return counts
 
 
-def run_all(out_dir, configs=None, reference_dir=None, phantom_dir=None, pat1_dir=None, progress=print) -> dict:
-    """Run every configuration (default: phantom, phantom-2D, A-E), write the tables, return the counts."""
+def run_all(out_dir, configs=None, reference_dir=None, phantom_dir=None, pat1_dir=None, progress=print,
+            engine: str = "radsurv") -> dict:
+    """Run every configuration (default: phantom, phantom-2D, A-E) with ``engine`` (RadSurv's own
+    by default, or ``"pyradiomics"``), write the tables, return the counts."""
     rows = []
     for config in configs or list(CONFIGURATIONS):
         progress(f"IBSI configuration {config} ...")
-        rows += run_configuration(config, reference_dir, phantom_dir, pat1_dir)
-    counts = write_tables(rows, out_dir)
+        rows += run_configuration(config, reference_dir, phantom_dir, pat1_dir, engine=engine)
+    counts = write_tables(rows, out_dir, engine)
     for config, (passed, total) in counts.items():
         progress(f"{config:>10}: {passed} / {total} features within the IBSI tolerance")
     return counts

@@ -173,12 +173,13 @@ def test_unsupported_settings_are_named_before_any_stage(tmp_path):
     from RadSurvLib.pipeline import score_case
 
     params = tmp_path / "other.yaml"
-    params.write_text("imageType:\n  Original: {}\n  Gradient: {}\nfeatureClass:\n  shape2D:\n  glcm:\n"
-                      "setting:\n  binCount: 16\n  distances: [1, 2]\n")
+    params.write_text("imageType:\n  Original: {}\n  Gradient: {}\n  Wavelet: {}\nfeatureClass:\n  shape2D:\n"
+                      "  glcm:\nsetting:\n  resampledPixelSpacing: [2, 2, 2]\n  distances: [1, 2]\n  force2D: true\n")
     events = []
     with pytest.raises(InputError, match="not supported by RadSurv's engine") as caught:
         score_case(PAT1_CT, PAT1_GTV, tmp_path / "out", ScoreOptions(params_file=str(params)),
                    progress=events.append)
-    for what in ("binCount", "distances", "imageType Gradient", "featureClass shape2D"):
+    for what in ("resampledPixelSpacing", "distances", "imageType Gradient", "featureClass shape2D",
+                 "force2D with imageType Wavelet"):
         assert what in str(caught.value)
     assert events == [] and not (tmp_path / "out").exists()

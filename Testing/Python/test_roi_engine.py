@@ -276,9 +276,10 @@ def test_unknown_engine_unsupported_setting_and_other_grid(tmp_path, small_ct):
     shifted.SetOrigin((0.5, 0.0, 0.0))
     with pytest.raises(InputError, match="grid"):
         roi.extract_features(ct, {"GTV": shifted}, engine="radsurv")
-    params = tmp_path / "bincount.yaml"
-    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\nsetting:\n  binCount: 16\n")
-    with pytest.raises(InputError, match="binCount"):
+    params = tmp_path / "resampled.yaml"
+    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\n"
+                      "setting:\n  resampledPixelSpacing: [2, 2, 2]\n")
+    with pytest.raises(InputError, match="resampledPixelSpacing"):
         roi.extract_features(ct, {"GTV": gtv_mask}, roi.make_extractor(params), engine="radsurv")
 
 

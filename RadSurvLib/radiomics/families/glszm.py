@@ -316,8 +316,8 @@ class KernelZones(zones.EntryCounts):
 def roi_matrix(roi, n_levels: int, n_voxels: int):
     """Size-zone counts of one ROI, shape (1, n_levels, largest zone size), float64, as PyRadiomics'
     ``_cmatrices.calculate_glszm`` (at most ``n_voxels`` columns) after it removes the absent gray
-    levels: [0, i-1, s-1] = number of zones (26-connected sets of ROI voxels with the same rank) of
-    rank i and s voxels.
+    levels: [0, i-1, s-1] = number of zones (26-connected sets of ROI voxels with the same rank;
+    8-connected within a slice with ``force2D``) of rank i and s voxels.
 
     Zones are the connected components (``scipy.sparse.csgraph``) of the graph joining each ROI voxel
     to its same-rank neighbours at the 13 angles (SimpleITK's ScalarConnectedComponent with a

@@ -19,17 +19,19 @@ ROIs (the GTV and its peritumoral rings) of one CT with the work shared where th
    Square, SquareRoot, Logarithm and Exponential scale by the largest |value| of the crop: one per
    distinct grown box too. The filters are RadSurv's (``radiomics.filters``).
 4. Per image and ROI: the ROI's bounding box, gray levels with ``getBinEdges``' rule (fixed bin
-   width; NumPy min / max instead of Python's builtins: same numbers) and ``numpy.digitize``.
+   width, ``binWidth``; NumPy min / max instead of Python's builtins: same numbers; or a fixed bin
+   count, ``binCount``) and ``numpy.digitize``.
 5. Features: one module per class in ``radiomics.families``, which holds the class's matrix of an
    ROI and its feature functions (those of the voxel maps too: the ROI is one kernel). Shape:
    ``families.shape`` (marching-cubes contributions, diameters from the convex hull). Texture
-   matrices: ``neighbours`` (the ROI's neighbour structure; the families' vectorised NumPy
-   ``roi_matrix`` or ``kernels`` with Numba, equal to PyRadiomics' C extension in the tests).
+   matrices: ``neighbours`` (the ROI's neighbour structure, in-plane only with ``force2D``; the
+   families' vectorised NumPy ``roi_matrix`` or ``kernels`` with Numba, equal to PyRadiomics' C
+   extension in the tests).
 
 Output: per ROI an ordered dict with PyRadiomics' feature names and order, values as floats.
 ``resegmentRange`` (with ``resegmentMode`` and ``resegmentShape``) resegments each ROI after step 2
-(``resegment``). Settings the engine does not implement (resampling, ``binCount``, distances other
-than [1], ``weightingNorm``, ``force2D``, other image types: ``params.Parameters.unsupported``) raise
+(``resegment``). Settings the engine does not implement (resampling, distances other than [1],
+``weightingNorm``, ``force2D`` with wavelets, other image types: ``params.Parameters.unsupported``) raise
 ``InputError`` ("not supported by RadSurv's engine: ...") before any work; PyRadiomics itself is never
 imported.
 """
@@ -170,10 +172,12 @@ def check_roi(mask: np.ndarray, name: str, settings: dict) -> None:
                          f"{min_size}, ROI size: {count})")
 
 
-def bin_levels(values: np.ndarray, bin_width: float) -> np.ndarray:
-    """Gray levels (int >= 1) of the ROI values (1D), as ``imageoperations.binImage`` with a fixed
-    bin width (``getBinEdges``; IBSI "fixed bin size" discretisation starting at the ROI minimum
-    rounded down to a multiple of the bin width).
+def bin_levels(values: np.ndarray, bin_width: float, bin_count: int = None) -> np.ndarray:
+    """Gray levels (int >= 1) of the ROI values (1D), as ``imageoperations.binImage``
+    (``getBinEdges``): with a fixed bin width (IBSI "fixed bin size": bins of ``bin_width`` starting
+    at the ROI minimum rounded down to a multiple of it) or, when ``bin_count`` is given, a fixed
+    bin number (IBSI "fixed bin number": ``bin_count`` equal bins from the ROI minimum to its
+    maximum, the maximum in the top bin).
 
     Raises:
         InputError: a value is NaN (PyRadiomics fails there too).
@@ -181,6 +185,10 @@ def bin_levels(values: np.ndarray, bin_width: float) -> np.ndarray:
     if not np.isfinite(values).all():
         raise InputError("radiomics: the image has NaN or infinite values inside the ROI after "
                          "filtering (NaN in the CT inside the filter support); fix or mask the CT.")
+    if bin_count is not None:
+        edges = np.histogram(values, int(bin_count))[1]
+        edges[-1] += 1  # the maximum in the top bin, as PyRadiomics
+        return np.digitize(values, edges)
     minimum = values.min()
     maximum = values.max()
     low = minimum - (minimum % bin_width)
@@ -210,7 +218,7 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     """
     mask = roi.box_mask
     values = values_box[mask].astype(np.float64)
-    levels = bin_levels(values, kwargs.get("binWidth") or 25)
+    levels = bin_levels(values, kwargs.get("binWidth") or 25, kwargs.get("binCount"))
     gray_levels = np.flatnonzero(np.bincount(levels))  # np.unique, without a sort
     out = {}
     if "firstorder" in enabled:
@@ -225,7 +233,8 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     box = np.zeros(mask.shape, dtype=np.int32)
     box[mask] = rank[levels]
     padded = np.pad(box, 1)
-    nbrs = neighbours.RoiNeighbours(padded, mask.shape)
+    plane_axis = int(kwargs.get("force2Ddimension") or 0) if kwargs.get("force2D") else None
+    nbrs = neighbours.RoiNeighbours(padded, mask.shape, plane_axis)
     found = neighbours.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
     for family in texture:
         _go_on(stop)

@@ -16,6 +16,10 @@ the families' NumPy ``roi_matrix``. The crop layout:
 
 Distances are 1 (PyRadiomics' default ``distances: [1]``); the 13 angles are those of
 ``_cmatrices.generate_angles`` in its order, the 26 neighbours are the 13 angles and their opposites.
+With PyRadiomics' ``force2D`` (``plane_axis``: its ``force2Ddimension``, 0 = z, the axial slices) only
+the angles and neighbours within a slice count: 4 angles and 8 neighbours, so co-occurrences, runs,
+zones (8-connected), dependences and neighbourhoods never cross slices (IBSI's "2D, merged"
+aggregation, the slices' matrices summed).
 The voxel-map engine (``radiomics/voxelmaps``) works on small kernel cubes, batched; whole ROIs need
 the flat-index neighbour gather used here instead.
 """
@@ -27,9 +31,10 @@ import numpy as np
 from ..families import glcm, gldm, glrlm, glszm, ngtdm
 
 
-def angles_13(size) -> np.ndarray:
+def angles_13(size, plane_axis: int = None) -> np.ndarray:
     """The 13 (dz, dy, dx) GLCM / GLRLM angles of PyRadiomics, shape (n, 3), without the angles that
-    move along an axis where ``size`` is 1 (as ``_cmatrices.generate_angles``)."""
+    move along an axis where ``size`` is 1 or, with ``plane_axis`` (``force2D``), along that axis (as
+    ``_cmatrices.generate_angles``)."""
     out = []
     for dz in (1, 0):
         for dy in ((1, 0, -1) if dz else (1, 0)):
@@ -37,37 +42,41 @@ def angles_13(size) -> np.ndarray:
                 if dz == 0 and dy == 0 and dx != 1:
                     continue
                 a = (dz, dy, dx)
-                if all(s > 1 or d == 0 for s, d in zip(size, a)):
+                if all(s > 1 or d == 0 for s, d in zip(size, a)) and (plane_axis is None or a[plane_axis] == 0):
                     out.append(a)
     return np.array(out, dtype=np.int64).reshape(-1, 3)
 
 
 class RoiNeighbours:
-    """Flat indices of an ROI's voxels and their gray-level ranks, with the 26 neighbours' ranks.
+    """Flat indices of an ROI's voxels and their gray-level ranks, with the 26 neighbours' ranks
+    (8 in-plane ones with ``plane_axis``).
 
     Args:
         levels: the padded crop of ranks (z, y, x) (module docstring); size: the unpadded box's size.
+        plane_axis: None (3D), or the axis (0 = z) across which nothing is a neighbour (PyRadiomics'
+            ``force2D`` with ``force2Ddimension`` = ``plane_axis``).
 
     Attributes:
         levels, flat: the padded crop and its flat view (int, 0 outside the ROI).
         idx: int64 (n,), flat indices of the ROI voxels in the padded crop.
         lv: (n,) ranks of the ROI voxels.
-        all_offsets: int64 (26,), flat offsets of the 26 neighbours ((dz, dy, dx) in raster order).
-        nb26: (26, n) ranks of the 26 neighbours at ``all_offsets`` (0 outside the ROI).
-        angles, angle_offsets, angle_columns: the valid angles of ``angles_13(size)``, their flat
-            offsets and their rows in ``nb26``.
-        n_angles: number of valid angles (<= 13).
+        all_offsets: int64 (26,) (8 in 2D), flat offsets of the neighbours ((dz, dy, dx) in raster order).
+        nb26: (26, n) (8 in 2D) ranks of the neighbours at ``all_offsets`` (0 outside the ROI).
+        angles, angle_offsets, angle_columns: the valid angles of ``angles_13(size, plane_axis)``,
+            their flat offsets and their rows in ``nb26``.
+        n_angles: number of valid angles (<= 13; <= 4 in 2D).
     """
 
-    def __init__(self, levels: np.ndarray, size):
+    def __init__(self, levels: np.ndarray, size, plane_axis: int = None):
         self.levels = levels
         self.flat = levels.reshape(-1)
         strides = np.array([levels.shape[1] * levels.shape[2], levels.shape[2], 1], dtype=np.int64)
-        self.angles = angles_13(size)
+        self.angles = angles_13(size, plane_axis)
         self.n_angles = len(self.angles)
         self.angle_offsets = self.angles @ strides
         every = np.array([(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-                          if (dz, dy, dx) != (0, 0, 0)], dtype=np.int64)
+                          if (dz, dy, dx) != (0, 0, 0) and (plane_axis is None or (dz, dy, dx)[plane_axis] == 0)],
+                         dtype=np.int64)
         self.all_offsets = every @ strides
         self.angle_columns = np.array([int(np.flatnonzero(self.all_offsets == o)[0])
                                        for o in self.angle_offsets], dtype=np.int64)
