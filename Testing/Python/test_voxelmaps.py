@@ -15,6 +15,7 @@ import pytest
 sitk = pytest.importorskip("SimpleITK")
 pytest.importorskip("torch")
 radiomics = pytest.importorskip("radiomics")
+from radiomics import featureextractor  # noqa: E402
 
 from RadSurvLib.radiomics import voxelmaps  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
@@ -319,6 +320,30 @@ def test_one_voxel_roi():
     assert sitk.GetArrayFromImage(unmasked["firstorder_Mean"])[2, 4, 4] == pytest.approx(
         image[1:4, 3:6, 3:6].mean())
     assert np.isfinite(sitk.GetArrayFromImage(unmasked["glcm_Contrast"])).all()
+
+
+@pytest.mark.parametrize("kernel_radius", [1, 2])
+def test_ngtdm_kernel_voxels_without_a_neighbour_count_as_in_pyradiomics(kernel_radius):
+    """An ROI of scattered voxels (two face-adjacent, one 2 voxels diagonally away, one apart): in
+    some kernels a voxel has no neighbour in the kernel; it still counts in n_i (with s_i 0), as in
+    PyRadiomics' C extension; leaving it out changes Coarseness, Contrast, Busyness, ... there."""
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    image = np.random.default_rng(0).integers(0, 4, (9, 9, 9)) * 25.0
+    roi = np.zeros((9, 9, 9), bool)
+    for z, y, x in [(4, 4, 4), (4, 4, 3), (6, 6, 6), (7, 7, 7)]:
+        roi[z, y, x] = True
+    names = [f"ngtdm_{n}" for n in ("Coarseness", "Contrast", "Busyness", "Complexity", "Strength")]
+    ours = voxelmaps.voxel_feature_values(image, roi, names, kernel_radius=kernel_radius, bin_width=25.0)
+    extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=25, kernelRadius=kernel_radius,
+                                                           maskedKernel=True, voxelBatch=1000)
+    extractor.disableAllFeatures()
+    extractor.enableFeatureClassByName("ngtdm")
+    im, m = sitk.GetImageFromArray(image), sitk.GetImageFromArray(roi.astype(np.uint8))
+    result = extractor.execute(im, m, voxelBased=True)
+    for name in names:
+        reference = sitk.GetArrayFromImage(sitk.Resample(result["original_" + name], im, sitk.Transform(),
+                                                         sitk.sitkNearestNeighbor, -1.0))[np.nonzero(roi)]
+        np.testing.assert_allclose(ours[name], reference, rtol=1e-12, err_msg=name)
 
 
 def test_empty_gtv():

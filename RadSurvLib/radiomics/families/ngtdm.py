@@ -2,9 +2,9 @@
 and of an ROI (``roi_matrix``, ``features``).
 
 For each kernel voxel q with at least one of its 26 neighbours in the kernel (inside the cube
-and the support), A_q = the mean gray level of those neighbours; n_i counts such voxels of level
-i and s_i = sum |i - A_q| over them (voxels without a neighbour in the kernel do not count, as in
-the C extension's ``calculate_ngtdm`` on the kernel mask). p_i = n_i / N_vp, N_gp = the number of
+and the support), A_q = the mean gray level of those neighbours; n_i counts the kernel voxels of
+level i and s_i = sum |i - A_q| over those with a neighbour (a voxel without one adds 1 to n_i and
+nothing to s_i, as in the C extension's ``calculate_ngtdm`` on the kernel mask). p_i = n_i / N_vp, N_gp = the number of
 levels with p_i > 0. Sums over level pairs run over the levels present in the kernel (small
 dense matrices over kernel level ranks). Special values as PyRadiomics: Coarseness 1e6 when
 sum p_i s_i = 0, Contrast 0 when N_gp = 1, Busyness 0 when its denominator is 0, Strength 0 when
@@ -84,13 +84,16 @@ def compute(cubes, n_levels, names, **_):
     level = cubes.reshape(n, -1).double()
     diff = (level - total.reshape(n, -1) / count.reshape(n, -1).clamp(min=1)).abs()
     ranks, L = kernel_ranks(cubes.reshape(n, -1))
-    ranks = torch.where(has, ranks, 0)
-    hasd = has.double()
+    in_kernel = inside.reshape(n, -1)
+    ranks = torch.where(in_kernel, ranks, 0)  # voxels outside the kernel add 0 to slot 0
+    counted = in_kernel.double()
     dev = cubes.device
-    n_i = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_add_(-1, ranks, hasd)
-    s_i = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_add_(-1, ranks, diff * hasd)
+    # n_i counts every kernel voxel of level i, s_i only those with a neighbour in the kernel: a
+    # voxel without one adds 1 to n_i and 0 to s_i, as in PyRadiomics' C extension (calculate_ngtdm).
+    n_i = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_add_(-1, ranks, counted)
+    s_i = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_add_(-1, ranks, diff * has.double())
     gl = torch.zeros(n, L, dtype=torch.float64, device=dev).scatter_reduce_(
-        -1, ranks, level * hasd, reduce="amax", include_self=True)
+        -1, ranks, level * counted, reduce="amax", include_self=True)
     table = Table(n_i, s_i, gl)
     # Level-pair sums run over the levels of each kernel (ranks 0..L_v - 1, ascending): voxels are
     # grouped by L_v so that each group only builds L_g x L_g matrices (L_g = the group's largest).
@@ -121,8 +124,8 @@ class Table:
     voxel maps' kernels (torch) or an ROI (NumPy, m = 1: ``features``).
 
     Args:
-        n: n_i, the voxels of level i counted (with a neighbour in the kernel); 0 for a slot
-            whose level is absent.
+        n: n_i, the voxels of level i (those without a neighbour in the kernel or ROI too, as
+            PyRadiomics); 0 for a slot whose level is absent.
         s: s_i. i: the gray level of each slot.
 
     ``p`` p_i = n_i / N_vp, ``present`` p_i > 0, ``nvp`` N_vp (m,), ``ngp`` N_gp (m,);
