@@ -343,14 +343,13 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
             table[name] = exc
     spacing_xyz = image.GetSpacing()
     enabled = {family: families.enabled_names(family, names) for family, names in extractor.enabledFeatures.items()}
-    if "shape" in enabled:
-        for roi in rois:
-            values = families.shape.features(roi.shape_mask, spacing_xyz[::-1], enabled["shape"])
-            table[roi.name].update({f"original_shape_{k}": v for k, v in values.items()})
     if not rois:
         return table
-
     stop = threading.Event()
+
+    def shape(roi):
+        values = families.shape.features(roi.shape_mask, spacing_xyz[::-1], enabled["shape"])
+        return {f"original_shape_{k}": v for k, v in values.items()}
 
     def one(roi, values, lo, args):
         try:
@@ -358,20 +357,30 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
         except InputError as exc:
             return exc
 
-    workers = min(workers or _workers(), len(rois))
+    workers = workers or _workers()
     if workers == 1:
-        _image_types(image, rois, extractor, settings, table, lambda *a: map(one, *a), progress)
+        _fill(image, rois, extractor, settings, table, _Now, shape, one, enabled, progress)
         return table
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
-            _image_types(image, rois, extractor, settings, table, lambda *a: pool.map(one, *a), progress)
+            _fill(image, rois, extractor, settings, table, pool.submit, shape, one, enabled, progress)
         except BaseException:  # Ctrl-C: the ROIs running stop at their next step, the others never start
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return table
+
+
+class _Now:
+    """``submit``'s stand-in for one worker: runs the call at once; ``result()`` gives its value."""
+
+    def __init__(self, function, *args):
+        self.value = function(*args)
+
+    def result(self):
+        return self.value
 
 
 def _images(image, rois, extractor, settings):
@@ -408,20 +417,49 @@ def _prefetched(iterable):
             yield item
 
 
-def _image_types(image, rois, extractor, settings, table, map_rois, progress) -> None:
-    """Fill ``table`` with the non-shape features of every image type (see ``extract``);
-    ``map_rois(rois, values, origins, kwargs)`` computes ``roi_image_features`` for several ROIs."""
-    current = None
-    for kind, lo, members, image_name, values, args in _prefetched(_images(image, rois, extractor, settings)):
-        if progress and kind != current:
-            progress(f"radiomics features: {kind} image(s)")
-        current = kind
-        todo = [r for r in members if not isinstance(table[r.name], InputError)]
-        results = map_rois(todo, [values] * len(todo), [lo] * len(todo), [args] * len(todo))
-        for roi, result in zip(todo, results):
+#: Filtered images whose ROIs may be in the workers at once (each holds its float64 array): enough
+#: to keep every worker busy while the GTV's task of one image outlasts the rings' tasks.
+IMAGES_IN_FLIGHT = 3
+
+
+def _fill(image, rois, extractor, settings, table, submit, shape, one, enabled, progress) -> None:
+    """Fill ``table`` (ROI name -> dict, PyRadiomics' order) with every feature (see ``extract``).
+
+    Every (ROI, filtered image) is one task for ``submit`` (a thread pool's, or ``_Now``): the
+    workers take the tasks of the next images while the largest ROI of the current one runs (no
+    barrier per image), with at most ``IMAGES_IN_FLIGHT`` images held. Results are written in
+    image order, so the names come out in PyRadiomics' order whatever finishes first.
+    """
+    from collections import deque
+
+    shapes = [(roi, submit(shape, roi)) for roi in rois] if "shape" in enabled else []
+    pending, current = deque(), None
+
+    def write(entry):
+        image_name, todo = entry
+        for roi, task in todo:
+            result = task.result()
+            if isinstance(table[roi.name], InputError):  # failed on an earlier image
+                continue
             if isinstance(result, InputError):
                 table[roi.name] = InputError(f"{result} (ROI {roi.name}, image {image_name})")
                 continue
             row = table[roi.name]
             for family, feats in result.items():
                 row.update({f"{image_name}_{family}_{k}": v for k, v in feats.items()})
+
+    for kind, lo, members, image_name, values, args in _prefetched(_images(image, rois, extractor, settings)):
+        if progress and kind != current:
+            progress(f"radiomics features: {kind} image(s)")
+        current = kind
+        todo = [r for r in members if not isinstance(table[r.name], InputError)]
+        pending.append((image_name, [(r, submit(one, r, values, lo, args)) for r in todo]))
+        for roi, task in shapes:  # shape first in each row, as PyRadiomics
+            table[roi.name].update(task.result())
+        shapes = []
+        while len(pending) > IMAGES_IN_FLIGHT:
+            write(pending.popleft())
+    for roi, task in shapes:  # no image type enabled
+        table[roi.name].update(task.result())
+    while pending:
+        write(pending.popleft())
