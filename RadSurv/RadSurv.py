@@ -1,10 +1,16 @@
 """RadSurv: 3D Slicer module that predicts overall survival of NSCLC patients from a planning CT and its GTV.
 
-The module is a thin front end over ``RadSurvLib`` (no Qt there):
+Built as Slicer's scripted-module template builds one: the panel is ``Resources/UI/RadSurv.ui``
+(Qt Designer) loaded with ``slicer.util.loadUI``, a ``parameterNodeWrapper`` parameter node
+connected to it with ``connectGui`` (each widget names its parameter in the dynamic property
+``SlicerParameterName``), and this file only wires them. Everything else is ``RadSurvLib`` (no Qt):
 
+- ``RadSurvLib.control.parameters``: the parameter node's fields (type, default, widget) and their
+  mapping onto ``ScoreOptions``, in one place (``PARAMETERS``, ``options_from_parameters``), and
+  the model's summary (provenance, demonstration or not) shown in the panel;
 - ``RadSurvLib.control.logic``: the logic itself (``ScoringLogic``: worker environment, including
   ``$RADSURV_WORKER_PYTHON``, ``startScoring`` / ``process`` / ``processCohort``), which
-  ``RadSurvLogic`` below delegates to, so pytest runs it on slicer-core;
+  ``RadSurvLogic`` below inherits, so pytest runs it on slicer-core;
 - ``RadSurvLib.options``: every scoring option (``ScoreOptions``), the same as ``radsurv score``'s;
 
 - ``RadSurvLib.worker.environment``: RadSurv's own Python environment (torch, MONAI, Numba) under
@@ -14,16 +20,14 @@ The module is a thin front end over ``RadSurvLib`` (no Qt there):
   stdout), and writes the results into the scene only when the worker succeeded;
 - ``RadSurvLib.batch``: batch scoring with a results CSV that resumes.
 
-Here: the GUI (parameter node wrapper, Apply / Cancel, progress bar polled by a ``QTimer``), the
-logic methods for the Python console (``process``, ``processCohort``) and PAT1 as sample data.
+Here: the widget (environment install / repair, Apply / Cancel, progress bar polled by a ``QTimer``),
+the parameter node class built from ``PARAMETERS``, and PAT1 as sample data.
 """
 
 import os
 import sys
-from typing import Annotated
 
 import slicer
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -55,13 +59,8 @@ def _make_radsurvlib_importable():
 
 _make_radsurvlib_importable()
 
-from RadSurvLib.options import DEVICES  # noqa: E402
-from RadSurvLib.rings import DEFAULT_RINGS_MM  # noqa: E402
-from RadSurvLib.control.logic import RADIOMICS_SETTING_LABELS, WORKER_PYTHON_VARIABLE, ScoringLogic  # noqa: E402,F401
-from RadSurvLib.control.task import IF_EXISTS_CHOICES as IF_EXISTS  # noqa: E402
-
-#: The rings field's default text (outer distances in mm, comma-separated), from RadSurvLib.options.
-DEFAULT_RINGS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_RINGS_MM)
+from RadSurvLib.control import parameters  # noqa: E402
+from RadSurvLib.control.logic import WORKER_PYTHON_VARIABLE, ScoringLogic, guiMessage  # noqa: E402,F401
 
 
 def _dataFolder(*parts):
@@ -98,6 +97,7 @@ class RadSurv(ScriptedLoadableModule):
             "The first Apply asks to create RadSurv's own Python environment (PyTorch, MONAI, Numba) "
             "in the Slicer settings folder; Slicer's Python is left alone. Scoring runs in a separate "
             "process: Cancel stops it and the scene stays as it was.<br><br>"
+            "Every scoring option of <code>radsurv score</code> is under Advanced.<br><br>"
             "Python console: <code>RadSurv.RadSurvLogic().process(ctNode, segmentationNode, segmentId)</code>; "
             "a cohort: <code>RadSurv.RadSurvLogic().processCohort('cases.csv', 'out')</code>. "
             "Sample data (PAT1, CC BY-NC 3.0): <code>RadSurv.loadPAT1Sample()</code>, or the Sample Data module "
@@ -184,43 +184,26 @@ def registerSampleData():
 # Parameter node
 #
 
-def _parameterNodeWrapperTools():
-    """``parameterNodeWrapper`` and ``Choice`` (Slicer >= 5.2); imported late so the module file
-    also loads where they are missing (the logic does not need them)."""
-    from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
-
-    return parameterNodeWrapper, Choice
-
-
 def _makeParameterNodeClass():
-    parameterNodeWrapper, Choice = _parameterNodeWrapperTools()
+    """The ``parameterNodeWrapper`` class of ``RadSurvLib.control.parameters.PARAMETERS`` (one field
+    each: type, default, ``Choice`` / ``WithinRange``); imported late (Slicer >= 5.2)."""
+    from typing import Annotated
 
-    @parameterNodeWrapper
-    class RadSurvParameterNode:
-        """The module's settings, saved with the scene.
+    from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
-        ctVolume: planning CT (HU). segmentation / segmentId: the GTV. rings: outer ring distances
-        in mm ("5,10") or bands ("3-6,6-9"). modelBundle: bundle folder, empty = demonstration
-        bundle. device: auto / cpu / cuda (GPU). radiomicsSetting: a key of RADIOMICS_SETTING_LABELS.
-        output*: which results go into the scene. outputDirectory: empty = temporary folder.
-        ifResultsExist: skip / add / replace (a second run on the same inputs).
-        """
-
-        ctVolume: vtkMRMLScalarVolumeNode
-        segmentation: vtkMRMLSegmentationNode
-        segmentId: str = ""
-        rings: str = DEFAULT_RINGS_TEXT
-        modelBundle: str = ""
-        device: Annotated[str, Choice(list(DEVICES))] = "auto"
-        radiomicsSetting: Annotated[str, Choice(list(RADIOMICS_SETTING_LABELS))] = next(iter(RADIOMICS_SETTING_LABELS))
-        outputRings: bool = True
-        outputVoxelMaps: bool = True
-        outputHeatmap: bool = True
-        outputTables: bool = True
-        outputDirectory: str = ""
-        ifResultsExist: Annotated[str, Choice(list(IF_EXISTS))] = "skip"
-
-    return RadSurvParameterNode
+    annotations, defaults = {}, {}
+    for parameter in parameters.PARAMETERS:
+        kind = getattr(slicer, parameter.kind) if isinstance(parameter.kind, str) else parameter.kind
+        if parameter.choices is not None:
+            kind = Annotated[kind, Choice(list(parameter.choices))]
+        elif parameter.value_range is not None:
+            kind = Annotated[kind, WithinRange(*parameter.value_range)]
+        annotations[parameter.name] = kind
+        if parameter.default is not None:
+            defaults[parameter.name] = parameter.default
+    namespace = {"__annotations__": annotations, "__doc__": "The module's settings, saved with the scene "
+                 "(RadSurvLib.control.parameters.PARAMETERS).", **defaults}
+    return parameterNodeWrapper(type("RadSurvParameterNode", (), namespace))
 
 
 _PARAMETER_NODE_CLASS = None
@@ -239,7 +222,8 @@ def RadSurvParameterNode(parameterNode):
 #
 
 class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Module panel: environment status, inputs, options, outputs, Apply / Cancel with progress."""
+    """Module panel (``Resources/UI/RadSurv.ui``): environment, inputs, model, Advanced, outputs,
+    Apply / Cancel with progress."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -252,136 +236,46 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._envProgress = ("", 0.0)
         self._envResult = None
         self._scoreAfterEnvironment = False
+        self._shownBundle = None
 
     def setup(self):
-        """Build the widgets and connect them (called once by Slicer)."""
+        """Load the .ui, connect the buttons and the parameter node (called once by Slicer)."""
         import ctk
         import qt
 
         ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/RadSurv.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = RadSurvLogic()
 
-        # -- environment ------------------------------------------------------------------------
-        envBox = ctk.ctkCollapsibleButton()
-        envBox.text = "Python environment"
-        self.layout.addWidget(envBox)
-        envForm = qt.QFormLayout(envBox)
-        self.environmentLabel = qt.QLabel("")
-        self.environmentLabel.wordWrap = True
-        self.environmentButton = qt.QPushButton("Install / repair")
-        self.environmentButton.toolTip = ("Create RadSurv's Python environment (PyTorch, MONAI, Numba) in the "
-                                          "Slicer settings folder, or delete and create it again when it is broken.")
-        envForm.addRow(self.environmentLabel)
-        envForm.addRow(self.environmentButton)
-
-        # -- inputs -------------------------------------------------------------------------------
-        inputs = ctk.ctkCollapsibleButton()
-        inputs.text = "Inputs"
-        self.layout.addWidget(inputs)
-        form = qt.QFormLayout(inputs)
-        self.volumeSelector = slicer.qMRMLNodeComboBox()
-        self.volumeSelector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
-        self.volumeSelector.addEnabled = self.volumeSelector.removeEnabled = False
-        self.volumeSelector.noneEnabled = True
-        self.volumeSelector.setMRMLScene(slicer.mrmlScene)
-        self.volumeSelector.setToolTip("Planning CT (HU).")
-        form.addRow("CT volume:", self.volumeSelector)
-        self.segmentSelector = slicer.qMRMLSegmentSelectorWidget()
-        self.segmentSelector.setMRMLScene(slicer.mrmlScene)
-        self.segmentSelector.setToolTip("Segmentation and its GTV segment.")
-        form.addRow("GTV segment:", self.segmentSelector)
-
-        # -- model and options ---------------------------------------------------------------------
-        options = ctk.ctkCollapsibleButton()
-        options.text = "Model and options"
-        self.layout.addWidget(options)
-        optionsForm = qt.QFormLayout(options)
-        self.bundleEdit = qt.QLineEdit()
-        self.bundleEdit.placeholderText = "demonstration bundle (not a clinical model)"
-        self.bundleEdit.setToolTip("Model bundle folder (bundle.json + model.safetensors); empty: the shipped "
-                                   "demonstration bundle.")
-        bundleBrowse = qt.QPushButton("...")
-        bundleBrowse.connect("clicked(bool)", self.onBrowseBundle)
-        bundleRow = qt.QHBoxLayout()
-        bundleRow.addWidget(self.bundleEdit)
-        bundleRow.addWidget(bundleBrowse)
-        optionsForm.addRow("Model bundle:", bundleRow)
-        self.ringsEdit = qt.QLineEdit()
-        self.ringsEdit.setToolTip(f"Outer ring distances from the GTV surface in mm ({DEFAULT_RINGS_TEXT}) or bands "
-                                  "(3-6,6-9).")
-        optionsForm.addRow("Rings (mm):", self.ringsEdit)
-        self.deviceCombo = qt.QComboBox()
-        self.deviceCombo.setToolTip("auto: the GPU (CUDA) when RadSurv's environment has a CUDA build of PyTorch "
-                                    "and a GPU, else the CPU. cuda: GPU only.")
-        optionsForm.addRow("Device:", self.deviceCombo)
-        self.radiomicsCombo = qt.QComboBox()
-        self.radiomicsCombo.setToolTip("PyRadiomics setting: the full Liu et al. 2025 setting (1316 features per ROI) "
-                                       "or the original image only (107 features, several times faster).")
-        optionsForm.addRow("Radiomics:", self.radiomicsCombo)
-
-        # -- outputs --------------------------------------------------------------------------------
-        outputs = ctk.ctkCollapsibleButton()
-        outputs.text = "Outputs"
-        self.layout.addWidget(outputs)
-        outputsForm = qt.QFormLayout(outputs)
-        self.ringsCheck = qt.QCheckBox("ring segments")
-        self.mapsCheck = qt.QCheckBox("voxel radiomics maps")
-        self.heatmapCheck = qt.QCheckBox("heatmap (HiResCAM / Grad-CAM)")
-        self.tablesCheck = qt.QCheckBox("scores and features tables")
-        for check in (self.ringsCheck, self.mapsCheck, self.heatmapCheck, self.tablesCheck):
-            outputsForm.addRow(check)
-        self.outputDirEdit = qt.QLineEdit()
-        self.outputDirEdit.placeholderText = "a new temporary folder"
-        self.outputDirEdit.setToolTip("Folder for result.json, features.csv and the NRRD outputs; an earlier run "
-                                      "there is never overwritten.")
-        outputsForm.addRow("Output folder:", self.outputDirEdit)
-        self.ifExistsCombo = qt.QComboBox()
-        self.ifExistsCombo.setToolTip("When this CT and GTV were already scored with these options: skip (keep the "
-                                      "earlier results), add (a second set, names ending in (2)), replace.")
-        outputsForm.addRow("If results exist:", self.ifExistsCombo)
-
-        # -- run ---------------------------------------------------------------------------------------
-        self.applyButton = qt.QPushButton("Apply")
-        self.applyButton.toolTip = "Score the case and add the results to the scene."
-        self.layout.addWidget(self.applyButton)
-        self.progressBar = qt.QProgressBar()
-        self.progressBar.setRange(0, 100)
-        self.progressBar.visible = False
-        self.layout.addWidget(self.progressBar)
-        self.statusLabel = qt.QLabel("")
-        self.statusLabel.wordWrap = True
-        self.layout.addWidget(self.statusLabel)
-        self.layout.addStretch(1)
-
+        self.ui.bundlePathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
+        self.ui.outputDirectoryPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs | ctk.ctkPathLineEdit.Writable
+        self.ui.scenePathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Writable
+        self.ui.progressBar.visible = False
         self.timer = qt.QTimer()
         self.timer.setInterval(100)
         self.timer.connect("timeout()", self.onTimer)
 
-        self.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.environmentButton.connect("clicked(bool)", self.onEnvironmentButton)
-        self.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentSelectionChanged)
-        self.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentSelectionChanged)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.environmentButton.connect("clicked(bool)", self.onEnvironmentButton)
+        self.ui.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentSelectionChanged)
+        self.ui.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentSelectionChanged)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
         self.updateEnvironmentLabel()
 
     # -- parameter node ---------------------------------------------------------------------------
-    def _guiMapping(self):
-        return {"ctVolume": self.volumeSelector, "rings": self.ringsEdit, "modelBundle": self.bundleEdit,
-                "device": self.deviceCombo, "radiomicsSetting": self.radiomicsCombo,
-                "outputRings": self.ringsCheck, "outputVoxelMaps": self.mapsCheck,
-                "outputHeatmap": self.heatmapCheck, "outputTables": self.tablesCheck,
-                "outputDirectory": self.outputDirEdit, "ifResultsExist": self.ifExistsCombo}
-
     def initializeParameterNode(self):
-        """Use the scene's parameter node, with a CT and segmentation chosen when there is one."""
+        """Use the scene's parameter node, with a CT chosen when there is one."""
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.ctVolume:
             self._parameterNode.ctVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
 
     def setParameterNode(self, inputParameterNode):
-        """Connect the GUI to a (wrapped) parameter node; the segment selector is synced by hand."""
+        """Connect the .ui to a (wrapped) parameter node (``connectGui``); the segment selector by hand."""
         import vtk
 
         if self._parameterNode:
@@ -389,27 +283,52 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(self._guiMapping())
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            combo = self.ui.radiomicsComboBox  # the connector lists the setting names; show what they are
+            for index, setting in enumerate(parameters.BY_NAME["radiomics"].choices):
+                combo.setItemText(index, parameters.RADIOMICS_LABELS.get(setting, setting))
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
             self.updateGUIFromParameterNode()
 
     def updateGUIFromParameterNode(self, caller=None, event=None):
-        """Segment selector from the parameter node; Apply enabled when inputs are complete."""
+        """What ``connectGui`` does not: the segment selector, which fields apply, the model's
+        summary and the Apply button."""
         node = self._parameterNode
         if node is None:
             return
-        wasBlocked = self.segmentSelector.blockSignals(True)
-        self.segmentSelector.setCurrentNode(node.segmentation)
+        wasBlocked = self.ui.segmentSelector.blockSignals(True)
+        self.ui.segmentSelector.setCurrentNode(node.segmentation)
         if node.segmentId:
-            self.segmentSelector.setCurrentSegmentID(node.segmentId)
-        self.segmentSelector.blockSignals(wasBlocked)
+            self.ui.segmentSelector.setCurrentSegmentID(node.segmentId)
+        self.ui.segmentSelector.blockSignals(wasBlocked)
+        self.ui.innerRimSpinBox.enabled = node.inner_rim_enabled
+        self.ui.airHUSpinBox.enabled = node.air_hu_enabled
+        self.ui.signaturePathLineEdit.enabled = node.signature == parameters.SIGNATURE_FROM_FILE
+        fromDicom = bool(node.ctVolume and node.ctVolume.GetAttribute("DICOM.instanceUIDs"))
+        self.ui.dicomOutCheckBox.enabled = fromDicom or node.dicom_out  # a checked box can always be cleared
+        for name in ("outputVoxelMapsCheckBox", "outputHeatmapCheckBox"):
+            getattr(self.ui, name).enabled = not node.features_only
+        self.updateModelSummary()
         self.updateApplyButton()
+
+    def updateModelSummary(self):
+        """Model bundle's name, provenance and the demonstration warning (read again when the bundle changes)."""
+        bundle = str(self._parameterNode.bundle)
+        if bundle == self._shownBundle:
+            return
+        self._shownBundle = bundle
+        try:
+            text, demonstration = parameters.model_summary(self._parameterNode.bundle)
+        except Exception as exc:  # noqa: BLE001  (a bad bundle is shown here; Apply reports it too)
+            text, demonstration = f"Not a usable model bundle: {guiMessage(exc)}", False
+        self.ui.modelProvenanceLabel.text = text
+        self.ui.demonstrationLabel.visible = demonstration
 
     def onSegmentSelectionChanged(self, *_):
         """Segment selector -> parameter node (segmentation and segment ID)."""
         if self._parameterNode is None:
             return
-        segmentation, segmentId = self.segmentSelector.currentNode(), self.segmentSelector.currentSegmentID() or ""
+        segmentation, segmentId = self.ui.segmentSelector.currentNode(), self.ui.segmentSelector.currentSegmentID() or ""
         with slicer.util.NodeModify(self._parameterNode):  # one Modified event, with both values set
             self._parameterNode.segmentation = segmentation
             self._parameterNode.segmentId = segmentId
@@ -417,12 +336,12 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateApplyButton(self):
         """Apply (enabled when CT, segmentation and segment are set) or Cancel while running."""
         if self._task is not None:
-            self.applyButton.text, self.applyButton.enabled = "Cancel", True
+            self.ui.applyButton.text, self.ui.applyButton.enabled = "Cancel", True
             return
         node = self._parameterNode
         ready = bool(node and node.ctVolume and node.segmentation and node.segmentId)
-        self.applyButton.text = "Apply"
-        self.applyButton.enabled = ready and self._envThread is None
+        self.ui.applyButton.text = "Apply"
+        self.ui.applyButton.enabled = ready and self._envThread is None
 
     def onSceneStartClose(self, caller, event):
         """Scene closing: cancel a running job, drop the parameter node."""
@@ -450,23 +369,16 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.cancelRunning()
         self.removeObservers()
 
-    def onBrowseBundle(self):
-        """Pick a model bundle folder."""
-        import qt
-
-        folder = qt.QFileDialog.getExistingDirectory(None, "Model bundle folder", self.bundleEdit.text)
-        if folder:
-            self._parameterNode.modelBundle = folder
-
     # -- environment ---------------------------------------------------------------------------------
     def updateEnvironmentLabel(self):
         """Status line of the environment (file check only, instant) and the Install / Repair button."""
         status = self.logic.environmentStatus()
-        self.environmentLabel.text = status.line()
-        self.environmentLabel.toolTip = ("PythonSlicer -m RadSurvLib environment status|repair"
-                                         + (f" --location {status.location}" if getattr(status, "location", None) else ""))
-        self.environmentButton.text = "Install" if status.state == "needs install" else "Repair"
-        self.environmentButton.enabled = self._envThread is None and self._task is None
+        self.ui.environmentLabel.text = status.line()
+        self.ui.environmentLabel.toolTip = ("PythonSlicer -m RadSurvLib environment status|repair"
+                                            + (f" --location {status.location}" if getattr(status, "location", None) else ""))
+        self.ui.environmentButton.text = "Install" if status.state == "needs install" else "Repair"
+        self.ui.environmentButton.enabled = self._envThread is None and self._task is None
+        self.ui.environmentCollapsibleButton.collapsed = bool(status.ready)  # open while something is to do
 
     def confirmEnvironment(self):
         """Ask before creating the environment (minutes, several GB with a CUDA build of torch)."""
@@ -500,19 +412,19 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._envResult = None
         self._envThread = threading.Thread(target=work, daemon=True)
         self._envThread.start()
-        self.progressBar.visible = True
-        self.environmentButton.enabled = False
+        self.ui.progressBar.visible = True
+        self.ui.environmentButton.enabled = False
         self.timer.start()
         self.updateApplyButton()
 
     def _pollEnvironmentCreation(self):
         message, fraction = self._envProgress
-        self.progressBar.value = int(100 * fraction)
-        self.progressBar.format = f"environment: {message} %p%"
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.progressBar.format = f"environment: {message} %p%"
         if self._envThread.is_alive():
             return
         self._envThread = None
-        self.progressBar.visible = False
+        self.ui.progressBar.visible = False
         result = self._envResult
         if isinstance(result, Exception):
             self._scoreAfterEnvironment = False
@@ -529,12 +441,12 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Apply starts scoring (after creating the environment when needed); while running: Cancel."""
         if self._task is not None:
             self.cancelRunning()
-            self.statusLabel.text = "Cancelled: the scene is as it was."
+            self.ui.statusLabel.text = "Cancelled: the scene is as it was."
             return
         status = self.logic.environmentStatus()
         if not status.ready:
             if not self.confirmEnvironment():
-                self.statusLabel.text = status.line()
+                self.ui.statusLabel.text = status.line()
                 return
             self._scoreAfterEnvironment = True
             self.startEnvironmentCreation(repair=status.state != "needs install" or
@@ -543,32 +455,28 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.startScoring()
 
     def startScoring(self):
-        """Start the worker for the parameter node's inputs; the QTimer follows it."""
-        node = self._parameterNode
-        self.statusLabel.text = ""
+        """Start the worker for the parameter node's inputs and options; the QTimer follows it."""
         from RadSurvLib.errors import RadSurvError
-        from RadSurvLib.control.logic import guiMessage
 
+        node = self._parameterNode
+        self.ui.statusLabel.text = ""
         with slicer.util.tryWithErrorDisplay("RadSurv could not start.", waitCursor=True):
             try:
-                options = self.logic.optionsFromGui(node.rings, node.modelBundle, node.device, node.radiomicsSetting)
                 task = self.logic.startScoring(
-                    node.ctVolume, node.segmentation, node.segmentId, options=options,
-                    outputDir=node.outputDirectory or None,
-                    outputs={"rings": node.outputRings, "voxel_maps": node.outputVoxelMaps,
-                             "heatmap": node.outputHeatmap, "tables": node.outputTables},
-                    ifExists=node.ifResultsExist)
+                    node.ctVolume, node.segmentation, node.segmentId, options=self.logic.options(node),
+                    outputDir=parameters.path_or_none(node.outputDirectory),
+                    outputs=parameters.outputs_from_parameters(node), ifExists=node.ifResultsExist)
             except RadSurvError as exc:
-                self.statusLabel.text = guiMessage(exc)
+                self.ui.statusLabel.text = guiMessage(exc)
                 raise RadSurvError(guiMessage(exc)) from None
             if task.state == "skipped":
-                self.statusLabel.text = ("This CT and GTV were already scored with these options; the earlier "
-                                         "results are kept. Choose 'add' or 'replace' under 'If results exist' "
-                                         "to run again.")
+                self.ui.statusLabel.text = ("This CT and GTV were already scored with these options; the earlier "
+                                            "results are kept. Choose 'add' or 'replace' under 'If results exist' "
+                                            "to run again.")
                 return
             self._task = task
-            self.progressBar.value = 0
-            self.progressBar.visible = True
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.visible = True
             self.timer.start()
         self.updateApplyButton()
         self.updateEnvironmentLabel()
@@ -588,9 +496,9 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._finishTask()
             slicer.util.errorDisplay(f"RadSurv failed: {exc}", windowTitle="RadSurv")
             return
-        self.progressBar.value = int(100 * task.fraction)
-        self.progressBar.format = f"{task.stage}: %p%"
-        self.statusLabel.text = task.message
+        self.ui.progressBar.value = int(100 * task.fraction)
+        self.ui.progressBar.format = f"{task.stage}: %p%"
+        self.ui.statusLabel.text = task.message
         if state == "running":
             return
         self._finishTask()
@@ -600,18 +508,19 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             note = " (DEMONSTRATION model, not for clinical use)" if model.get("demonstration", True) else ""
             warned = result.get("warnings") or []  # e.g. a GTV of several parts: rows of the results table
             notice = f" {len(warned)} warning(s), see the results table." if warned else ""
-            self.statusLabel.text = (f"Risk score {result['risk_score']:.3f}, risk group {result.get('risk_group')}"
-                                     f"{note}.{notice} Outputs: {result.get('out_dir', '')}")
+            risk = result.get("risk_score")
+            riskText = "ROI features only" if risk is None else f"Risk score {risk:.3f}, risk group {result.get('risk_group')}"
+            self.ui.statusLabel.text = f"{riskText}{note}.{notice} Outputs: {result.get('out_dir', '')}"
         elif state == "failed":
             error = task.error
-            self.statusLabel.text = f"Failed: {error}"
+            self.ui.statusLabel.text = f"Failed: {error}"
             slicer.util.errorDisplay(f"RadSurv failed: {error}", windowTitle="RadSurv",
                                      detailedText=getattr(error, "log", "") or None)
 
     def _finishTask(self):
         self._task = None
         self.timer.stop()
-        self.progressBar.visible = False
+        self.ui.progressBar.visible = False
         self.updateApplyButton()
         self.updateEnvironmentLabel()
 
@@ -626,62 +535,33 @@ class RadSurvWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 # RadSurvLogic
 #
 
-class RadSurvLogic(ScriptedLoadableModuleLogic):
+class RadSurvLogic(ScriptedLoadableModuleLogic, ScoringLogic):
     """Scores cases from scene nodes or files; no Qt, so it runs from the Python console, in
     ``Slicer --no-main-window --python-script`` and in tests.
 
-    A thin shell over ``RadSurvLib.control.logic.ScoringLogic`` (same methods and arguments; every
-    scoring option is a ``RadSurvLib.options.ScoreOptions`` field), for example:
-    ``RadSurvLogic().process(ct, segmentation, segmentId, rings_mm="0-3", device="cpu")``.
+    All of ``RadSurvLib.control.logic.ScoringLogic`` (``environmentStatus``, ``createEnvironment``,
+    ``startScoring``, ``process``, ``processCohort``, ...; every scoring option is a
+    ``RadSurvLib.options.ScoreOptions`` field), for example:
+    ``RadSurvLogic().process(ct, segmentation, segmentId, rings_mm="0-3", device="cpu")``; plus the
+    module's parameter node.
     """
 
     def __init__(self):
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.scoring = ScoringLogic()
+        ScriptedLoadableModuleLogic.__init__(self)  # its super().__init__() is ScoringLogic's (the MRO)
+        ScoringLogic.__init__(self)  # again, for a Slicer whose ScriptedLoadableModuleLogic does not call it
 
     def getParameterNode(self):
         """The module's parameter node, wrapped (``RadSurvParameterNode``)."""
         return RadSurvParameterNode(super().getParameterNode())
 
-    def environment(self):
-        """See ``ScoringLogic.environment``."""
-        return self.scoring.environment()
+    @staticmethod
+    def options(parameterNode):
+        """The ``ScoreOptions`` of a (wrapped) parameter node (``control.parameters.options_from_parameters``).
 
-    def environmentStatus(self, checkImports=False):
-        """See ``ScoringLogic.environmentStatus``."""
-        return self.scoring.environmentStatus(checkImports)
-
-    def createEnvironment(self, repair=False):
-        """See ``ScoringLogic.createEnvironment``."""
-        return self.scoring.createEnvironment(repair)
-
-    def workerPythonCommand(self):
-        """See ``ScoringLogic.workerPythonCommand``."""
-        return self.scoring.workerPythonCommand()
-
-    def defaultBundlePath(self):
-        """See ``ScoringLogic.defaultBundlePath``."""
-        return self.scoring.defaultBundlePath()
-
-    def radiomicsParameterFile(self, label):
-        """See ``ScoringLogic.radiomicsParameterFile``."""
-        return self.scoring.radiomicsParameterFile(label)
-
-    def optionsFromGui(self, rings, bundle, device, radiomicsSetting, **settings):
-        """See ``ScoringLogic.optionsFromGui``."""
-        return self.scoring.optionsFromGui(rings, bundle, device, radiomicsSetting, **settings)
-
-    def startScoring(self, volumeNode, segmentationNode, segmentId, **kwargs):
-        """See ``ScoringLogic.startScoring``."""
-        return self.scoring.startScoring(volumeNode, segmentationNode, segmentId, **kwargs)
-
-    def process(self, volumeNode, segmentationNode, segmentId, **kwargs):
-        """See ``ScoringLogic.process``."""
-        return self.scoring.process(volumeNode, segmentationNode, segmentId, **kwargs)
-
-    def processCohort(self, cases, outputDir, **kwargs):
-        """See ``ScoringLogic.processCohort``."""
-        return self.scoring.processCohort(cases, outputDir, **kwargs)
+        Raises:
+            OptionError: an invalid value (``guiMessage`` names it by its GUI label).
+        """
+        return parameters.options_from_parameters(parameterNode)
 
 
 #
@@ -700,15 +580,55 @@ class RadSurvTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_parameterNode()
         self.setUp()
+        self.test_panelSetsEveryOption()
+        self.setUp()
         self.test_processPAT1()
 
     def test_parameterNode(self):
-        """The parameter node wrapper keeps the settings."""
+        """The parameter node wrapper keeps the settings, and they become the ScoreOptions."""
         node = RadSurvLogic().getParameterNode()
-        node.rings = "5,10"
+        node.rings_mm = "5,10"
         node.device = "cpu"
-        self.assertEqual(RadSurvLogic().getParameterNode().rings, "5,10")
-        self.assertEqual(RadSurvLogic().getParameterNode().device, "cpu")
+        again = RadSurvLogic().getParameterNode()
+        self.assertEqual((again.rings_mm, again.device), ("5,10", "cpu"))
+        options = RadSurvLogic.options(again)
+        self.assertEqual((options.rings_mm, options.device), (((0.0, 5.0), (5.0, 10.0)), "cpu"))
+
+    def test_panelSetsEveryOption(self):
+        """The .ui loads, every parameter has its widget, and values typed into the widgets reach
+        ScoreOptions (through connectGui, as in the module)."""
+        import qt
+
+        uiWidget = slicer.util.loadUI(_dataFolder("Resources", "UI", "RadSurv.ui"))
+        ui = slicer.util.childWidgetVariables(uiWidget)
+        node = RadSurvLogic().getParameterNode()
+        tag = node.connectGui(ui)
+        try:
+            for parameter in parameters.PARAMETERS:
+                widget = getattr(ui, parameter.widget)
+                self.assertEqual(widget.className(), parameter.widget_class, parameter.name)
+            ui.ringsLineEdit.text = "3-6,6-9"
+            ui.innerRimCheckBox.checked = True
+            ui.innerRimSpinBox.value = 2.5
+            ui.airHUCheckBox.checked = True
+            ui.airHUSpinBox.value = -900
+            ui.kernelRadiusSpinBox.value = 2
+            ui.voxelMapsLineEdit.text = "firstorder_Mean"
+            ui.ringConventionComboBox.currentIndex = parameters.BY_NAME["ring_convention"].choices.index("surface")
+            ui.radiomicsEngineComboBox.currentIndex = parameters.BY_NAME["radiomics_engine"].choices.index("pyradiomics")
+            ui.signatureComboBox.currentIndex = parameters.BY_NAME["signature"].choices.index("lung1-os-99")
+            ui.featuresOnlyCheckBox.checked = True
+            ui.overwriteCheckBox.checked = True
+            qt.QApplication.processEvents()
+            options = RadSurvLogic.options(node)
+            self.assertEqual(options.rings_mm, ((3.0, 6.0), (6.0, 9.0)))
+            self.assertEqual((options.inner_rim_mm, options.air_hu, options.kernel_radius), (2.5, -900.0, 2))
+            self.assertEqual(options.voxel_map_features, ("firstorder_Mean",))
+            self.assertEqual((options.ring_convention, options.radiomics_engine), ("surface", "pyradiomics"))
+            self.assertTrue(options.signature.endswith("lung1-os-99"))
+            self.assertTrue(options.features_only and options.overwrite)
+        finally:
+            node.disconnectGui(tag)
 
     def test_processPAT1(self):
         """PAT1 from SampleData, quick radiomics setting, scored on the CPU; a second run is skipped."""

@@ -171,6 +171,13 @@ def test_files_the_module_reads_are_installed():
         assert f"RadSurvLib/resources/parameters/{name}" in resources
         assert (REPO / "RadSurvLib" / "resources" / "parameters" / name).is_file()
     assert {"RadSurvLib/resources/PAT1/LICENSE.md", "RadSurvLib/resources/PAT1/README.md"} <= resources  # licence travels
+    # the panel (loaded with slicer.util.loadUI) and the signatures it offers by name
+    assert "Resources/UI/RadSurv.ui" in cmake_lists(MODULE_DIR / "CMakeLists.txt")["MODULE_PYTHON_RESOURCES"]
+    from RadSurvLib.control.parameters import shipped_signatures
+
+    assert "lung1-os-99" in shipped_signatures()
+    for name in shipped_signatures():
+        assert f"RadSurvLib/resources/signatures/{name}/signature.json" in resources
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +190,10 @@ def radsurvlib_imports_of_the_module() -> list[str]:
     for node in ast.walk(module_tree()):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("RadSurvLib"):
             names.add(node.module)
+            for alias in node.names:  # from RadSurvLib.control import parameters: a module too
+                module = f"{node.module}.{alias.name}"
+                if (REPO / (module.replace(".", "/") + ".py")).is_file():
+                    names.add(module)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.startswith("RadSurvLib"))
     return sorted(names)
@@ -190,7 +201,7 @@ def radsurvlib_imports_of_the_module() -> list[str]:
 
 def test_module_imports_are_found():
     names = radsurvlib_imports_of_the_module()
-    assert {"RadSurvLib.options", "RadSurvLib.control.logic", "RadSurvLib.control.task"} <= set(names)
+    assert {"RadSurvLib.control.parameters", "RadSurvLib.control.logic"} <= set(names)
 
 
 def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
@@ -226,6 +237,11 @@ def test_radsurvlib_imports_without_torch_or_pyradiomics(tmp_path):
         options = ScoringLogic.optionsFromGui("3", "", "cpu", "quick (original image only)")
         assert options.parameter_file().name == "Quick_PyRadiomics.yaml" and options.rings_mm == ((0.0, 3.0),)
         assert len(input_key(["x", "y"], options)) == 16
+        # the panel: parameter node -> ScoreOptions, the model's summary (bundle.json and checksum only)
+        from RadSurvLib.control import parameters
+        assert parameters.options_from_parameters(parameters.defaults()) == ScoreOptions()
+        summary, demonstration = parameters.model_summary()
+        assert demonstration and "demo-seresnet3d" in summary
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
         assert not loaded, loaded
         print("ok", len([m for m in sys.modules if m.startswith("RadSurvLib")]))

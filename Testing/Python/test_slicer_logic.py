@@ -100,3 +100,23 @@ def test_process_end_to_end_with_the_scripted_worker(fake_worker, tmp_path):
     assert scene.GetNodeByID(nodes["heatmap_volume"]).GetName() == "RadSurv HiResCAM heatmap"
     again = logic.process(ct, seg, gtv_id, pythonCommand=fake_worker("success"), device="cpu")
     assert again["skipped"] and sorted(again["existing"]["segments"]) == sorted(nodes["ring_segment_ids"])
+
+
+def test_panel_parameters_reach_score_case(captured_score_case, every_option, tmp_path):
+    """What the module's panel holds (``control.parameters``, the parameter node's values) is what
+    ``score_case`` gets, through the module's path (``options_from_parameters`` -> ``startScoring``)."""
+    from RadSurvLib.control import parameters
+
+    scene, ct, seg, gtv_id, _ = make_case_scene()
+    options = every_option.replace(gtv_label=None)  # a scene's GTV is a segment
+    values = {**parameters.defaults(), **parameters.parameters_from_options(options),
+              "outputDirectory": tmp_path / "out", "outputHeatmap": False}
+    logic = sl.ScoringLogic(runner=InProcessWorkerRunner())
+    with pytest.raises(WorkerFailed, match="stopped after the options"):
+        logic.process(ct, seg, gtv_id, options=parameters.options_from_parameters(values), pythonCommand=["python"],
+                      outputDir=parameters.path_or_none(values["outputDirectory"]),
+                      outputs=parameters.outputs_from_parameters(values), ifExists=values["ifResultsExist"])
+    (call,) = captured_score_case
+    assert call["options"] == options
+    assert parameters.outputs_from_parameters(values) == {"rings": True, "voxel_maps": True, "heatmap": False,
+                                                          "tables": True}
