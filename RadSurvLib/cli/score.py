@@ -66,7 +66,7 @@ def _survival_line(result: dict) -> str:
     if not note.get("available"):
         return f"survival probabilities: none ({note.get('reason', 'the model gave none')})"
     shown = ", ".join(f"{k.split('_')[1][:-1]} y {'n/a' if v is None else f'{v:.2f}'}" for k, v in values.items())
-    source = ("DEMONSTRATION model " if note.get("demonstration") else "") + str(note.get("source", ""))
+    source = ("DEMONSTRATION " if note.get("demonstration") else "") + str(note.get("source", ""))
     return (f"survival probability: {shown} ({source}, {note.get('estimator', '').capitalize()} baseline of its "
             "training data)" + (f"; {note['reason']}" if note.get("reason") else ""))
 

@@ -163,5 +163,5 @@ def test_radsurv_score_on_pat1_reports_demonstration_survival(tmp_path, capsys):
     assert "DEMONSTRATION" in note["note"] and note["estimator"] == "breslow" and note["time_unit"] == "days"
     printed = capsys.readouterr().out
     lines = [line for line in printed.splitlines() if line.startswith("survival probability:")]
-    assert len(lines) == 1 and "DEMONSTRATION model demo-seresnet3d" in lines[0]
+    assert len(lines) == 1 and "(DEMONSTRATION model bundle demo-seresnet3d 0.1.0-demo, Breslow baseline" in lines[0]
     assert f"2 y {result['survival_2y']:.2f}" in lines[0]
