@@ -562,12 +562,15 @@ def _signature_result(signature_bundle, signature_path, table):
 
 
 def _model_result(bundle, prediction, device, maps, kernel_radius) -> dict:
-    """The model's entries of ``result.json``: risk score and group, model, device, maps, Grad-CAM."""
+    """The model's entries of ``result.json``: risk score and group, survival probabilities at 1, 2 and 3
+    years (``survival_1y`` .. ``survival_3y``, None when the bundle has no baseline survival) with their
+    ``survival`` note (source bundle, demonstration flag, estimator, or why absent:
+    ``Bundle.survival_at_years``), model, device, maps, Grad-CAM."""
     risk = float(prediction["risk_score"])
     config = bundle.config
     return {
         "risk_score": risk, "risk_group": "high" if risk > bundle.cutoff else "low",
-        "risk_cutoff": float(bundle.cutoff),
+        "risk_cutoff": float(bundle.cutoff), **bundle.survival_at_years(risk),
         "model": {"name": bundle.name, "version": bundle.version, "demonstration": bool(bundle.demonstration),
                   "disclaimer": config.get("disclaimer", ""),
                   "architecture": config.get("architecture", {}).get("name"),

@@ -41,6 +41,7 @@ def _run_score(args) -> int:
             print(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
         print(f"risk score: {result['risk_score']:.4f}  risk group: {result['risk_group']} "
               f"(cut-off {result['risk_cutoff']:.4f}, model {model['name']} {model['version']})")
+        print(_survival_line(result))
     if result.get("signature"):
         sig = result["signature"]
         print(f"signature: RadScore {sig['radscore']:.4f}, risk group {sig['risk_group']}, survival "
@@ -56,6 +57,18 @@ def _run_score(args) -> int:
           + (", voxelmap_*.nrrd" if result["outputs"].get("voxel_maps") else "")
           + (", " + ", ".join(result["outputs"]["dicom"].values()) if result["outputs"].get("dicom") else ""))
     return 0
+
+
+def _survival_line(result: dict) -> str:
+    """The summary's survival line: S(t) at 1, 2, 3 years with its source, or why there is none."""
+    note = result.get("survival") or {}
+    values = {k: result.get(k) for k in ("survival_1y", "survival_2y", "survival_3y")}
+    if not note.get("available"):
+        return f"survival probabilities: none ({note.get('reason', 'the model gave none')})"
+    shown = ", ".join(f"{k.split('_')[1][:-1]} y {'n/a' if v is None else f'{v:.2f}'}" for k, v in values.items())
+    source = ("DEMONSTRATION " if note.get("demonstration") else "") + str(note.get("source", ""))
+    return (f"survival probability: {shown} ({source}, {note.get('estimator', '').capitalize()} baseline of its "
+            "training data)" + (f"; {note['reason']}" if note.get("reason") else ""))
 
 
 def add_parsers(sub) -> None:

@@ -12,7 +12,19 @@ input kind: ``ct3d`` {``crop_size``, ``margin_mm``, ``hu_clip``, ``norm_mean``, 
 {name: [mean, std]}; ``slice2d+radscores`` {``patch_size``, ``hu_clip``, ``norm_mean``, ``norm_std``,
 ``radscore_names``}), ``gradcam_layer``, ``risk_cutoff`` (median training risk), optional ``endpoint``
 ("survival" | "binary"), ``weights`` {``file``, ``sha256``}, ``provenance`` {command, seed, data,
-sizes, held-out C-index, date, radsurv version}.
+sizes, held-out C-index, date, radsurv version}, optional ``baseline_survival`` (below).
+
+``baseline_survival`` (survival models; bundles made before it existed load as before and report no
+survival probabilities, saying why): the Breslow (1972) baseline survival of the training data,
+``{"estimator": "breslow", "time_unit": "days", "time_days": [K event times, increasing],
+"survival": [K values of S0(t), decreasing, in (0, 1]], "linear_predictor": "risk_score", "formula",
+"fitted_on", "n_cases", "n_events", "max_time_days", ...}``. The linear predictor is the model's output
+itself, the tanh risk score ``r`` in (-1, 1), uncentred: the Cox loss the model is trained with
+(``training.losses``) takes ``r`` as the log hazard ratio, so ``S(t | x) = S0(t) ** exp(r)`` with
+``S0(t) = exp(-H0(t))`` and ``H0(t) = sum_{event times u <= t} d(u) / sum_{j: t_j >= u} exp(r_j)``
+over the training cases (``survival.cox.breslow_cumulative_hazard``, the code the signature bundles use).
+``S0`` is a step function: 0 hazard before the first event time, constant after the last; a horizon past
+the longest training follow-up (``max_time_days``) gets no probability.
 """
 
 from __future__ import annotations
@@ -30,6 +42,10 @@ CONFIG_FILE = "bundle.json"
 WEIGHTS_FILE = "model.safetensors"
 #: Suffixes of pickle-based weight files; loading them could run arbitrary code, so they are refused.
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
+#: Horizons of the survival probabilities reported beside the risk score (years of 365.25 days).
+SURVIVAL_HORIZONS_YEARS = (1, 2, 3)
+#: The only linear predictor a ``baseline_survival`` applies to: the model's tanh output, uncentred.
+LINEAR_PREDICTOR = "risk_score"
 REQUIRED_KEYS = ("name", "version", "demonstration", "architecture", "preprocessing",
                  "gradcam_layer", "risk_cutoff", "weights")
 #: Preprocessing keys required per model input kind (``RadSurvLib.models.inputs``).
@@ -107,6 +123,67 @@ class Bundle:
         """Name of the layer that Grad-CAM explains (e.g. ``"layer2"``)."""
         return str(self.config["gradcam_layer"])
 
+    @property
+    def baseline_survival(self) -> dict | None:
+        """The ``baseline_survival`` entry of ``bundle.json`` (checked at load), or None when the bundle has none."""
+        return self.config.get("baseline_survival")
+
+    def survival_at_years(self, risk_score: float, years=SURVIVAL_HORIZONS_YEARS) -> dict:
+        """Predicted survival probabilities of one case, for ``result.json``.
+
+        ``S(t | x) = S0(t) ** exp(risk_score)`` with the bundle's Breslow baseline ``S0`` (see the module
+        docstring); ``t = years * 365.25`` days.
+
+        Args:
+            risk_score: the model's tanh risk score of the case (``predict_case(...)["risk_score"]``).
+            years: horizons in years.
+
+        Returns:
+            ``{"survival_{k}y": probability in [0, 1] or None for each k in years, "survival": note}``;
+            the note holds ``available`` (bool), ``source`` (bundle name and version, or None),
+            ``demonstration`` (bool), the estimator, time unit, linear predictor and training data
+            when available, and ``reason`` when a probability is missing (no baseline in the bundle, a
+            binary endpoint, a horizon past the longest training follow-up).
+        """
+        from ..survival.cox import survival_probability
+        from ..survival.data import DAYS_PER_YEAR
+
+        out = {f"survival_{k}y": None for k in years}
+        note = {"available": False, "source": None, "demonstration": bool(self.demonstration)}
+        base = self.baseline_survival
+        endpoint = str(self.config.get("endpoint", "survival"))
+        if endpoint != "survival":
+            note["reason"] = (f"the model bundle {self.name} predicts a {endpoint} endpoint, not survival: "
+                              "no survival probabilities")
+            return {**out, "survival": note}
+        if base is None:
+            note["reason"] = (f"the model bundle {self.name} {self.version} has no baseline survival "
+                              "(bundle.json lacks baseline_survival; it was made before RadSurv stored one): "
+                              "no survival probabilities. Re-train or fine-tune it with radsurv train / "
+                              "finetune to get them.")
+            return {**out, "survival": note}
+        import numpy as np
+
+        times = np.asarray(base["time_days"], float)
+        h0 = -np.log(np.asarray(base["survival"], float))
+        horizons = np.asarray([k * DAYS_PER_YEAR for k in years], float)
+        probabilities = survival_probability(horizons, times, h0, float(risk_score))
+        beyond = [k for k, t in zip(years, horizons) if t > float(base["max_time_days"])]
+        for k, p in zip(years, probabilities):
+            out[f"survival_{k}y"] = None if k in beyond else float(p)
+        note.update({"available": len(beyond) < len(years), "source": f"model bundle {self.name} {self.version}",
+                     "estimator": base["estimator"], "time_unit": base["time_unit"], "days_per_year": DAYS_PER_YEAR,
+                     "linear_predictor": base["linear_predictor"], "formula": base.get("formula"),
+                     "fitted_on": base.get("fitted_on"), "n_cases": base.get("n_cases"),
+                     "n_events": base.get("n_events")})
+        if self.demonstration:
+            note["note"] = ("from a DEMONSTRATION model (synthetic training data): these are not survival "
+                            "probabilities of real patients")
+        if beyond:
+            note["reason"] = (f"no probability at {', '.join(f'{k} y' for k in beyond)}: past the longest "
+                              f"follow-up of the training data ({float(base['max_time_days']):.0f} days)")
+        return {**out, "survival": note}
+
 
 def default_bundle_path() -> Path:
     """Folder of the demonstration bundle shipped with RadSurv (``resources/bundles/demo-seresnet3d``)."""
@@ -183,6 +260,50 @@ def _build_model(folder: Path, config: dict):
         return spec.model_class(**dict(arch.get("params") or {}))
     except (TypeError, ValueError) as exc:
         raise _fail(folder, f"bad architecture.params for {arch['name']}: {exc}", "Re-create the bundle with save_bundle.") from None
+
+
+def estimate_baseline_survival(risk_score, time_days, event, fitted_on: str) -> dict:
+    """The ``baseline_survival`` entry of ``bundle.json``: Breslow baseline survival of training data.
+
+    Args:
+        risk_score: ``[N]`` the model's tanh risk scores of the training cases (eval mode, the bundle's
+            final weights, no augmentation), the linear predictor ``r`` of ``S(t | x) = S0(t) ** exp(r)``.
+        time_days: ``[N]`` follow-up times (days, > 0); event: ``[N]`` 1 = death observed, 0 = censored.
+        fitted_on: which predictions these are (stored as told, e.g. "training predictions of the
+            final model on the 256 training cases").
+
+    Returns:
+        dict (JSON-ready): ``estimator`` "breslow", ``time_unit`` "days", ``time_days`` [K event times],
+        ``survival`` [K values of S0], ``linear_predictor`` "risk_score", ``formula``, ``fitted_on``,
+        ``n_cases``, ``n_events``, ``max_time_days``.
+
+    Raises:
+        InputError: lengths differ, a non-finite value, a time <= 0, or no event.
+    """
+    import numpy as np
+
+    from ..errors import InputError
+    from ..survival.cox import breslow_cumulative_hazard
+
+    risk = np.asarray(risk_score, float).reshape(-1)
+    time = np.asarray(time_days, float).reshape(-1)
+    died = np.asarray(event, float).reshape(-1)
+    if not (risk.size == time.size == died.size):
+        raise InputError(f"baseline survival: {risk.size} risk scores, {time.size} times and {died.size} event "
+                         "flags; give one of each per training case.")
+    if not (np.isfinite(risk).all() and np.isfinite(time).all() and (time > 0).all() and np.isin(died, (0, 1)).all()):
+        raise InputError("baseline survival: risk scores must be finite, times finite and > 0 days, events 0 or 1.")
+    if not died.any():
+        raise InputError("baseline survival: the training data has no event; the baseline hazard cannot be estimated.")
+    times, h0 = breslow_cumulative_hazard(risk, time, died.astype(bool))
+    return {"estimator": "breslow", "time_unit": "days",
+            "time_days": [float(t) for t in times], "survival": [float(v) for v in np.exp(-h0)],
+            "linear_predictor": LINEAR_PREDICTOR,
+            "formula": "S(t | x) = S0(t) ** exp(risk_score); risk_score = the model's tanh output in (-1, 1), "
+                       "uncentred, the log hazard ratio of its Cox training loss; S0(t) = exp(-H0(t)), "
+                       "H0 Breslow (1972) on the training cases",
+            "fitted_on": str(fitted_on), "n_cases": int(risk.size), "n_events": int(died.sum()),
+            "max_time_days": float(time.max())}
 
 
 def load_bundle(path=None, build_model: bool = True) -> Bundle:
@@ -269,6 +390,31 @@ def _check_values(folder: Path, config: dict) -> None:
                     "greater than 0 (HU)", fix)
     if not isinstance(config["gradcam_layer"], str) or not config["gradcam_layer"]:
         raise _fail(folder, f"gradcam_layer is {json.dumps(config['gradcam_layer'])}, not a layer name", fix)
+    if "baseline_survival" in config:
+        _check_baseline_survival(folder, config["baseline_survival"], fix)
+
+
+def _check_baseline_survival(folder: Path, base, fix: str) -> None:
+    """A ``baseline_survival`` entry that ``Bundle.survival_at_years`` can use (see the module docstring)."""
+    if not isinstance(base, dict):
+        raise _fail(folder, "baseline_survival is not a JSON object", fix)
+    expected = {"estimator": "breslow", "time_unit": "days", "linear_predictor": LINEAR_PREDICTOR}
+    for key, value in expected.items():
+        if base.get(key) != value:
+            raise _fail(folder, f"baseline_survival.{key} is {json.dumps(base.get(key))}; this RadSurv reads "
+                        f"{json.dumps(value)} only", fix)
+    times, surv = base.get("time_days"), base.get("survival")
+    if not (isinstance(times, list) and isinstance(surv, list) and times and len(times) == len(surv)
+            and all(map(_number, times)) and all(map(_number, surv))):
+        raise _fail(folder, "baseline_survival.time_days and .survival must be two lists of numbers of the same "
+                    "non-zero length", fix)
+    if any(b <= a for a, b in zip(times, times[1:])) or times[0] < 0:
+        raise _fail(folder, "baseline_survival.time_days must increase strictly from >= 0 days", fix)
+    if any(not 0 < v <= 1 for v in surv) or any(b > a for a, b in zip(surv, surv[1:])):
+        raise _fail(folder, "baseline_survival.survival must be in (0, 1] and never increase", fix)
+    if not (_number(base.get("max_time_days")) and base["max_time_days"] >= times[-1]):
+        raise _fail(folder, f"baseline_survival.max_time_days is {json.dumps(base.get('max_time_days'))}; give "
+                    "the longest training follow-up in days (>= the last event time)", fix)
 
 
 def _check_gradcam_layer(folder: Path, config: dict, model) -> None:

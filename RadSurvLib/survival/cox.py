@@ -9,7 +9,9 @@
   Stat Med 16:385). Coefficients are exactly zero for dropped features.
 * :func:`cv_lasso_cox` chooses the penalty by K-fold cross-validated partial likelihood
   (Verweij & van Houwelingen 1993, Stat Med 12:2305), as ``glmnet``'s ``cv.glmnet(family="cox")``.
-* :func:`breslow_cumulative_hazard` gives the baseline cumulative hazard (Breslow 1972).
+* :func:`breslow_cumulative_hazard` gives the baseline cumulative hazard (Breslow 1972) and
+  :func:`survival_probability` the survival ``S(t | eta) = exp(-H0(t) exp(eta))`` it implies: the one
+  home of the baseline survival of signature bundles and of model bundles (``models.bundle``).
 
 Times are in days; ``event`` is boolean (True = death observed); ``X`` is ``[N, F]``.
 """
@@ -403,3 +405,21 @@ def cumulative_hazard_at(times_days, event_times, h0):
     idx = np.searchsorted(np.asarray(event_times, float), np.asarray(times_days, float), side="right") - 1
     h0 = np.asarray(h0, float)
     return np.where(idx >= 0, h0[np.maximum(idx, 0)], 0.0)
+
+
+def survival_probability(times_days, event_times, h0, eta):
+    """Survival probability ``S(t | eta) = exp(-H0(t) * exp(eta)) = S0(t) ** exp(eta)`` of a Cox model.
+
+    Args:
+        times_days: horizons (days), scalar or array.
+        event_times: ``[K]`` increasing event times of the baseline (days); h0: ``[K]`` baseline
+            cumulative hazard there (``breslow_cumulative_hazard``; a step function, 0 before the first
+            event time and constant after the last).
+        eta: linear predictor(s) on the scale the baseline was estimated for, scalar or array.
+
+    Returns:
+        NumPy array, ``times_days`` and ``eta`` broadcast together (one horizon, ``[M]`` patients ->
+        ``[M]``; ``[T]`` horizons, one patient -> ``[T]``).
+    """
+    h = cumulative_hazard_at(times_days, event_times, h0)
+    return np.exp(-h * np.exp(np.asarray(eta, float)))

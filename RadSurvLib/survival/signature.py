@@ -396,7 +396,7 @@ def apply_signature(signature: dict, features, clinical=None, horizons_years=HOR
     Raises:
         InputError: a signature feature or covariate column is missing, non-numeric or non-finite.
     """
-    from .cox import cumulative_hazard_at
+    from .cox import survival_probability
 
     m = len(features)
     names = signature["features"]
@@ -429,8 +429,7 @@ def apply_signature(signature: dict, features, clinical=None, horizons_years=HOR
     base = signature["baseline_cumulative_hazard"]
     out = {"radscore": radscore, "risk": risk, "high_risk": risk > signature["risk_cutoff"]}
     for years in horizons_years:
-        h = cumulative_hazard_at(years * DAYS_PER_YEAR, base["time_days"], base["H0"])
-        out[f"survival_{years}y"] = np.exp(-h * np.exp(risk))
+        out[f"survival_{years}y"] = survival_probability(years * DAYS_PER_YEAR, base["time_days"], base["H0"], risk)
     return out
 
 

@@ -121,3 +121,78 @@ def train_demo(out, log=print, progress: bool = False, **options):
 
     with tempfile.TemporaryDirectory(prefix="radsurv-demo-") as checkpoints:
         return train(demo_config(out, checkpoints, log=log, progress=progress, **options))
+
+
+def add_baseline_survival(folder, log=print) -> dict:
+    """Add the Breslow baseline survival to an existing demonstration bundle, leaving its weights as they are.
+
+    For the shipped ``resources/bundles/demo-seresnet3d`` (trained before bundles stored a baseline; re-training
+    would change its weights): its own training cases are rebuilt (``synthetic_training_set`` with the
+    provenance's ``n_train`` and ``seed``, cases 0 .. n_train - 1, as in ``demo_config``), normalised with the
+    bundle's ``norm_mean`` / ``norm_std``, scored with the shipped weights (eval mode, no augmentation), and
+    ``models.bundle.estimate_baseline_survival`` gives the entry that is written into ``bundle.json``. The
+    rebuilt cases are checked to be the training cases: same number of events and the same training
+    C-index (within 0.001) as the provenance records.
+
+    Args:
+        folder: the bundle folder (``bundle.json`` rewritten; ``model.safetensors`` untouched).
+        log: callable(str).
+
+    Returns:
+        The ``baseline_survival`` entry written.
+
+    Raises:
+        InputError: the rebuilt cases do not reproduce the provenance's events or training C-index.
+        BundleError: an unreadable bundle.
+    """
+    import json
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..models.bundle import CONFIG_FILE, estimate_baseline_survival, load_bundle
+    from .loop import c_index, predict
+    from .train import normalised
+
+    bundle = load_bundle(folder)
+    prov = bundle.config["provenance"]
+    n_train, seed = int(prov["n_train"]), int(prov["seed"])
+    data = synthetic_training_set(n_train, seed, 0, bundle.config["preprocessing"], log=log)
+    data = normalised("ct3d", data, bundle.config["preprocessing"])
+    risk = predict(bundle.model, data)
+    time, event = data.time_days.numpy(), data.event.numpy()
+    train_c = c_index(time, event, risk)
+    log(f"  {n_train} training cases rebuilt: {int(event.sum())} events, training C-index {train_c:.4f} "
+        f"(provenance: {prov.get('events_train')} events, {prov.get('train_c_index')})")
+    if int(event.sum()) != int(prov["events_train"]) or abs(train_c - float(prov["train_c_index"])) > 1e-3:
+        raise InputError(f"demo baseline: the rebuilt cases are not the bundle's training cases ({int(event.sum())} "
+                         f"events, C-index {train_c:.4f}; provenance {prov['events_train']}, {prov['train_c_index']}).")
+    entry = estimate_baseline_survival(
+        risk, time, event,
+        fitted_on=(f"training predictions: the shipped weights (eval mode, no augmentation) on the bundle's own "
+                   f"{n_train} training cases, rebuilt with RadSurvLib.training.demo.synthetic_training_set(n_train="
+                   f"{n_train}, seed={seed}, start=0) and checked against the provenance ({int(event.sum())} events, "
+                   f"training C-index {train_c:.4f}); added after training by "
+                   "RadSurvLib.training.demo.add_baseline_survival, the weights unchanged"))
+    path = Path(folder) / CONFIG_FILE
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["baseline_survival"] = entry
+    import datetime
+
+    from .. import __version__
+
+    config.setdefault("provenance", {})["baseline_survival"] = {
+        "command": f"python -m RadSurvLib.training.demo add-baseline {folder}",
+        "method": "Breslow baseline from the shipped weights' predictions on the rebuilt training cases "
+                  "(weights and their SHA-256 unchanged; no re-training)",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "radsurv_version": __version__}
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return entry
+
+
+if __name__ == "__main__":  # python -m RadSurvLib.training.demo add-baseline FOLDER
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "add-baseline":
+        sys.exit("usage: python -m RadSurvLib.training.demo add-baseline BUNDLE_FOLDER")
+    add_baseline_survival(sys.argv[2])

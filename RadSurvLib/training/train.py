@@ -8,8 +8,11 @@ memory) -> validation split (stratified by event) or a validation set -> trainin
 (``norm_mean`` / ``norm_std`` in HU, ``map_norm`` per voxel map; a fine-tuned model keeps its source's)
 -> ``loop.fit`` -> output bias centred so the median training risk is 0 (survival) -> metrics (Harrell's
 C of ``RadSurvLib.survival.metrics``, AUC for a binary endpoint) -> model bundle (``bundle.json`` +
-``model.safetensors``, median training risk as cut-off, provenance) and, by default, the training
-report (``training_report.json``, ``training_curves.png``).
+``model.safetensors``, median training risk as cut-off, provenance, and for a survival endpoint the
+Breslow baseline survival of the training cases: ``models.bundle.estimate_baseline_survival`` on the
+final model's training predictions, in eval mode without augmentation, the same risk scores as the
+cut-off; in-sample, so somewhat optimistic, as no out-of-fold models are trained) and, by default, the
+training report (``training_report.json``, ``training_curves.png``).
 """
 
 from __future__ import annotations
@@ -304,7 +307,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     from .. import __version__
     from ..io.images import sha256_file
-    from ..models.bundle import save_bundle
+    from ..models.bundle import estimate_baseline_survival, save_bundle
     from ..models.inference import resolve_device
     from .loop import fit, predict
     from .report import write_report
@@ -334,7 +337,8 @@ def train(config: TrainConfig) -> TrainResult:
                  progress=config.progress, checkpoint_dir=config.checkpoint_dir)
     model.to("cpu")
     shift = centre_output(model, train_set) if settings.endpoint == "survival" else 0.0
-    cutoff = float(np.median(predict(model, train_set)))
+    train_risk = predict(model, train_set)
+    cutoff = float(np.median(train_risk))
     metrics = _evaluate_all(model, settings, {"train": train_set, "val": val, "test": test})
     log("  " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
 
@@ -376,6 +380,13 @@ def train(config: TrainConfig) -> TrainResult:
         "preprocessing": pre, "gradcam_layer": spec.cam_layer_for(params),
         "risk_cutoff": cutoff, "provenance": provenance,
     }
+    if settings.endpoint == "survival" and not bool(train_set.event.any()):
+        log("  no event among the training cases: the bundle gets no baseline survival (no survival probabilities)")
+    elif settings.endpoint == "survival":
+        bundle_config["baseline_survival"] = estimate_baseline_survival(
+            train_risk, train_set.time_days.numpy(), train_set.event.numpy(),
+            fitted_on=f"training predictions: the final model (eval mode, no augmentation) on its {len(train_set)} "
+                      f"training cases ({config.mode}; validation and test cases not used)")
     save_bundle(model, bundle_config, out)
     report = None
     if config.write_report:

@@ -68,6 +68,16 @@ def test_train_writes_bundle_report_and_checkpoints(trained, cohort):
     assert len(train_risk) == 6
     assert bundle.cutoff == pytest.approx(float(np.median(train_risk)), abs=1e-5)
     assert abs(bundle.cutoff) < 1e-4  # output centred: median training risk 0
+    # the Breslow baseline survival of the same training predictions (train_set order: data order without val)
+    from RadSurvLib.models.bundle import estimate_baseline_survival
+
+    train_rows = [i for i, c in enumerate(data.case_ids) if c in train_ids]
+    expected = estimate_baseline_survival(risk[train_rows], data.time_days.numpy()[train_rows],
+                                          data.event.numpy()[train_rows], fitted_on="")
+    base = bundle.baseline_survival
+    assert base["n_cases"] == 6 and "training predictions" in base["fitted_on"]
+    assert base["time_days"] == pytest.approx(expected["time_days"])
+    assert base["survival"] == pytest.approx(expected["survival"], abs=1e-5)
     assert torch.isfinite(torch.as_tensor(risk)).all()
 
 

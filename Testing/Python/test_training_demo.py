@@ -53,4 +53,6 @@ def test_tiny_demo_run_writes_a_demonstration_bundle_through_train(tmp_path):
     assert 0 <= prov["test_c_index"] <= 1 and 0 <= prov["test_concordance_with_true_hazard"] <= 1
     assert prov["training"]["augment"] == "flip-rot90" and prov["training"]["decay_steps"] == 2
     assert abs(bundle.cutoff) < 1e-4  # centred like every trained survival model
+    base = bundle.baseline_survival  # the Breslow baseline of its training predictions, as every survival model
+    assert (base["n_cases"], base["n_events"]) == (8, prov["events_train"]) and base["time_unit"] == "days"
     assert sorted(p.name for p in out.iterdir()) == ["bundle.json", "model.safetensors"]  # no checkpoints left
