@@ -418,10 +418,15 @@ RISK_GROUP = ("RISKGROUP", "Risk group")
 DEMONSTRATION = ("DEMOMODEL", "Demonstration model (not for clinical use)")
 
 
-def survival_probabilities(result: dict) -> dict:
-    """``{"survival_1y": p, ...}``: the survival probabilities of ``result.json`` (a signature's), or {}."""
-    signature = result.get("signature") or {}
-    return {k: float(v) for k, v in signature.items() if k.startswith("survival_") and v is not None}
+def survival_probabilities(result: dict) -> list:
+    """``[(source, horizon, p)]``: the survival probabilities of ``result.json``, the model bundle's
+    (top-level ``survival_1y`` ..., source ``"model"``) and a signature's (``result["signature"]``,
+    source ``"signature"``); horizon as ``"1y"``; none that are null."""
+    out = []
+    for source, values in (("model", result), ("signature", result.get("signature") or {})):
+        out += [(source, k.split("_", 1)[1], float(v)) for k, v in values.items()
+                if k.startswith("survival_") and k[len("survival_"):-1].isdigit() and v is not None]
+    return out
 
 
 def build_sr(headers: list, seg, result: dict):
@@ -447,10 +452,13 @@ def build_sr(headers: list, seg, result: dict):
                                         codes.SCT.HighRisk if result["risk_group"] == "high" else codes.SCT.LowRisk),
             hd.sr.QualitativeEvaluation(_code(*DEMONSTRATION),
                                         codes.SCT.Yes if model["demonstration"] else codes.SCT.No)]
-    for key, value in survival_probabilities(result).items():
-        horizon = key.split("_", 1)[1]
-        measurements.append(hd.sr.Measurement(name=_code(f"SURV{horizon.upper()}", f"Survival probability at {horizon}"),
-                                              value=value, unit=no_units))
+    for source, horizon, value in survival_probabilities(result):
+        if source == "model":
+            name = _code(f"SURV{horizon.upper()}", f"Survival probability at {horizon}")
+        else:
+            name = _code(f"SIGSURV{horizon.upper()}", f"Survival probability at {horizon} (radiomics signature)")
+        measurements.append(hd.sr.Measurement(name=name, value=value, unit=no_units,
+                                              algorithm_id=algorithm if source == "model" else None))
     segment = hd.sr.ReferencedSegment(
         sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=1,
         source_series=hd.sr.SourceSeriesForSegmentation(headers[0].SeriesInstanceUID))

@@ -255,7 +255,8 @@ def test_sr_numbers_equal_result_json(pat1_dicom_run):
     assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
     assert numbers == {"Volume": (result["gtv"]["volume_mm3_input"], "mm3"),
                        "Survival risk score": (result["risk_score"], "1"),
-                       "Risk group cut-off of the risk score": (result["risk_cutoff"], "1")}
+                       "Risk group cut-off of the risk score": (result["risk_cutoff"], "1"),
+                       **{f"Survival probability at {h}": (result[f"survival_{h}"], "1") for h in ("1y", "2y", "3y")}}
     assert codes == {"Risk group": "High risk" if result["risk_group"] == "high" else "Low risk",
                      "Demonstration model (not for clinical use)": "Yes" if result["model"]["demonstration"] else "No"}
     seg = pydicom.dcmread(_path(pat1_dicom_run, "seg"))
@@ -279,7 +280,8 @@ def _content_items(ds):
 
 @pytest.mark.filterwarnings("ignore:.*unlikely to represent the intended person name")
 def test_sr_carries_survival_probabilities_when_result_has_them(pat1_dicom_run):
-    """The demonstration bundle gives none: a signature's probabilities, added to the run's result."""
+    """The demonstration bundle's (top-level survival_1y ...) and a signature's, added to the run's
+    result, each under its own name."""
     import highdicom as hd
 
     from RadSurvLib.outputs.dicom import build_sr, _source_headers
@@ -292,8 +294,10 @@ def test_sr_carries_survival_probabilities_when_result_has_them(pat1_dicom_run):
     path = out.parent / "sr-with-signature.dcm"
     sr.save_as(str(path))
     _, _, numbers, _ = _sr_numbers(path)
-    assert numbers["Survival probability at 1y"] == (0.8125, "1")
-    assert numbers["Survival probability at 3y"] == (0.43359375, "1")
+    assert numbers["Survival probability at 1y (radiomics signature)"] == (0.8125, "1")
+    assert numbers["Survival probability at 3y (radiomics signature)"] == (0.43359375, "1")
+    for horizon in ("1y", "2y", "3y"):  # the model bundle's, from the run itself
+        assert numbers[f"Survival probability at {horizon}"] == (pytest.approx(result[f"survival_{horizon}"]), "1")
 
 
 # -- every object read by pydicom and highdicom, and valid ----------------------------------------
