@@ -32,21 +32,9 @@ def _run_score(args) -> int:
         print(f"[{time.perf_counter() - start:7.1f} s] {event.stage:<10} {event.message}", flush=True)
 
     result = score_with_scene(ct, gtv, args.out, options, progress=progress)
-    model = result["model"]
     print()
-    if model is None:
-        print("ROI features only (--features-only): no model was run.")
-    else:
-        if model["demonstration"]:
-            print(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
-        print(f"risk score: {result['risk_score']:.4f}  risk group: {result['risk_group']} "
-              f"(cut-off {result['risk_cutoff']:.4f}, model {model['name']} {model['version']})")
-    if result.get("signature"):
-        sig = result["signature"]
-        print(f"signature: RadScore {sig['radscore']:.4f}, risk group {sig['risk_group']}, survival "
-              + ", ".join(f"{k.split('_')[1]} {v:.2f}" for k, v in sig.items() if k.startswith("survival_")))
-    print(f"GTV volume: {result['gtv']['volume_mm3_input']:,.0f} mm^3 input, "
-          f"{result['gtv']['volume_mm3_resampled']:,.0f} mm^3 at 1 mm")
+    for line in summary_lines(result):
+        print(line)
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items())
           + f", total {sum(result['timings_s'].values()):.1f}")
     for warning in result.get("warnings") or []:
@@ -56,6 +44,45 @@ def _run_score(args) -> int:
           + (", voxelmap_*.nrrd" if result["outputs"].get("voxel_maps") else "")
           + (", " + ", ".join(result["outputs"]["dicom"].values()) if result["outputs"].get("dicom") else ""))
     return 0
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The result lines of ``radsurv score``'s summary, numbers rounded to what they mean: risk
+    scores to 3 decimals, survival probabilities in % (marked when from a demonstration model),
+    volumes in ml (or mm^3 below 1 ml) with grouping.
+
+    Args:
+        result: ``result.json`` of the run (``pipeline.score_case``'s return).
+    """
+    from ..outputs.overview import format_risk, format_survival, format_volume
+
+    lines = []
+    model = result["model"]
+    if model is None:
+        lines.append("ROI features only (--features-only): no model was run.")
+    else:
+        if model["demonstration"]:
+            lines.append(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
+        lines.append(f"risk score: {format_risk(result['risk_score'])}  risk group: {result['risk_group']} "
+                     f"(cut-off {format_risk(result['risk_cutoff'])}, model {model['name']} {model['version']})")
+        survival = format_survival(result)
+        if survival:
+            lines.append(survival)
+    if result.get("signature"):
+        sig = result["signature"]
+        survival = [f"{k.split('_')[1]} {100 * v:.0f} %" for k, v in sig.items()
+                    if k.startswith("survival_") and v is not None]
+        lines.append(f"signature: RadScore {format_risk(sig['radscore'])}, risk group {sig['risk_group']}"
+                     + (", survival " + ", ".join(survival) if survival else ""))
+    gtv = result["gtv"]
+    lines.append(f"GTV volume: {format_volume(gtv['volume_mm3_input'])} as delineated, "
+                 f"{format_volume(gtv['volume_mm3_resampled'])} at 1 mm (analysed)")
+    for ring in result.get("rings") or []:
+        if isinstance(ring, dict) and "volume_mm3" in ring:
+            lines.append(f"  {ring.get('name', 'ring')}: {format_volume(ring['volume_mm3'])} analysed (1 mm grid)"
+                         + (f", {format_volume(ring['volume_mm3_ct_grid'])} on the CT grid"
+                            if ring.get("volume_mm3_ct_grid") is not None else ""))
+    return lines
 
 
 def add_parsers(sub) -> None:
