@@ -19,7 +19,8 @@ Stages (timed in ``result.json``):
 6. model       the bundle's model built (torch, MONAI) and its risk score (3D SE-ResNet by default; Vision-Mamba on CT + voxel maps;
                Deep-RadScore with the signature's RadScores) and Grad-CAM heatmap (in the CT's geometry)
 7. outputs     rings.nrrd, voxelmap_*.nrrd, heatmap.nrrd (back on the CT's grid as the user stored
-               it, ``io.orientation.to_input_grid``), features.csv, overview.png, result.json,
+               it, ``io.orientation.to_input_grid``), rings_1mm.nrrd (the GTV and rings on the 1 mm
+               analysis grid the features used: the scene's segments), features.csv, overview.png, result.json,
                written through ``outputs.folder.staged`` (a failed run leaves the folder as it was);
                with ``dicom_out``, the DICOM objects in dicom/ (``outputs.dicom``)
 
@@ -130,7 +131,9 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
             labels_iso, rings_iso = rings.make_rings(gtv_iso.mask, bands, ct=ct_iso, mask=lung_iso, **ring_options)
             labels_ct, rings_ct = rings.make_rings(case.gtv, bands, ct=case.ct, mask=case.lung, **ring_options)
 
-        with stages.stage("features", "ROI radiomics features (GTV and rings)"):
+        engine_name = {"radsurv": "RadSurv's engine", "pyradiomics": "PyRadiomics"}.get(
+            options.radiomics_engine, options.radiomics_engine)
+        with stages.stage("features", f"ROI radiomics features (GTV and rings) with {engine_name}"):
             table = feats.extract_features(_normalised_like_whole_ct(ct_iso, case.ct, extractor),
                                            rings.roi_masks(labels_iso, rings_iso), extractor,
                                            lambda message: stages.report("features", message),
@@ -151,9 +154,10 @@ def score_case(ct, gtv, out_dir, options: ScoreOptions | None = None, progress=N
                                           voxel_maps=model_maps, radscores=model.radscores(table))
 
         with stages.stage("outputs", f"writing outputs to {out_dir}"):
-            outputs = {"rings": folder.RINGS_FILE, "features": folder.FEATURES_FILE}
+            outputs = {"rings": folder.RINGS_FILE, "rings_1mm": folder.RINGS_1MM_FILE, "features": folder.FEATURES_FILE}
             on_ct_grid = partial(to_input_grid, geometry=case.ct_geometry)  # the CT's grid as the user stored it
-            write_image(on_ct_grid(labels_ct), staging / outputs["rings"])
+            write_image(on_ct_grid(labels_ct), staging / outputs["rings"])  # DICOM outputs and TPS read it
+            write_image(labels_iso, staging / outputs["rings_1mm"])  # the ROIs the features used (scene rings)
             feats.write_features_csv(table, staging / outputs["features"])
             result = {
                 "radsurv_version": __version__,
@@ -591,11 +595,18 @@ def _ring_info(ring_iso, ring_ct) -> dict:
 
 
 def _overview_title(result: dict) -> str:
+    """overview.png's title: risk score (3 decimals), group, model, survival when the result has it,
+    and the GTV's volume."""
+    from .outputs.overview import format_risk, format_survival, format_volume
+
     model = result["model"]
     notice = "  DEMONSTRATION MODEL - not for clinical use" if model["demonstration"] else ""
-    return (f"RadSurv {result['radsurv_version']}: risk score {result['risk_score']:.3f} "
-            f"({result['risk_group']} risk, cut-off {result['risk_cutoff']:.3f}), "
-            f"model {model['name']} {model['version']}{notice}")
+    survival = format_survival(result)
+    return (f"RadSurv {result['radsurv_version']}: risk score {format_risk(result['risk_score'])} "
+            f"({result['risk_group']} risk, cut-off {format_risk(result['risk_cutoff'])}), "
+            f"model {model['name']} {model['version']}{notice}\n"
+            + (f"{survival};  " if survival else "")
+            + f"GTV {format_volume(result['gtv']['volume_mm3_input'])}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,22 +32,9 @@ def _run_score(args) -> int:
         print(f"[{time.perf_counter() - start:7.1f} s] {event.stage:<10} {event.message}", flush=True)
 
     result = score_with_scene(ct, gtv, args.out, options, progress=progress)
-    model = result["model"]
     print()
-    if model is None:
-        print("ROI features only (--features-only): no model was run.")
-    else:
-        if model["demonstration"]:
-            print(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
-        print(f"risk score: {result['risk_score']:.4f}  risk group: {result['risk_group']} "
-              f"(cut-off {result['risk_cutoff']:.4f}, model {model['name']} {model['version']})")
-        print(_survival_line(result))
-    if result.get("signature"):
-        sig = result["signature"]
-        print(f"signature: RadScore {sig['radscore']:.4f}, risk group {sig['risk_group']}, survival "
-              + ", ".join(f"{k.split('_')[1]} {v:.2f}" for k, v in sig.items() if k.startswith("survival_")))
-    print(f"GTV volume: {result['gtv']['volume_mm3_input']:,.0f} mm^3 input, "
-          f"{result['gtv']['volume_mm3_resampled']:,.0f} mm^3 at 1 mm")
+    for line in summary_lines(result):
+        print(line)
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items())
           + f", total {sum(result['timings_s'].values()):.1f}")
     for warning in result.get("warnings") or []:
@@ -59,16 +46,57 @@ def _run_score(args) -> int:
     return 0
 
 
+def summary_lines(result: dict) -> list[str]:
+    """The result lines of ``radsurv score``'s summary, numbers rounded to what they mean: risk
+    scores to 3 decimals, survival probabilities in % (marked when from a demonstration model),
+    volumes in ml (or mm^3 below 1 ml) with grouping.
+
+    Args:
+        result: ``result.json`` of the run (``pipeline.score_case``'s return).
+    """
+    from ..outputs.overview import format_risk, format_survival, format_volume
+
+    lines = []
+    model = result["model"]
+    if model is None:
+        lines.append("ROI features only (--features-only): no model was run.")
+    else:
+        if model["demonstration"]:
+            lines.append(f"NOTE: {model['name']} is a DEMONSTRATION model: {model['disclaimer']}")
+        lines.append(f"risk score: {format_risk(result['risk_score'])}  risk group: {result['risk_group']} "
+                     f"(cut-off {format_risk(result['risk_cutoff'])}, model {model['name']} {model['version']})")
+        survival = _survival_line(result)
+        if survival:
+            lines.append(survival)
+    if result.get("signature"):
+        sig = result["signature"]
+        survival = [f"{k.split('_')[1]} {100 * v:.0f} %" for k, v in sig.items()
+                    if k.startswith("survival_") and v is not None]
+        lines.append(f"signature: RadScore {format_risk(sig['radscore'])}, risk group {sig['risk_group']}"
+                     + (", survival " + ", ".join(survival) if survival else ""))
+    gtv = result["gtv"]
+    lines.append(f"GTV volume: {format_volume(gtv['volume_mm3_input'])} as delineated, "
+                 f"{format_volume(gtv['volume_mm3_resampled'])} at 1 mm (analysed)")
+    for ring in result.get("rings") or []:
+        if isinstance(ring, dict) and "volume_mm3" in ring:
+            lines.append(f"  {ring.get('name', 'ring')}: {format_volume(ring['volume_mm3'])} analysed (1 mm grid)"
+                         + (f", {format_volume(ring['volume_mm3_ct_grid'])} on the CT grid"
+                            if ring.get("volume_mm3_ct_grid") is not None else ""))
+    return lines
+
+
 def _survival_line(result: dict) -> str:
-    """The summary's survival line: S(t) at 1, 2, 3 years with its source, or why there is none."""
+    """The summary's survival line: S(t) at 1, 2 and 3 years in % with its source, or why there is
+    none (``result["survival"]``, the model bundle's note); "" for a result without either."""
+    from ..outputs.overview import format_survival
+
     note = result.get("survival") or {}
-    values = {k: result.get(k) for k in ("survival_1y", "survival_2y", "survival_3y")}
-    if not note.get("available"):
-        return f"survival probabilities: none ({note.get('reason', 'the model gave none')})"
-    shown = ", ".join(f"{k.split('_')[1][:-1]} y {'n/a' if v is None else f'{v:.2f}'}" for k, v in values.items())
-    source = ("DEMONSTRATION " if note.get("demonstration") else "") + str(note.get("source", ""))
-    return (f"survival probability: {shown} ({source}, {note.get('estimator', '').capitalize()} baseline of its "
-            "training data)" + (f"; {note['reason']}" if note.get("reason") else ""))
+    shown = format_survival(result)
+    if not shown:
+        return f"survival probabilities: none ({note['reason']})" if note.get("reason") else ""
+    source = ("DEMONSTRATION " if note.get("demonstration") else "") + str(note.get("source") or "the model bundle")
+    estimator = str(note.get("estimator") or "").capitalize()
+    return f"{shown}; from {source}" + (f", {estimator} baseline of its training data" if estimator else "")
 
 
 def add_parsers(sub) -> None:

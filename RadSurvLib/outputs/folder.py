@@ -40,6 +40,9 @@ from ..errors import InputError, OptionError, environment_failure
 RESULT_FILE = "result.json"
 #: The other files of a ``radsurv score`` folder (``result.json["outputs"]`` names them).
 RINGS_FILE = "rings.nrrd"
+#: The GTV and rings on the 1 mm analysis grid, as the features were computed (uint8, labels as in
+#: ``rings.nrrd``); the Slicer scene's ring segments are built from it. Older runs have none.
+RINGS_1MM_FILE = "rings_1mm.nrrd"
 FEATURES_FILE = "features.csv"
 HEATMAP_FILE = "heatmap.nrrd"
 OVERVIEW_FILE = "overview.png"
@@ -495,7 +498,8 @@ def read_output_dir(out_dir) -> dict:
 
     Returns:
         dict with ``result`` (parsed ``result.json``), ``rings`` / ``heatmap`` / ``features``
-        (paths), ``voxel_maps`` (dict feature name -> path, in ``result.json`` order, else sorted
+        (paths), ``rings_1mm`` (path of the 1 mm analysis labelmap, None for runs older than
+        that file), ``voxel_maps`` (dict feature name -> path, in ``result.json`` order, else sorted
         by file name) and ``rings_info`` (list of ``{"label", "inner_mm", "outer_mm", ...}``).
 
     Raises:
@@ -538,6 +542,7 @@ def read_output_dir(out_dir) -> dict:
         "out_dir": out_dir,
         "result": result,
         "rings": need(outputs.get("rings", RINGS_FILE), "ring labelmap"),
+        "rings_1mm": need(outputs["rings_1mm"], "1 mm ring labelmap") if outputs.get("rings_1mm") else None,
         "heatmap": need(outputs.get("heatmap", HEATMAP_FILE), "heatmap"),
         "features": need(outputs.get("features", FEATURES_FILE), "features table"),
         "voxel_maps": voxel_maps,

@@ -13,8 +13,9 @@ this module needs neither.
 from __future__ import annotations
 
 # The colour scheme is outputs.colours; these names stay readable here for the render test.
-from ..outputs.colours import (GTV_COLOR, HEATMAP_COLORMAP, HEATMAP_OPACITY, HEATMAP_SHOWN_FROM,  # noqa: F401
-                               LUNG_WINDOW_HU, RING_COLORS, ring_color, roi_colors)
+from ..outputs.colours import (CT_WINDOW_HU, CT_WINDOW_PRESETS, GTV_COLOR, HEATMAP_COLORMAP,  # noqa: F401
+                               HEATMAP_OPACITY, LUNG_WINDOW_HU, RING_COLORS, SOFT_TISSUE_WINDOW_HU,
+                               VOXEL_MAP_COLORMAP, heatmap_display_range, ring_color, roi_colors)
 
 #: Slice views of a result scene: (layout name, orientation), as in Slicer's conventional layout.
 SLICE_VIEWS = (("Red", "Axial"), ("Green", "Coronal"), ("Yellow", "Sagittal"))
@@ -30,18 +31,26 @@ FIELD_OF_VIEW_MIN_MM = 80.0
 # --------------------------------------------------------------------------------------------
 
 def style_ct(ct_node, force: bool = False) -> None:
-    """Give the CT the lung window ``LUNG_WINDOW_HU`` unless a window was chosen for it.
+    """Give the CT the soft-tissue window ``CT_WINDOW_HU`` (W 400 / L 40) unless a window was chosen
+    for it, and the window/level presets ``CT_WINDOW_PRESETS`` (soft tissue, lung).
 
-    A display node on automatic window/level has no window chosen (Slicer's default when it
-    loads a volume); one set by hand (``AutoWindowLevel`` off) is left alone unless ``force``.
+    The presets are the display node's own (``AddWindowLevelPreset``): in 3D Slicer the lung window
+    is one click away (Volumes module, window/level presets; ``SetWindowLevelFromPreset(1)`` in
+    Python). A display node on automatic window/level has no window chosen (Slicer's default when
+    it loads a volume); one set by hand (``AutoWindowLevel`` off) is left alone unless ``force``.
     """
     display = ct_node.GetDisplayNode()
     if display is None:
         ct_node.CreateDefaultDisplayNodes()
         display = ct_node.GetDisplayNode()
+    known = {(display.GetWindowPreset(i), display.GetLevelPreset(i))
+             for i in range(display.GetNumberOfWindowLevelPresets())}
+    for _name, window, level in CT_WINDOW_PRESETS:
+        if (window, level) not in known:
+            display.AddWindowLevelPreset(window, level)
     if force or display.GetAutoWindowLevel():
         display.AutoWindowLevelOff()
-        display.SetWindowLevelMinMax(*LUNG_WINDOW_HU)
+        display.SetWindowLevelMinMax(*CT_WINDOW_HU)
 
 
 def style_segments(segmentation_node, ring_segment_ids, gtv_segment_id=None) -> None:
@@ -63,6 +72,20 @@ def style_segments(segmentation_node, ring_segment_ids, gtv_segment_id=None) -> 
         display.SetSegmentVisibility2DFill(segment_id, False)
         display.SetSegmentVisibility2DOutline(segment_id, True)
         display.SetSegmentOpacity2DOutline(segment_id, 1.0)
+
+
+def gtv_on_top(segmentation_node, gtv_segment_id) -> None:
+    """Draw the GTV's outline over the rings' (added after it, they would be drawn over it): the GTV
+    segment is moved last in the segmentation, the order Slicer's slice views draw segments in
+    (its name, colour and voxels are unchanged), and drawn as an opaque outline, not filled."""
+    display = segmentation_node.GetDisplayNode()
+    segmentation = segmentation_node.GetSegmentation()
+    n = segmentation.GetNumberOfSegments()
+    if segmentation.GetSegmentIndex(gtv_segment_id) != n - 1:
+        segmentation.SetSegmentIndex(gtv_segment_id, n - 1)
+    display.SetSegmentVisibility2DFill(gtv_segment_id, False)
+    display.SetSegmentVisibility2DOutline(gtv_segment_id, True)
+    display.SetSegmentOpacity2DOutline(gtv_segment_id, 1.0)
 
 
 def slice_views(scene) -> list[tuple]:
@@ -158,12 +181,14 @@ def show_results(scene, ct_node, heatmap_node, segmentation_node, gtv_segment_id
 
     Every slice view of the scene (created when there is none, see :func:`slice_views`) gets the
     CT as background, the heatmap as foreground at ``HEATMAP_OPACITY`` (its display node's
-    threshold makes values below ``HEATMAP_SHOWN_FROM`` transparent; without a heatmap the
-    foreground is left as it was), no label layer, and is centred on the GTV's bounding box (at
-    the nearest CT voxel centre) with a field of view of ``FIELD_OF_VIEW_GTV_FACTOR`` times its
-    largest extent (at least ``FIELD_OF_VIEW_MIN_MM``, at most the CT's largest extent).
-    The CT gets the lung window if it has none chosen; rings and the GTV are drawn as outlines
-    (the GTV's fill would hide the heatmap; its colour is left as it was).
+    threshold makes values below the median of the heatmap in the GTV transparent, see
+    ``outputs.colours.heatmap_display_range``; without a heatmap the foreground is left as it
+    was), no label layer, and is centred on the GTV's bounding box (at the nearest CT voxel
+    centre) with a field of view of ``FIELD_OF_VIEW_GTV_FACTOR`` times its largest extent (at
+    least ``FIELD_OF_VIEW_MIN_MM``, at most the CT's largest extent). The CT gets the soft-tissue
+    window if it has none chosen (the lung window as its second preset, :func:`style_ct`); rings
+    and the GTV are drawn as outlines, the GTV's over the rings' (:func:`gtv_on_top`; the GTV's
+    fill would hide the heatmap; its colour is left as it was).
 
     Args:
         scene: ``vtkMRMLScene`` holding the nodes.
@@ -176,7 +201,7 @@ def show_results(scene, ct_node, heatmap_node, segmentation_node, gtv_segment_id
     style_ct(ct_node)
     style_segments(segmentation_node, list(ring_segment_ids))
     # A filled GTV would hide the heatmap over it: outline only (its colour stays the user's).
-    segmentation_node.GetDisplayNode().SetSegmentVisibility2DFill(gtv_segment_id, False)
+    gtv_on_top(segmentation_node, gtv_segment_id)
     centre, gtv_extent = gtv_centre_and_extent_ras(segmentation_node, gtv_segment_id)
     centre = nearest_voxel_ras(ct_node, centre)
     fov = min(max(FIELD_OF_VIEW_GTV_FACTOR * gtv_extent, FIELD_OF_VIEW_MIN_MM), _ct_extent_mm(ct_node))

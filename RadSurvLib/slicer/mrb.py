@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..outputs.colours import GTV_COLOR
 from .display import style_segments
+from ..outputs.folder import read_output_dir
 from .write import mark_chosen, read_volume, same_grid, threshold_image, write_results_to_scene
 
 
@@ -75,8 +76,10 @@ def save_case_scene(ct, gtv, out_dir, options, result: dict, progress=None) -> d
 def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     """Build a scene from files with slicer-core, add the results and save a Slicer ``.mrb``.
 
-    The scene holds the CT (``vtkMRMLScalarVolumeNode`` "CT"), a segmentation "Segmentation" whose
-    reference geometry is the CT, with the segment "GTV" (every non-zero voxel of the mask), and
+    The scene holds the CT (``vtkMRMLScalarVolumeNode`` "CT"), a segmentation "Segmentation" with
+    the segment "GTV" and the rings as analysed: on the 1 mm analysis grid of ``rings_1mm.nrrd``
+    (the segmentation's reference geometry, so that the bundle stores them on it); for a run older
+    than that file, the mask's non-zero voxels and the rings of ``rings.nrrd`` on the CT grid; and
     everything :func:`write_results_to_scene` adds, including the Red / Green / Yellow slice views
     set to show the CT with the heatmap, centred on the GTV (``display.show_results``). 3D Slicer
     opens the bundle with File > Load or drag and drop.
@@ -123,7 +126,16 @@ def save_scene_mrb(ct_path, gtv_path, out_dir, mrb_path) -> Path:
     binary = binary_nonzero(mask_node)
     segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
     segmentation_node.CreateDefaultDisplayNodes()
-    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
+    analysis = read_output_dir(out_dir).get("rings_1mm")
+    if analysis is not None:
+        # The GTV and rings as analysed, on the 1 mm grid: the segmentation is saved on its
+        # reference geometry, so that grid must be it (the CT's would resample the rings onto 3 mm slices).
+        analysis_node = read_volume(analysis, labelmap=True)
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(analysis_node)
+        binary = threshold_image(
+            slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(analysis_node), 1, 1, 1, 0)
+    else:  # a run older than rings_1mm.nrrd: everything on the CT grid
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
     gtv_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, "GTV", GTV_COLOR)
     mark_chosen(segmentation_node, gtv_id)
     style_segments(segmentation_node, [], gtv_id)  # our own GTV: red outline, as in overview.png
@@ -167,6 +179,7 @@ def load_scene_mrb(mrb_path):
     if not mrb_path.is_file():
         raise InputError(f"Scene bundle not found: {mrb_path}.")
     scene = slicer.vtkMRMLScene()
+    scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())  # the heatmap's legend (Colors module's)
     # Reading an .mrb unpacks it through the scene's cache manager, which slicer-core does not
     # set up by itself (3D Slicer's application logic does).
     cache = slicer.vtkCacheManager()

@@ -9,6 +9,8 @@ What :func:`write_results_to_scene` reads is the output directory written by
 ``result.json["outputs"]``):
 
 - ``rings.nrrd``: uint8 labelmap on the CT grid, 1 = GTV, k + 2 = k-th peritumoral ring;
+- ``rings_1mm.nrrd``: the same labels on the 1 mm analysis grid, the ROIs the features were
+  computed on (runs older than this file have none: their ring segments come from ``rings.nrrd``);
 - ``voxelmap_<family>_<Feature>.nrrd``: float32 voxel radiomics maps on the CT grid;
 - ``heatmap.nrrd``: float32 Grad-CAM map on the CT grid, values in [0, 1];
 - ``features.csv``: one row per ROI (column ``roi``), one column per PyRadiomics feature;
@@ -17,19 +19,26 @@ What :func:`write_results_to_scene` reads is the output directory written by
 What it adds to the scene (only the parts asked for in ``outputs``, all by default; it never
 renames, modifies or removes anything that was there):
 
-- one segment per ring in the GTV's segmentation node, named ``"<GTV name> ring 0-3 mm"``;
-- one ``vtkMRMLScalarVolumeNode`` per voxel map, named ``"RadSurv <family>_<Feature>"``;
+- one segment per ring in the GTV's segmentation node, named ``"<GTV name> ring 0-3 mm"``, from
+  ``rings_1mm.nrrd``: each segment keeps the 1 mm analysis geometry (a segment's binary labelmap
+  carries its own), so the rings shown are the rings analysed, in every view; a segmentation
+  saved later by Slicer is written on its reference geometry (``slicer.mrb`` makes that the 1 mm
+  grid for ``scene.mrb``);
+- one ``vtkMRMLScalarVolumeNode`` per voxel map, named ``"RadSurv <family>_<Feature>"``, with the
+  colour map ``outputs.colours.VOXEL_MAP_COLORMAP`` (Viridis), its window the 1st-99th percentile of
+  its values in the GTV, 0 (outside the GTV) transparent, and a colour legend (shown with the map);
 - the ``vtkMRMLScalarVolumeNode`` ``"RadSurv <method> heatmap"`` (the method ``result.json``
-  records: ``"RadSurv HiResCAM heatmap"``, ``"RadSurv Grad-CAM heatmap"``) shown with a colour table,
-  window 0-1 and a threshold that makes values below ``outputs.colours.HEATMAP_SHOWN_FROM`` transparent, so
-  that it overlays the CT;
+  records: ``"RadSurv HiResCAM heatmap"``, ``"RadSurv Grad-CAM heatmap"``) shown with the Inferno
+  colour table, transparent below the median of its values in the GTV and with a colour scale up
+  to their 99th percentile (``outputs.colours.heatmap_display_range``), with a colour legend;
 - ``vtkMRMLTableNode`` ``"RadSurv scores"`` (rows: quantities; columns Quantity, Value, Unit);
 - ``vtkMRMLTableNode`` ``"RadSurv features"`` (rows: features; columns: Feature, then one
   numeric column per ROI in ``features.csv`` order, e.g. GTV, ring_0-3mm, ...).
 
 Display only (``display.show_results``): the slice views (created when the scene has none, as in
-slicer-core) show the CT with the heatmap over it, centred on the GTV; the CT gets the lung window
-if it has none chosen, and the GTV segment is drawn as an outline so that the heatmap shows.
+slicer-core) show the CT with the heatmap over it, centred on the GTV; the CT gets the soft-tissue
+window (the lung window its second preset) if it has none chosen, and the GTV segment is drawn as
+an outline so that the heatmap shows.
 
 When a name is taken (a second run, or a user's segment that happens to share a ring's name),
 the whole set of the run gets the first free suffix `` (2)``, `` (3)``, ... so that the nodes and
@@ -41,7 +50,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..outputs.colours import HEATMAP_SHOWN_FROM, ring_color
+from ..outputs.colours import HEATMAP_COLORMAP, VOXEL_MAP_COLORMAP, heatmap_display_range, ring_color
 from ..outputs.folder import read_features_csv, read_output_dir
 from .display import show_results
 from .export import ijk_to_ras
@@ -61,13 +70,21 @@ FEATURES_TABLE_NAME = f"{NODE_PREFIX} features"
 
 #: Name of the colour table RadSurv creates when Slicer's own "Inferno" table is not in the scene.
 HEATMAP_COLOR_NODE_NAME = f"{NODE_PREFIX} heatmap (inferno)"
+#: Name of the colour table RadSurv creates when Slicer's own "Viridis" table is not in the scene.
+VOXEL_MAP_COLOR_NODE_NAME = f"{NODE_PREFIX} voxel maps (viridis)"
 
 #: IDs of Slicer's built-in colour tables preferred for the heatmap, best first. They exist in
 #: the 3D Slicer application; the slicer-core wheel has neither, so RadSurv then makes its own.
 BUILTIN_HEATMAP_COLOR_NODE_IDS = (
     "vtkMRMLColorTableNodeFileInferno.txt",
-    "vtkMRMLColorTableNodeFileColdToHotRainbow.txt",
 )
+#: Slicer's built-in Viridis table, for the voxel maps (RadSurv's own without it).
+BUILTIN_VOXEL_MAP_COLOR_NODE_IDS = (
+    "vtkMRMLColorTableNodeFileViridis.txt",
+)
+
+#: Percentiles of a voxel map's values in the GTV that bound its window (outliers saturate).
+VOXEL_MAP_WINDOW_PERCENTILES = (1.0, 99.0)
 
 #: Matplotlib's "inferno" colour map (CC0) sampled at 0, 1/8, ..., 1 (RGB in [0, 1]); the
 #: 256-entry table is interpolated linearly between these anchors.
@@ -76,10 +93,6 @@ INFERNO_ANCHORS = (
     (0.541, 0.135, 0.415), (0.736, 0.216, 0.330), (0.894, 0.353, 0.194),
     (0.978, 0.558, 0.035), (0.975, 0.798, 0.206), (0.988, 0.998, 0.645),
 )
-
-#: Heatmap values below this are transparent (display.py holds the display choices: heatmap
-#: threshold and opacity, ring colours, shared with overview.png).
-HEATMAP_LOWER_THRESHOLD = HEATMAP_SHOWN_FROM
 
 #: Attribute set on every node RadSurv creates: its role, so scripts can find the nodes.
 ROLE_ATTRIBUTE = "RadSurv.Role"
@@ -258,29 +271,69 @@ def mark_chosen(segmentation_node, segment_id) -> None:
     segment.SetColorAutoGenerated(False)
 
 
-def _heatmap_color_node(scene):
-    """Slicer's Inferno table when the scene has it, else RadSurv's own table (made once per scene)."""
+def _color_node(scene, builtin_ids, name: str, colormap: str, role: str):
+    """Slicer's built-in table when the scene has it, else RadSurv's own (matplotlib's ``colormap``
+    sampled at 256 values), made once per scene and shared (it is never changed)."""
     import slicer
 
-    for node_id in BUILTIN_HEATMAP_COLOR_NODE_IDS:
+    for node_id in builtin_ids:
         node = scene.GetNodeByID(node_id)
         if node is not None:
             return node
-    nodes = scene.GetNodesByName(HEATMAP_COLOR_NODE_NAME)
+    nodes = scene.GetNodesByName(name)
     for i in range(nodes.GetNumberOfItems()):
         node = nodes.GetItemAsObject(i)
-        if node.GetAttribute(ROLE_ATTRIBUTE) == "heatmap colors":
-            return node  # made by an earlier run; shared because it is never changed
-    colors = heatmap_color_table()
+        if node.GetAttribute(ROLE_ATTRIBUTE) == role:
+            return node  # made by an earlier run
+    colors = matplotlib_color_table(colormap) if colormap != HEATMAP_COLORMAP else heatmap_color_table()
     node = slicer.vtkMRMLColorTableNode()
-    node.SetName(HEATMAP_COLOR_NODE_NAME)
+    node.SetName(name)
     node.SetTypeToUser()
     node.SetNumberOfColors(len(colors))
     for i, (r, g, b) in enumerate(colors):
         node.SetColor(i, f"{i / (len(colors) - 1):.3f}", r, g, b, 1.0)
-    node.SetAttribute(ROLE_ATTRIBUTE, "heatmap colors")
+    node.SetAttribute(ROLE_ATTRIBUTE, role)
     scene.AddNode(node)
     return node
+
+
+def matplotlib_color_table(colormap: str, n_colors: int = 256) -> list[tuple[float, float, float]]:
+    """``n_colors`` RGB triples in [0, 1] of one of matplotlib's colour maps (e.g. ``"viridis"``)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[colormap]
+    return [tuple(float(c) for c in cmap(i / (n_colors - 1))[:3]) for i in range(n_colors)]
+
+
+def _heatmap_color_node(scene):
+    return _color_node(scene, BUILTIN_HEATMAP_COLOR_NODE_IDS, HEATMAP_COLOR_NODE_NAME, HEATMAP_COLORMAP,
+                       "heatmap colors")
+
+
+def _voxel_map_color_node(scene):
+    return _color_node(scene, BUILTIN_VOXEL_MAP_COLOR_NODE_IDS, VOXEL_MAP_COLOR_NODE_NAME, VOXEL_MAP_COLORMAP,
+                       "voxel map colors")
+
+
+def add_color_legend(node, title: str):
+    """A colour legend (``vtkMRMLColorLegendDisplayNode``, Slicer's Colors module) for a volume node.
+
+    Made as Slicer's ``colors.logic().AddDefaultColorLegendDisplayNode`` makes it; it shows in the
+    views where the volume is a layer, titled ``title``. Returns the legend display node.
+    """
+    import slicer
+
+    scene = node.GetScene()
+    if scene.CreateNodeByClass("vtkMRMLColorLegendDisplayNode") is None:
+        # a bare slicer-core scene: the Colors module (which registers the class in Slicer) is not loaded
+        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
+    legend = slicer.vtkSlicerColorLogic.AddDefaultColorLegendDisplayNode(node)
+    if legend is None:
+        raise InputError(f"Could not add a colour legend to '{node.GetName()}' (it has no display node).")
+    legend.SetTitleText(title)
+    legend.SetLabelFormat("%.2f" if "heatmap" in title else "%.3g")
+    legend.SetVisibility(True)
+    return legend
 
 
 def _fmt(value) -> str:
@@ -373,7 +426,9 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     Returns:
         dict of what was created: ``segmentation`` (node ID), ``ring_segment_ids`` and
         ``ring_segment_names`` (lists, label order; empty without rings), ``voxel_map_volumes``
-        (feature name -> node ID), ``heatmap_volume``, ``heatmap_color`` (colour node ID, possibly
+        (feature name -> node ID), ``heatmap_volume``, ``heatmap_legend`` (its colour legend display
+        node ID), ``heatmap_shown_from`` / ``heatmap_top`` (the heatmap values shown: transparent
+        below, colour scale top), ``heatmap_color`` (colour node ID, possibly
         shared), ``scores_table``, ``features_table`` (node IDs; absent when not asked for) and
         ``suffix`` (name suffix of this run).
 
@@ -405,7 +460,10 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     # -- read every file first --------------------------------------------------------------
     files = read_output_dir(out_dir)
     result = files["result"]
-    rings_node = read_volume(files["rings"], labelmap=True) if wanted["rings"] else None
+    rings_node = read_volume(files["rings"], labelmap=True) if wanted["rings"] or wanted["heatmap"] else None
+    # the rings as analysed (1 mm grid) when the run wrote them; older runs: on the CT grid
+    rings_shown = (read_volume(files["rings_1mm"], labelmap=True) if wanted["rings"] and files.get("rings_1mm")
+                   else rings_node if wanted["rings"] else None)
     heatmap_node = read_volume(files["heatmap"]) if wanted["heatmap"] else None
     map_nodes = ({name: read_volume(path) for name, path in files["voxel_maps"].items()}
                  if wanted["voxel_maps"] else {})
@@ -418,9 +476,12 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     tables = read_features_csv(files["features"]) if wanted["tables"] else None
 
     rings = []
-    if rings_node is not None:
-        ring_array = numpy_support.vtk_to_numpy(rings_node.GetImageData().GetPointData().GetScalars())
+    if rings_shown is not None:
+        ring_array = numpy_support.vtk_to_numpy(rings_shown.GetImageData().GetPointData().GetScalars())
         rings = ring_segment_names(gtv_name, files["rings_info"], np.unique(ring_array))
+    heat_range = None
+    if heatmap_node is not None:  # the heatmap's shown range from its values in the GTV (CT grid)
+        heat_range = heatmap_display_range(_voxels(heatmap_node), _voxels(rings_node) == 1)
 
     heatmap_name = heatmap_node_name(result.get("gradcam_method"))
     map_names = {name: f"{NODE_PREFIX} {name}" for name in map_nodes}
@@ -437,7 +498,7 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
     # -- ring segments ------------------------------------------------------------------------
     ring_ids, ring_names = [], []
     for index, (label, name) in enumerate(rings):
-        binary = _binary_labelmap(rings_node, label)
+        binary = _binary_labelmap(rings_shown, label)
         color = ring_color(index)
         ring_id = segmentation_node.AddSegmentFromBinaryLabelmapRepresentation(binary, name + suffix, color)
         mark_chosen(segmentation_node, ring_id)
@@ -462,10 +523,11 @@ def write_results_to_scene(volume_node, segmentation_node, segment_id: str, out_
         add_volume(node, map_names[name] + suffix, "voxel map")
         node.SetDescription(f"Voxel-based radiomics map {name} (PyRadiomics definition) inside the GTV; "
                             "0 outside the GTV.")
+        _style_voxel_map(scene, node, name)
         created["voxel_map_volumes"][name] = node.GetID()
 
     if heatmap_node is not None:
-        created.update(_add_heatmap(scene, heatmap_node, heatmap_name + suffix, model, add_volume))
+        created.update(_add_heatmap(scene, heatmap_node, heatmap_name + suffix, model, add_volume, heat_range))
     if tables is not None:
         created.update(_add_tables(scene, result, tables, suffix, demonstration))
     show_results(scene, volume_node, heatmap_node, segmentation_node, segment_id, ring_ids)
@@ -481,20 +543,55 @@ def _wanted_parts(outputs) -> dict:
     return {part: bool(outputs.get(part, True)) for part in OUTPUT_PARTS}
 
 
-def _add_heatmap(scene, heatmap_node, name, model, add_volume) -> dict:
-    """Add the heatmap volume, shown with the heatmap colours, window 0-1 and 0 transparent."""
+def _voxels(node):
+    """The voxel values of a volume node as a flat NumPy array (a view)."""
+    from vtk.util import numpy_support
+
+    return numpy_support.vtk_to_numpy(node.GetImageData().GetPointData().GetScalars())
+
+
+def _style_voxel_map(scene, node, name: str) -> None:
+    """Viridis, window over the map's 1st-99th percentile in the GTV (its non-zero voxels), 0
+    transparent, and a colour legend titled with the feature's name."""
+    import numpy as np
+
+    values = _voxels(node)
+    inside = values[(values != 0) & np.isfinite(values)]
+    low, high = (np.percentile(inside, VOXEL_MAP_WINDOW_PERCENTILES) if inside.size else (0.0, 1.0))
+    if high <= low:
+        high = low + max(abs(low) * 1e-3, 1e-6)
+    display = node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(_voxel_map_color_node(scene).GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(float(low), float(high))
+    display.AutoThresholdOff()
+    # 0 (outside the GTV) transparent: shown from just above / below 0 on the side the values lie
+    lowest, highest = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 1.0)
+    display.SetThreshold(lowest, highest)
+    display.ApplyThresholdOn()
+    add_color_legend(node, name)
+
+
+def _add_heatmap(scene, heatmap_node, name, model, add_volume, heat_range) -> dict:
+    """Add the heatmap volume: Inferno from ``heat_range[0]`` (transparent below) to ``heat_range[1]``
+    (``outputs.colours.heatmap_display_range``), with a colour legend."""
     add_volume(heatmap_node, name, "heatmap")
+    shown_from, top = heat_range
     heatmap_node.SetDescription("Class-activation heatmap of the survival model, in [0, 1]; shows where the "
-                                "model looked, not where the tumour is. " + str(model.get("disclaimer") or ""))
+                                "model looked, not where the tumour is. Transparent below the median of its "
+                                f"values in the GTV ({shown_from:.3f}); colour scale up to their 99th percentile "
+                                f"({top:.3f}). " + str(model.get("disclaimer") or ""))
     color_node = _heatmap_color_node(scene)
     display = heatmap_node.GetDisplayNode()
     display.SetAndObserveColorNodeID(color_node.GetID())
     display.AutoWindowLevelOff()
-    display.SetWindowLevelMinMax(0.0, 1.0)
+    display.SetWindowLevelMinMax(shown_from, top)
     display.AutoThresholdOff()
-    display.SetThreshold(HEATMAP_LOWER_THRESHOLD, 1.0)
-    display.ApplyThresholdOn()  # 0 (outside the model crop) becomes transparent over the CT
-    return {"heatmap_volume": heatmap_node.GetID(), "heatmap_color": color_node.GetID()}
+    display.SetThreshold(shown_from, 1.0)
+    display.ApplyThresholdOn()  # below the GTV's median heat (and 0 outside the model crop): transparent
+    legend = add_color_legend(heatmap_node, name[len(NODE_PREFIX) + 1:] if name.startswith(NODE_PREFIX) else name)
+    return {"heatmap_volume": heatmap_node.GetID(), "heatmap_color": color_node.GetID(),
+            "heatmap_legend": legend.GetID(), "heatmap_shown_from": shown_from, "heatmap_top": top}
 
 
 def _add_tables(scene, result, tables, suffix: str, demonstration: str) -> dict:

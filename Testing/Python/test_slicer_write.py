@@ -117,7 +117,8 @@ def snapshot(scene, seg, created):
 
 
 def expected_ring_counts(out_dir):
-    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(Path(out_dir) / "rings.nrrd")))
+    """Voxels of each ring as analysed (rings_1mm.nrrd, the 1 mm grid the ring segments keep)."""
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(Path(out_dir) / "rings_1mm.nrrd")))
     result = json.loads((Path(out_dir) / "result.json").read_text())
     return {f"GTV ring {r['inner_mm']:g}-{r['outer_mm']:g} mm": int((labels == r["label"]).sum())
             for r in result["rings"]}
@@ -171,9 +172,14 @@ def test_volumes_on_ct_grid_and_heatmap_overlay(out_dir):
     color = scene.GetNodeByID(created["heatmap_color"])
     assert display.GetColorNodeID() == color.GetID() and color.IsA("vtkMRMLColorTableNode")
     assert color.GetNumberOfColors() >= 128
-    assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx((0.0, 1.0))
-    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(rs.HEATMAP_LOWER_THRESHOLD)
-    assert 0.0 < rs.HEATMAP_LOWER_THRESHOLD < 1.0
+    # Shown from the median of the heatmap in the GTV, colour scale to its 99th percentile (rings.nrrd label 1).
+    heat = sitk.GetArrayFromImage(sitk.ReadImage(str(out_dir / result["outputs"]["heatmap"])))
+    gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(out_dir / result["outputs"]["rings"]))) == 1
+    shown_from, top = np.percentile(heat[gtv], [50, 99])
+    assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx((shown_from, top), rel=1e-5)
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == pytest.approx(shown_from, rel=1e-5)
+    assert 0.0 < shown_from < top < 1.0 and (heat[gtv] >= shown_from).mean() >= 0.5
+    assert (created["heatmap_shown_from"], created["heatmap_top"]) == pytest.approx((shown_from, top), rel=1e-5)
 
     # Voxel values survive the LPS->RAS round trip unchanged and in the same order.
     array = voxels(scene.GetNodeByID(created["voxel_map_volumes"][map_names[0]]))
@@ -315,9 +321,10 @@ def test_save_scene_mrb_loads_back(out_dir, tmp_path, monkeypatch):
     seg = by_name("Segmentation")
     names = rs.segment_names(seg)
     expected = expected_ring_counts(out_dir)
-    assert names == ["GTV", *expected]
+    assert names == [*expected, "GTV"]  # the GTV last: drawn over the rings
     segmentation = seg.GetSegmentation()
-    gtv_voxels = int((sitk.GetArrayFromImage(sitk.ReadImage(str(GTV_PATH))) > 0).sum())
+    # the GTV as analysed: label 1 on the 1 mm grid
+    gtv_voxels = int((sitk.GetArrayFromImage(sitk.ReadImage(str(out_dir / "rings_1mm.nrrd"))) == 1).sum())
     assert segment_voxels(seg, segmentation.GetSegmentIdBySegmentName("GTV")) == gtv_voxels
     for name, count in expected.items():
         assert segment_voxels(seg, segmentation.GetSegmentIdBySegmentName(name)) == count

@@ -162,6 +162,6 @@ def test_radsurv_score_on_pat1_reports_demonstration_survival(tmp_path, capsys):
     assert note["available"] and note["demonstration"] is True and note["source"] == "model bundle demo-seresnet3d 0.1.0-demo"
     assert "DEMONSTRATION" in note["note"] and note["estimator"] == "breslow" and note["time_unit"] == "days"
     printed = capsys.readouterr().out
-    lines = [line for line in printed.splitlines() if line.startswith("survival probability:")]
-    assert len(lines) == 1 and "(DEMONSTRATION model bundle demo-seresnet3d 0.1.0-demo, Breslow baseline" in lines[0]
-    assert f"2 y {result['survival_2y']:.2f}" in lines[0]
+    lines = [line for line in printed.splitlines() if line.startswith("survival 1-year")]
+    assert len(lines) == 1 and "from DEMONSTRATION model bundle demo-seresnet3d 0.1.0-demo, Breslow baseline" in lines[0]
+    assert f"2-year {100 * result['survival_2y']:.0f} %" in lines[0]
