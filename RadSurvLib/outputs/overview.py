@@ -106,8 +106,13 @@ SURVIVAL_KEYS = (("survival_1y", 1), ("survival_2y", 2), ("survival_3y", 3))
 
 
 def format_risk(value) -> str:
-    """A risk score (unitless model output) to 3 decimals: ``0.992``; "n/a" for None."""
-    return "n/a" if value is None else f"{float(value):.3f}"
+    """A risk score or cut-off (unitless model output) to 3 decimals: ``0.992``; below 0.001 (not 0)
+    to 1 significant digit, as 3 decimals would misstate it (a cut-off of 0.00063 reads ``0.0006``,
+    not ``0.001``); "n/a" for None."""
+    if value is None:
+        return "n/a"
+    value = float(value)
+    return f"{value:.1g}" if 0 < abs(value) < 0.001 else f"{value:.3f}"
 
 
 def format_volume(volume_mm3) -> str:

@@ -109,3 +109,11 @@ def test_summary_numbers_rounded():
 
     assert format_volume(853.4) == "853 mm^3" and format_volume(1_234_567) == "1,234.6 ml"
     assert format_hu(-712.44) == "-712.4 HU"
+
+
+def test_a_cut_off_below_a_thousandth_is_not_rounded_up():
+    """The demonstration bundle's cut-off 0.00063: 3 decimals would print 0.001, a different cut-off."""
+    from RadSurvLib.outputs.overview import format_risk
+
+    assert format_risk(0.000628) == "0.0006" and format_risk(-0.00041) == "-0.0004"
+    assert format_risk(0.98519) == "0.985" and format_risk(0.0) == "0.000" and format_risk(None) == "n/a"
