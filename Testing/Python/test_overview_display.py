@@ -99,7 +99,7 @@ def test_summary_numbers_rounded():
               "survival_1y": 0.8312, "survival_2y": 0.6449, "survival_3y": 0.5}
     text = "\n".join(summary_lines(result))
     print(text)
-    assert "risk score: 0.992" in text and "cut-off 0.001" in text and "0.99199" not in text
+    assert "risk score: 0.992" in text and "cut-off 0.0006" in text and "0.99199" not in text
     assert "survival 1-year 83 %, 2-year 64 %, 3-year 50 % (demonstration model)" in text
     assert "GTV volume: 311.0 ml as delineated, 310.9 ml at 1 mm (analysed)" in text
     assert "ring_0-3mm: 65.3 ml analysed (1 mm grid), 53.9 ml on the CT grid" in text
