@@ -459,10 +459,11 @@ def place_on_grid(voxel_map, reference, background: float = 0.0):
             or not np.allclose(voxel_map.GetDirection(), reference.GetDirection(), atol=1e-6)
             or min(start) < 0 or any(a + n > m for a, n, m in zip(start, size, reference.GetSize()))):
         raise ValueError("the voxel map is not on a box of the reference grid")
-    full = np.full(sitk.GetArrayViewFromImage(reference).shape, background, dtype=np.float32)
-    full[tuple(slice(a, a + n) for a, n in zip(start[::-1], size[::-1]))] = sitk.GetArrayViewFromImage(voxel_map)
-    out = sitk.GetImageFromArray(full)
+    out = sitk.Image(reference.GetSize(), sitk.sitkFloat32)  # zeros; pasted into in place (no array copies)
     out.CopyInformation(reference)
+    if background:
+        out = sitk.Add(out, float(background))
+    out[tuple(slice(a, a + n) for a, n in zip(start, size))] = sitk.Cast(voxel_map, sitk.sitkFloat32)
     return out
 
 
