@@ -53,6 +53,12 @@ PANEL = "RadSurvPanel"
 BRUSH_RANGE_MM = (1, 100)
 BRUSH_DEFAULT_MM = 10
 
+#: Colour of the texts drawn in the slice views (RGB 0-1): yellow, unlike any CT grey or RadSurv colour.
+ANNOTATION_RGB = (1.0, 0.85, 0.1)
+
+#: Height of the bottom orientation letter above the view's lower edge, pixels (above trame-slicer's slider).
+BOTTOM_LETTER_PX = 34
+
 #: trame-slicer's state key of the volume-rendering crop toggle (see ``RadSurvApp._no_volume_no_crop``).
 CROP_STATE_KEY = "VolumePropertyState__volume_crop_active"
 
@@ -438,49 +444,64 @@ class RadSurvApp(TrameApp):
         self._update_view_text()
 
     def _annotate_views(self) -> None:
-        """A corner annotation in each slice view (orientation letters at the edges, slice position,
-        W/L) and the HU probe under the cursor; done once, the views live as long as the server."""
+        """Texts drawn in each slice view: orientation letters at the edges, and in the upper-right
+        corner the view's orientation and slice position, the W/L and the HU probe under the cursor
+        (the other corners and the bottom edge hold trame-slicer's buttons and slider; the bottom
+        letter is drawn above the slider). Done once: the views live as long as the server."""
         import vtk
 
         self._annotations = {}
         for view in self.slicer_app.view_manager.get_slice_views():
             annotation = vtk.vtkCornerAnnotation()
-            annotation.SetMaximumFontSize(15)
-            annotation.SetMinimumFontSize(11)
+            annotation.SetMaximumFontSize(16)
+            annotation.SetMinimumFontSize(12)
             annotation.SetNonlinearFontScaleFactor(1)
-            annotation.GetTextProperty().SetColor(1.0, 0.9, 0.3)  # yellow, unlike any CT grey
-            annotation.GetTextProperty().ShadowOn()
+            bottom = vtk.vtkTextActor()
+            anchor = vtk.vtkCoordinate()
+            anchor.SetCoordinateSystemToNormalizedViewport()
+            anchor.SetValue(0.5, 0.0)
+            bottom.GetPositionCoordinate().SetCoordinateSystemToDisplay()
+            bottom.GetPositionCoordinate().SetReferenceCoordinate(anchor)
+            bottom.GetPositionCoordinate().SetValue(0, BOTTOM_LETTER_PX)
+            bottom.GetTextProperty().SetJustificationToCentered()
+            bottom.GetTextProperty().SetFontSize(16)
+            for prop in (annotation.GetTextProperty(), bottom.GetTextProperty()):
+                prop.SetColor(*ANNOTATION_RGB)
+                prop.BoldOn()
+                prop.ShadowOn()
             view.first_renderer().AddViewProp(annotation)
-            self._annotations[view] = annotation
+            view.first_renderer().AddViewProp(bottom)
+            self._annotations[view] = {"corner": annotation, "bottom": bottom, "probe": ""}
             view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent,
-                                               lambda *_a, v=view: self._update_view_text(v))
+                                             lambda *_a, v=view: self._update_view_text(v))
             view.interactor().AddObserver(vtk.vtkCommand.MouseMoveEvent,
                                           lambda *_a, v=view: self._probe(v), -1.0)
             self._update_view_text(view)
 
     def _update_view_text(self, only=None) -> None:
-        """Texts of the slice views' annotations from their slice nodes and the CT's window."""
+        """Texts of the slice views from their slice nodes, the CT's window and the last probe."""
         display = self.ct_node.GetDisplayNode() if self.ct_node is not None else None
         wl = window_text(display.GetWindow(), display.GetLevel()) if display is not None else ""
         if self.state.rs_window_text != wl:
             self.state.rs_window_text = wl
-        for view, annotation in getattr(self, "_annotations", {}).items():
+        for view, texts in getattr(self, "_annotations", {}).items():
             if only is not None and view is not only:
                 continue
             node = view.get_view_node()
             matrix = node.GetSliceToRAS()
             m = [[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]
             letters = orientation_letters(m)
-            annotation.SetText(6, letters["left"])   # left edge
-            annotation.SetText(5, letters["right"])  # right edge
-            annotation.SetText(7, letters["top"])    # upper edge
-            annotation.SetText(4, letters["bottom"])  # lower edge
-            annotation.SetText(2, f"{node.GetOrientation()}  {slice_position_text(m)}" if self.ct_node else "")
-            annotation.SetText(0, wl)
+            corner = texts["corner"]
+            corner.SetText(6, letters["left"])   # left edge
+            corner.SetText(5, letters["right"])  # right edge
+            corner.SetText(7, letters["top"])    # upper edge
+            texts["bottom"].SetInput(letters["bottom"])
+            lines = [f"{node.GetOrientation()} {slice_position_text(m)}", wl, texts["probe"]] if self.ct_node else []
+            corner.SetText(3, "\n".join(line for line in lines if line))
             view.schedule_render()
 
     def _probe(self, view) -> None:
-        """HU of the CT voxel under the cursor, in the view's lower-right corner and ``rs_probe``."""
+        """HU of the CT voxel under the cursor, in the view's corner text and ``rs_probe``."""
         if self.ct_node is None or self.ct_node.GetImageData() is None:
             return
         import vtk
@@ -493,10 +514,10 @@ class RadSurvApp(TrameApp):
         image = self.ct_node.GetImageData()
         hu = sample_hu(m, image.GetDimensions(), lambda i, j, k: image.GetScalarComponentAsDouble(i, j, k, 0), ras)
         text = probe_text(hu, ras)
-        annotation = self._annotations.get(view)
-        if annotation is not None:
-            annotation.SetText(1, text)
-            view.schedule_render()
+        texts = self._annotations.get(view)
+        if texts is not None:
+            texts["probe"] = text
+            self._update_view_text(view)
         with self.state:
             self.state.rs_probe = text
 
