@@ -16,6 +16,7 @@ reverse proxy and authentication; see README "In a browser").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -58,6 +59,9 @@ ANNOTATION_RGB = (1.0, 0.85, 0.1)
 
 #: Height of the bottom orientation letter above the view's lower edge, pixels (above trame-slicer's slider).
 BOTTOM_LETTER_PX = 34
+
+#: trame-slicer's state prefix of its W/L range slider (see ``RadSurvApp._window_slider_kept_wide``).
+WINDOW_SLIDER_STATE = "VolumePropertyState__window_level_slider__RangeSliderState"
 
 #: trame-slicer's state key of the volume-rendering crop toggle (see ``RadSurvApp._no_volume_no_crop``).
 CROP_STATE_KEY = "VolumePropertyState__volume_crop_active"
@@ -143,7 +147,8 @@ class RadSurvApp(TrameApp):
         # trame-slicer's own "volume loaded" signal: editor (new segmentation), volume properties, drawer.
         # Its volume properties give the CT an automatic window (percentiles); the preset is set after it,
         # so that the same CT opens with the same window on every load.
-        self.logic._load_files_logic.volume_loaded(self.ct_node)
+        with self._window_slider_kept_wide():
+            self.logic._load_files_logic.volume_loaded(self.ct_node)
         self.set_window(DEFAULT_WINDOW_PRESET)
         self._watch_segmentation()
         segmentation_node = self.segmentation_node
@@ -250,7 +255,8 @@ class RadSurvApp(TrameApp):
             raise InputError(f"{Path(mrb_path).name}: the scene holds no CT volume.")
         self.ct_node = volumes[0]
         self.slicer_app.display_manager.show_volume(self.ct_node, do_reset_views=True)
-        self.logic._load_files_logic.volume_loaded(self.ct_node)
+        with self._window_slider_kept_wide():
+            self.logic._load_files_logic.volume_loaded(self.ct_node)
         self.set_window(DEFAULT_WINDOW_PRESET)
         self._watch_segmentation()
         segment_id = app_scene.ensure_gtv_segment(self.segmentation_node, self.ct_node)
@@ -439,9 +445,33 @@ class RadSurvApp(TrameApp):
         if display is None:
             self.ct_node.CreateDefaultDisplayNodes()
             display = self.ct_node.GetDisplayNode()
+        if getattr(self, "_observed_display", None) is not display:
+            import vtk
+
+            display.AddObserver(vtk.vtkCommand.ModifiedEvent, lambda *_a: self._update_view_text())
+            self._observed_display = display
         display.AutoWindowLevelOff()
         display.SetWindowLevel(window, level)
         self._update_view_text()
+
+    @contextlib.contextmanager
+    def _window_slider_kept_wide(self):
+        """Keep trame-slicer's W/L range slider at least as wide as before and as every preset.
+
+        On a load trame-slicer narrows the slider to the new CT's scalar range; the browser's slider
+        then clamps the window it still shows (the previous one, e.g. the lung preset reaching
+        -1350 HU on a CT starting at -1024 HU) and sends that back, which replaced the preset just
+        set: the same CT opened with another window on a second load. A slider never narrower than
+        before and than the presets has nothing to clamp."""
+        low_key, high_key = (f"{WINDOW_SLIDER_STATE}__min_value", f"{WINDOW_SLIDER_STATE}__max_value")
+        before = (self.state[low_key], self.state[high_key]) if self.state.has(low_key) else None
+        yield
+        if before is None or not self.state.has(low_key):
+            return
+        lows = [level - window / 2 for window, level in WINDOW_PRESETS_HU.values()]
+        highs = [level + window / 2 for window, level in WINDOW_PRESETS_HU.values()]
+        self.state[low_key] = min([self.state[low_key], before[0], *lows])
+        self.state[high_key] = max([self.state[high_key], before[1], *highs])
 
     def _annotate_views(self) -> None:
         """Texts drawn in each slice view: orientation letters at the edges, and in the upper-right
@@ -475,7 +505,7 @@ class RadSurvApp(TrameApp):
             view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent,
                                              lambda *_a, v=view: self._update_view_text(v))
             view.interactor().AddObserver(vtk.vtkCommand.MouseMoveEvent,
-                                          lambda *_a, v=view: self._probe(v), -1.0)
+                                          lambda *_a, v=view: self._probe(v), 100.0)  # before the interactor style, which may abort the event
             self._update_view_text(view)
 
     def _update_view_text(self, only=None) -> None:
