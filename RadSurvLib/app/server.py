@@ -54,8 +54,9 @@ PANEL = "RadSurvPanel"
 BRUSH_RANGE_MM = (1, 100)
 BRUSH_DEFAULT_MM = 10
 
-#: Colour of the texts drawn in the slice views (RGB 0-1): yellow, unlike any CT grey or RadSurv colour.
-ANNOTATION_RGB = (1.0, 0.85, 0.1)
+#: Colour of the texts drawn in the slice views (RGB 0-1): near-white with a shadow, as Slicer's corner
+#: texts; not a colour, so it is never taken for an outline or for heatmap colour.
+ANNOTATION_RGB = (0.95, 0.95, 0.95)
 
 #: Height of the bottom orientation letter above the view's lower edge, pixels (above trame-slicer's slider).
 BOTTOM_LETTER_PX = 34
@@ -618,17 +619,19 @@ class RadSurvApp(TrameApp):
             _button("PAT1 CT only", TOOLTIPS["pat1-ct"], click=(self.load_pat1, "[false]"), variant="tonal",
                     classes="ml-2", id="rs-load-pat1-ct")
             html.Div("{{ rs_case }}", classes="ml-3 text-caption", id="rs-case")
-            html.Div("GTV {{ rs_gtv_text }}", v_if=("rs_case",), classes="ml-3 text-subtitle-2", id="rs-gtv-live")
+            html.Div("GTV {{ rs_gtv_text }}", v_if=("rs_case",), classes="ml-3 text-subtitle-2",
+                     style="white-space: nowrap;", id="rs-gtv-live")
             v3.VSpacer()
             with html.Div(v_if=("rs_case",), classes="d-flex align-center", id="rs-window-presets"):
-                with v3.VBtn(v_for="preset in rs_window_presets", key="preset.name", size="small", variant="text",
+                with v3.VBtn(v_for="preset in rs_window_presets", key="preset.name", size="small",
+                             variant=("rs_window_text.endsWith('(' + preset.name + ')') ? 'tonal' : 'text'",),
                              classes="mx-1 text-none", id=("`rs-window-${preset.name}`",),
                              click=(self.set_window, "[preset.name]")):
                     html.Span("{{ preset.label }}")
                     v3.VTooltip(text=("`Window/level preset: ${preset.label} (HU)`",), activator="parent",
                                 location="bottom")
-                html.Div("{{ rs_window_text }}", classes="mx-2 text-caption", id="rs-window")
-                html.Div("{{ rs_probe }}", classes="mx-2 text-caption", style="min-width: 14em;", id="rs-probe")
+                html.Div("{{ rs_probe }}", classes="mx-2 text-caption", id="rs-probe",
+                         style="white-space: nowrap; min-width: 19em;")
             # Errors and notices over whatever panel is open (also before a case is loaded).
             with v3.VSnackbar(model_value=("!!rs_error",), timeout=-1, location="top", color="error",
                               multi_line=True, update_modelValue="rs_error = $event ? rs_error : ''"):
