@@ -9,6 +9,12 @@ the voxel-map / heatmap picker and the downloads (``scene.mrb``, ``result.json``
 ``control.task.SceneScoringTask`` and the worker, and the results are written into the scene by
 ``slicer.write`` as in the Slicer module.
 
+Around the views: every error in a banner at the top of the page (whatever panel is open, also
+before a case is loaded), without server paths; the GTV's volume in the top bar after every edit;
+W/L presets (mediastinum, lung, bone) with their numbers, the CT opening in the mediastinal window on
+every load; orientation letters, slice position, W/L and the HU under the cursor drawn in each slice
+view; Paint / Erase brushes in mm; a tooltip on each of RadSurv's buttons (``readouts`` makes the texts).
+
 One server process serves one scene (trame's model: start one per user, behind the hospital's
 reverse proxy and authentication; see README "In a browser").
 """
@@ -618,7 +624,7 @@ class RadSurvApp(TrameApp):
                     id="rs-load-pat1")
             _button("PAT1 CT only", TOOLTIPS["pat1-ct"], click=(self.load_pat1, "[false]"), variant="tonal",
                     classes="ml-2", id="rs-load-pat1-ct")
-            html.Div("{{ rs_case }}", classes="ml-3 text-caption", id="rs-case")
+            html.Div("{{ rs_case }}", classes="ml-3 text-caption", style="white-space: nowrap;", id="rs-case")
             html.Div("GTV {{ rs_gtv_text }}", v_if=("rs_case",), classes="ml-3 text-subtitle-2",
                      style="white-space: nowrap;", id="rs-gtv-live")
             v3.VSpacer()
