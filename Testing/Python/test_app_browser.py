@@ -170,7 +170,11 @@ def _shot(pg, name: str) -> np.ndarray:
 
 
 def _page_shot(pg, name: str) -> None:
+    """Screenshot of the whole page, the cursor first moved to the footer (no tooltip open) and banners
+    given the time to fade in."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.mouse.move(5, VIEWPORT["height"] - 5)
+    pg.wait_for_timeout(800)
     pg.screenshot(path=str(SHOTS / name))
 
 
@@ -292,7 +296,6 @@ def test_bad_upload_on_a_fresh_page_shows_its_message(fresh_page, tmp_path, name
     assert expected in text, text
     assert not has_server_path(text) and "/tmp" not in text and "radsurv-app" not in text, text
     if name == "notes.txt":
-        pg.wait_for_timeout(800)  # the banner's fade-in
         _page_shot(pg, "00-bad-upload-page.png")
     pg.click("#rs-error-close")
     pg.wait_for_selector("#rs-error", state="hidden", timeout=30_000)
@@ -405,6 +408,15 @@ def test_delineate_score_cancel_download(page, tmp_path):
     assert over_gtv > 500, f"only {over_gtv} heatmap pixels over the GTV"
     rows_text = " ".join(pg.locator("#rs-scores").all_inner_texts())
     assert "risk" in rows_text.lower(), rows_text
+    # result.json as the browser receives it: the run's result, without the server's folders.
+    import json
+
+    from RadSurvLib.app.readouts import has_server_path
+
+    served = _download(pg, "#rs-dl-result", tmp_path / "result.json").read_text()
+    assert "risk_score" in json.loads(served) or "risk" in served, served[:500]
+    paths = [line.strip() for line in served.splitlines() if has_server_path(line)]
+    assert not paths and "radsurv-app" not in served, paths[:5]
 
     # 4. A second run, cancelled: the scene is as it was.
     before = _state(pg, "rs_scene")
