@@ -165,7 +165,7 @@ class RadSurvApp(TrameApp):
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
         self.scoring.out_dir = self.scoring.result = None
-        self.state.update({"rs_case": case.name, "rs_error": "", "rs_scores": [], "rs_has_results": False,
+        self.state.update({"rs_case": case.name, "rs_error": "", "rs_info": "", "rs_scores": [], "rs_has_results": False,
                            "rs_overlays": [], "rs_overlay": None, "rs_heatmap_s": None,
                            })
         self.ui.data.active_tool = SegmentEditorUI.__name__
@@ -269,7 +269,7 @@ class RadSurvApp(TrameApp):
         segment_id = app_scene.ensure_gtv_segment(self.segmentation_node, self.ct_node)
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
-        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": ""})
+        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": "", "rs_info": ""})
         self.ui.data.active_tool = SegmentEditorUI.__name__
         self._refresh_overlays()
         self._update_gtv_volume()

@@ -439,6 +439,7 @@ def test_delineate_score_cancel_download(page, tmp_path):
     assert any("heatmap" in n.lower() for n in names) and any(n.endswith(".mrml") for n in names), names
     pg.locator("input[type=file]").first.set_input_files(str(mrb))
     pg.wait_for_function("() => window.trame.state.get('rs_case') === 'scene.mrb'", timeout=120_000)
+    pg.wait_for_selector("#rs-info", state="hidden", timeout=30_000)  # the notice of the cancel is gone
     assert any("heatmap" in entry for entry in _state(pg, "rs_scene"))
     _wait_for_picture(pg, "08-mrb-reloaded.png", lambda rgb: _grey_fraction(rgb) > 0.2, limit_s=60)
     _page_shot(pg, "08-mrb-reloaded-page.png")
