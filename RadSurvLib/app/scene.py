@@ -138,3 +138,26 @@ def write_scene_mrb(scene, mrb_path) -> Path:
     if not scene.WriteToMRB(str(mrb_path)) or not mrb_path.is_file():
         raise InputError(f"Could not write the scene bundle {mrb_path}.")
     return mrb_path
+
+
+def segment_volume_ml(segmentation_node, segment_id: str) -> float:
+    """Volume of a segment, ml, from its binary labelmap as the Segment Editor holds it (no export:
+    cheap enough to run after every brush stroke).
+
+    Counts the voxels carrying the segment's label value in its labelmap layer (segments may share
+    a layer) times the voxel volume (the labelmap's spacing, mm^3); 0.0 for an empty segment or one
+    without a binary labelmap.
+    """
+    import numpy as np
+    from vtk.util import numpy_support
+
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        return 0.0
+    labelmap = segment.GetRepresentation("Binary labelmap")
+    if labelmap is None or labelmap.GetPointData() is None or labelmap.GetPointData().GetScalars() is None:
+        return 0.0
+    values = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars())
+    count = int(np.count_nonzero(values == segment.GetLabelValue()))
+    spacing = labelmap.GetSpacing()
+    return count * spacing[0] * spacing[1] * spacing[2] / 1000.0

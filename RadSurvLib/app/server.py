@@ -9,6 +9,12 @@ the voxel-map / heatmap picker and the downloads (``scene.mrb``, ``result.json``
 ``control.task.SceneScoringTask`` and the worker, and the results are written into the scene by
 ``slicer.write`` as in the Slicer module.
 
+Around the views: every error in a banner at the top of the page (whatever panel is open, also
+before a case is loaded), without server paths; the GTV's volume in the top bar after every edit;
+W/L presets (mediastinum, lung, bone) with their numbers, the CT opening in the mediastinal window on
+every load; orientation letters, slice position, W/L and the HU under the cursor drawn in each slice
+view; Paint / Erase brushes in mm; a tooltip on each of RadSurv's buttons (``readouts`` makes the texts).
+
 One server process serves one scene (trame's model: start one per user, behind the hospital's
 reverse proxy and authentication; see README "In a browser").
 """
@@ -16,6 +22,7 @@ reverse proxy and authentication; see README "In a browser").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -33,6 +40,8 @@ from trame_slicer.core import SlicerApp
 from ..control.session import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
 from ..errors import InputError, RadSurvError
 from . import inputs, scene as app_scene
+from .readouts import (DEFAULT_WINDOW_PRESET, WINDOW_PRESETS_HU, ProgressClock, orientation_letters, probe_text,
+                       public_message, public_result, sample_hu, slice_position_text, volume_text, window_text)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,38 @@ RCA_ENCODER = "jpeg"
 
 #: Name of the drawer tool of RadSurv's panel.
 PANEL = "RadSurvPanel"
+
+#: Brush diameter of the Paint and Erase effects: always in mm on the CT (not relative to the
+#: screen, whose size the user does not know); slider range and the diameter they start with, mm.
+BRUSH_RANGE_MM = (1, 100)
+BRUSH_DEFAULT_MM = 10
+
+#: Colour of the texts drawn in the slice views (RGB 0-1): near-white with a shadow, as Slicer's corner
+#: texts; not a colour, so it is never taken for an outline or for heatmap colour.
+ANNOTATION_RGB = (0.95, 0.95, 0.95)
+
+#: Height of the bottom orientation letter above the view's lower edge, pixels (above trame-slicer's slider).
+BOTTOM_LETTER_PX = 34
+
+#: trame-slicer's state prefix of its W/L range slider (see ``RadSurvApp._window_slider_kept_wide``).
+WINDOW_SLIDER_STATE = "VolumePropertyState__window_level_slider__RangeSliderState"
+
+#: trame-slicer's state key of the volume-rendering crop toggle (see ``RadSurvApp._no_volume_no_crop``).
+CROP_STATE_KEY = "VolumePropertyState__volume_crop_active"
+
+#: Tooltips of RadSurv's own tools (trame-slicer's carry their own).
+TOOLTIPS = {
+    "panel": "RadSurv: scoring options, Score, results and downloads (load a case first)",
+    "pat1": "Load the PAT1 sample: its CT and its GTV",
+    "pat1-ct": "Load PAT1's CT alone, with an empty GTV segment to delineate",
+    "score": "Score the GTV segment: risk score, risk group and heatmap",
+    "cancel": "Stop the scoring run; the scene stays as it was",
+    "scene.mrb": "Download the whole scene as a Slicer scene bundle (.mrb)",
+    "result.json": "Download the last run's result (risk score, group, settings) as JSON",
+    "features.csv": "Download the last run's radiomics features (CSV)",
+    "overview.png": "Download the last run's overview picture (PNG)",
+    "gtv": "Download the GTV segment as a NIfTI mask on the CT's grid",
+}
 
 
 class RadSurvApp(TrameApp):
@@ -72,13 +113,19 @@ class RadSurvApp(TrameApp):
         self._init_state()
         self._route_uploads()
         self._build_panel()
+        self._annotate_views()
+        self._brush_in_mm()
+        self._no_volume_no_crop()
 
     # -- state -------------------------------------------------------------------------------
     def _init_state(self):
         state = self.state
         state.trame__title = "RadSurv"
         state.update({
-            "rs_case": "", "rs_error": "", "rs_info": "", "rs_running": False, "rs_stage": "",
+            "rs_case": "", "rs_error": "", "rs_info": "", "rs_running": False, "rs_stage": "", "rs_progress_text": "",
+            "rs_gtv_text": "", "rs_window_text": "", "rs_probe": "",
+            "rs_window_presets": [{"name": name, "label": f"{name.capitalize()} W {w:.0f} L {lv:.0f}"}
+                                  for name, (w, lv) in WINDOW_PRESETS_HU.items()],
             "rs_fraction": 0.0, "rs_message": "", "rs_scores": [], "rs_has_results": False,
             "rs_overlays": [], "rs_overlay": None, "rs_gtv_ml": None, "rs_heatmap_s": None,
             "rs_radiomics_items": [{"title": k, "value": v} for k, v in RADIOMICS_CHOICES.items()],
@@ -91,7 +138,9 @@ class RadSurvApp(TrameApp):
         self.state.change("rs_overlay")(self._on_overlay_changed)
 
     def _set_error(self, error) -> None:
-        self.state.rs_error = message(error) if isinstance(error, Exception) else str(error)
+        """Show ``error`` in the error banner (over whatever panel is open), without server paths."""
+        text = message(error) if isinstance(error, Exception) else str(error)
+        self.state.rs_error = public_message(text)
 
     # -- loading a case ----------------------------------------------------------------------
     def load_case(self, case: inputs.Case) -> None:
@@ -102,11 +151,13 @@ class RadSurvApp(TrameApp):
         self.slicer_app.scene.Clear()
         self.ct_node = self._add_ct(case.ct)
         self.slicer_app.display_manager.show_volume(self.ct_node, do_reset_views=True)
-        from ..slicer.display import style_ct
-
-        style_ct(self.ct_node, force=True)
         # trame-slicer's own "volume loaded" signal: editor (new segmentation), volume properties, drawer.
-        self.logic._load_files_logic.volume_loaded(self.ct_node)
+        # Its volume properties give the CT an automatic window (percentiles); the preset is set after it,
+        # so that the same CT opens with the same window on every load.
+        with self._window_slider_kept_wide():
+            self.logic._load_files_logic.volume_loaded(self.ct_node)
+        self.set_window(DEFAULT_WINDOW_PRESET)
+        self._watch_segmentation()
         segmentation_node = self.segmentation_node
         if case.gtv is not None:
             app_scene.set_gtv_from_mask(segmentation_node, self.ct_node, case.gtv)
@@ -114,7 +165,7 @@ class RadSurvApp(TrameApp):
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
         self.scoring.out_dir = self.scoring.result = None
-        self.state.update({"rs_case": case.name, "rs_error": "", "rs_scores": [], "rs_has_results": False,
+        self.state.update({"rs_case": case.name, "rs_error": "", "rs_info": "", "rs_scores": [], "rs_has_results": False,
                            "rs_overlays": [], "rs_overlay": None, "rs_heatmap_s": None,
                            })
         self.ui.data.active_tool = SegmentEditorUI.__name__
@@ -211,11 +262,14 @@ class RadSurvApp(TrameApp):
             raise InputError(f"{Path(mrb_path).name}: the scene holds no CT volume.")
         self.ct_node = volumes[0]
         self.slicer_app.display_manager.show_volume(self.ct_node, do_reset_views=True)
-        self.logic._load_files_logic.volume_loaded(self.ct_node)
+        with self._window_slider_kept_wide():
+            self.logic._load_files_logic.volume_loaded(self.ct_node)
+        self.set_window(DEFAULT_WINDOW_PRESET)
+        self._watch_segmentation()
         segment_id = app_scene.ensure_gtv_segment(self.segmentation_node, self.ct_node)
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
-        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": ""})
+        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": "", "rs_info": ""})
         self.ui.data.active_tool = SegmentEditorUI.__name__
         self._refresh_overlays()
         self._update_gtv_volume()
@@ -260,6 +314,8 @@ class RadSurvApp(TrameApp):
             self.scoring.start(self.ct_node, self.segmentation_node, segment_id, options)
             self.state.update({"rs_running": True, "rs_error": "", "rs_stage": "starting", "rs_fraction": 0.0,
                                "rs_message": "starting the RadSurv worker", "rs_heatmap_s": None})
+            self._clock = ProgressClock(started=self._score_clicked_at)
+            self.state.rs_progress_text = "0 % - estimating the time left"
             asyncio.ensure_future(self._poll_loop())
         self._guarded(start)
 
@@ -280,9 +336,11 @@ class RadSurvApp(TrameApp):
                 with self.state:
                     self._set_error(exc)
             task = self.scoring.task
+            shown, text = self._clock.text(task.stage or "starting", task.fraction)
             with self.state:
-                self.state.update({"rs_stage": task.stage or self.state.rs_stage, "rs_fraction": task.fraction,
-                                   "rs_message": task.message, "rs_running": state == RUNNING})
+                self.state.update({"rs_stage": task.stage or self.state.rs_stage, "rs_fraction": shown,
+                                   "rs_progress_text": text, "rs_message": public_message(task.message or ""),
+                                   "rs_running": state == RUNNING})
         with self.state:
             self.state.rs_running = False
             self._update_scene_summary()
@@ -340,7 +398,7 @@ class RadSurvApp(TrameApp):
                 with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
                     data = app_scene.write_scene_mrb(self.slicer_app.scene, Path(tmp) / name).read_bytes()
             else:
-                data = self.scoring.output_file(name).read_bytes()
+                data = public_file(name, self.scoring.output_file(name).read_bytes())
         except RadSurvError as exc:
             self._set_error(exc)
             return None
@@ -352,13 +410,153 @@ class RadSurvApp(TrameApp):
         self.state.rs_scene = sorted(" / ".join(str(part) for part in entry) for entry in snapshot.values())
 
     def _update_gtv_volume(self) -> None:
-        segment_id = app_scene.gtv_segment_id(self.segmentation_node) if self.ct_node else ""
-        if not segment_id:
-            self.state.rs_gtv_ml = None
+        """``rs_gtv_ml`` / ``rs_gtv_text``: the "GTV" segment's volume as it is now (after every stroke)."""
+        segmentation_node = self.segmentation_node if self.ct_node else None
+        segment_id = app_scene.gtv_segment_id(segmentation_node) if segmentation_node is not None else ""
+        ml = app_scene.segment_volume_ml(segmentation_node, segment_id) if segment_id else None
+        self.state.rs_gtv_ml = None if ml is None else round(ml, 3)
+        self.state.rs_gtv_text = volume_text(ml)
+
+    def _watch_segmentation(self) -> None:
+        """Recompute the GTV volume whenever the edited segmentation changes (a brush stroke, an
+        effect, undo): trame-slicer's ``segmentation_modified`` and the segmentation's own events."""
+        if not getattr(self, "_watching_editor", False):
+            self.editor.segmentation_modified.connect(self._on_segmentation_modified)
+            self._watching_editor = True
+        node = self.segmentation_node
+        if node is not None and node is not getattr(self, "_watched_node", None):
+            import slicer
+
+            segmentation = node.GetSegmentation()
+            for event in ("SourceRepresentationModified", "SegmentModified", "SegmentAdded", "SegmentRemoved"):
+                if hasattr(slicer.vtkSegmentation, event):
+                    segmentation.AddObserver(getattr(slicer.vtkSegmentation, event), self._on_segmentation_modified)
+            self._watched_node = node
+
+    def _on_segmentation_modified(self, *_args) -> None:
+        if self.ct_node is None or self.segmentation_node is None:
             return
-        mask = app_scene.segment_mask(self.segmentation_node, segment_id, self.ct_node)
-        spacing = self.ct_node.GetSpacing()
-        self.state.rs_gtv_ml = round(float(mask.sum()) * spacing[0] * spacing[1] * spacing[2] / 1000.0, 2)
+        try:
+            with self.state:
+                self._update_gtv_volume()
+        except Exception:  # noqa: BLE001 - a readout must never break an edit
+            log.exception("GTV volume readout failed")
+
+    # -- views: window/level, orientation letters, slice position, HU probe ---------------------------
+    def set_window(self, preset: str) -> None:
+        """W/L preset buttons: the CT's window (``WINDOW_PRESETS_HU``), in every view."""
+        if self.ct_node is None:
+            return
+        window, level = WINDOW_PRESETS_HU[preset]
+        display = self.ct_node.GetDisplayNode()
+        if display is None:
+            self.ct_node.CreateDefaultDisplayNodes()
+            display = self.ct_node.GetDisplayNode()
+        if getattr(self, "_observed_display", None) is not display:
+            import vtk
+
+            display.AddObserver(vtk.vtkCommand.ModifiedEvent, lambda *_a: self._update_view_text())
+            self._observed_display = display
+        display.AutoWindowLevelOff()
+        display.SetWindowLevel(window, level)
+        self._update_view_text()
+
+    @contextlib.contextmanager
+    def _window_slider_kept_wide(self):
+        """Keep trame-slicer's W/L range slider at least as wide as before and as every preset.
+
+        On a load trame-slicer narrows the slider to the new CT's scalar range; the browser's slider
+        then clamps the window it still shows (the previous one, e.g. the lung preset reaching
+        -1350 HU on a CT starting at -1024 HU) and sends that back, which replaced the preset just
+        set: the same CT opened with another window on a second load. A slider never narrower than
+        before and than the presets has nothing to clamp."""
+        low_key, high_key = (f"{WINDOW_SLIDER_STATE}__min_value", f"{WINDOW_SLIDER_STATE}__max_value")
+        before = (self.state[low_key], self.state[high_key]) if self.state.has(low_key) else None
+        yield
+        if before is None or not self.state.has(low_key):
+            return
+        lows = [level - window / 2 for window, level in WINDOW_PRESETS_HU.values()]
+        highs = [level + window / 2 for window, level in WINDOW_PRESETS_HU.values()]
+        self.state[low_key] = min([self.state[low_key], before[0], *lows])
+        self.state[high_key] = max([self.state[high_key], before[1], *highs])
+
+    def _annotate_views(self) -> None:
+        """Texts drawn in each slice view: orientation letters at the edges, and in the upper-right
+        corner the view's orientation and slice position, the W/L and the HU probe under the cursor
+        (the other corners and the bottom edge hold trame-slicer's buttons and slider; the bottom
+        letter is drawn above the slider). Done once: the views live as long as the server."""
+        import vtk
+
+        self._annotations = {}
+        for view in self.slicer_app.view_manager.get_slice_views():
+            annotation = vtk.vtkCornerAnnotation()
+            annotation.SetMaximumFontSize(16)
+            annotation.SetMinimumFontSize(12)
+            annotation.SetNonlinearFontScaleFactor(1)
+            bottom = vtk.vtkTextActor()
+            anchor = vtk.vtkCoordinate()
+            anchor.SetCoordinateSystemToNormalizedViewport()
+            anchor.SetValue(0.5, 0.0)
+            bottom.GetPositionCoordinate().SetCoordinateSystemToDisplay()
+            bottom.GetPositionCoordinate().SetReferenceCoordinate(anchor)
+            bottom.GetPositionCoordinate().SetValue(0, BOTTOM_LETTER_PX)
+            bottom.GetTextProperty().SetJustificationToCentered()
+            bottom.GetTextProperty().SetFontSize(16)
+            for prop in (annotation.GetTextProperty(), bottom.GetTextProperty()):
+                prop.SetColor(*ANNOTATION_RGB)
+                prop.BoldOn()
+                prop.ShadowOn()
+            view.first_renderer().AddViewProp(annotation)
+            view.first_renderer().AddViewProp(bottom)
+            self._annotations[view] = {"corner": annotation, "bottom": bottom, "probe": ""}
+            view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent,
+                                             lambda *_a, v=view: self._update_view_text(v))
+            view.interactor().AddObserver(vtk.vtkCommand.MouseMoveEvent,
+                                          lambda *_a, v=view: self._probe(v), 100.0)  # before the interactor style, which may abort the event
+            self._update_view_text(view)
+
+    def _update_view_text(self, only=None) -> None:
+        """Texts of the slice views from their slice nodes, the CT's window and the last probe."""
+        display = self.ct_node.GetDisplayNode() if self.ct_node is not None else None
+        wl = window_text(display.GetWindow(), display.GetLevel()) if display is not None else ""
+        if self.state.rs_window_text != wl:
+            self.state.rs_window_text = wl
+        for view, texts in getattr(self, "_annotations", {}).items():
+            if only is not None and view is not only:
+                continue
+            node = view.get_view_node()
+            matrix = node.GetSliceToRAS()
+            m = [[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]
+            letters = orientation_letters(m)
+            corner = texts["corner"]
+            corner.SetText(6, letters["left"])   # left edge
+            corner.SetText(5, letters["right"])  # right edge
+            corner.SetText(7, letters["top"])    # upper edge
+            texts["bottom"].SetInput(letters["bottom"])
+            lines = [f"{node.GetOrientation()} {slice_position_text(m)}", wl, texts["probe"]] if self.ct_node else []
+            corner.SetText(3, "\n".join(line for line in lines if line))
+            view.schedule_render()
+
+    def _probe(self, view) -> None:
+        """HU of the CT voxel under the cursor, in the view's corner text and ``rs_probe``."""
+        if self.ct_node is None or self.ct_node.GetImageData() is None:
+            return
+        import vtk
+
+        x, y = view.interactor().GetEventPosition()
+        ras = view.get_view_node().GetXYToRAS().MultiplyPoint((float(x), float(y), 0.0, 1.0))[:3]
+        ras_to_ijk = vtk.vtkMatrix4x4()
+        self.ct_node.GetRASToIJKMatrix(ras_to_ijk)
+        m = [[ras_to_ijk.GetElement(r, c) for c in range(4)] for r in range(4)]
+        image = self.ct_node.GetImageData()
+        hu = sample_hu(m, image.GetDimensions(), lambda i, j, k: image.GetScalarComponentAsDouble(i, j, k, 0), ras)
+        text = probe_text(hu, ras)
+        texts = self._annotations.get(view)
+        if texts is not None:
+            texts["probe"] = text
+            self._update_view_text(view)
+        with self.state:
+            self.state.rs_probe = text
 
     def gtv_mask_download(self):
         """Download the GTV segment as a NIfTI mask on the CT's grid (for checks outside the app)."""
@@ -384,19 +582,73 @@ class RadSurvApp(TrameApp):
             return None
         return self.server.protocol.addAttachment(data)
 
+    def _no_volume_no_crop(self) -> None:
+        """trame-slicer's volume-rendering crop toggle runs when the server starts, before any volume
+        is loaded, and logs "'NoneType' object has no attribute 'GetROINode'" every start: its
+        callback (the only one on that state key) is kept for when a CT is loaded."""
+        callbacks = self.state._change_callbacks.get(CROP_STATE_KEY, [])
+        for index, (callback, translator) in enumerate(callbacks):
+            def guarded(*args, _callback=callback, **kwargs):
+                if self.ct_node is not None:
+                    return _callback(*args, **kwargs)
+                return None
+            callbacks[index] = (guarded, translator)
+
+    def _brush_in_mm(self) -> None:
+        """Paint / Erase brush (one state) sized in mm on the CT (``BRUSH_RANGE_MM``), not relative to the screen."""
+        from trame_slicer.segmentation import BrushDiameterMode
+
+        for prefix in ("PaintEffectState",):  # Paint and Erase share it
+            if not self.state.has(f"{prefix}__brush_diameter_mode"):
+                continue
+            self.state.update({
+                f"{prefix}__brush_diameter_mode": BrushDiameterMode.Absolute.value,
+                f"{prefix}__brush_diameter_slider__SliderState__min_value": BRUSH_RANGE_MM[0],
+                f"{prefix}__brush_diameter_slider__SliderState__max_value": BRUSH_RANGE_MM[1],
+                f"{prefix}__brush_diameter_slider__SliderState__step": 1,
+                f"{prefix}__brush_diameter_slider__SliderState__value": BRUSH_DEFAULT_MM,
+            })
+
     # -- UI ------------------------------------------------------------------------------------
     def _build_panel(self) -> None:
         layout = self.ui.layout
         layout.title.set_text("RadSurv")
         active, visible = self.ui.name.active_tool, self.ui.name.is_drawer_visible
         with layout.toolbar:
-            v3.VBtn(icon="mdi-chart-bell-curve", id="rs-panel-button", variant="text", rounded=0, size="small",
-                    classes="mt-1", click=f"{active} = '{PANEL}'; {visible} = true", disabled=("!rs_case",))
+            with html.Div(id="rs-panel-tool"):  # a disabled button shows no tooltip: the tooltip is on its box
+                v3.VBtn(icon="mdi-chart-bell-curve", id="rs-panel-button", variant="text", rounded=0, size="small",
+                        classes="mt-1", click=f"{active} = '{PANEL}'; {visible} = true", disabled=("!rs_case",))
+                v3.VTooltip(text=TOOLTIPS["panel"], activator="parent", location="right")
         with layout.appbar:
-            v3.VBtn("Load PAT1", click=self.load_pat1, variant="tonal", classes="ml-2", id="rs-load-pat1")
-            v3.VBtn("PAT1 CT only", click=(self.load_pat1, "[false]"), variant="tonal", classes="ml-2",
-                    id="rs-load-pat1-ct")
-            html.Div("{{ rs_case }}", classes="ml-3 text-caption", id="rs-case")
+            _button("Load PAT1", TOOLTIPS["pat1"], click=self.load_pat1, variant="tonal", classes="ml-2",
+                    id="rs-load-pat1")
+            _button("PAT1 CT only", TOOLTIPS["pat1-ct"], click=(self.load_pat1, "[false]"), variant="tonal",
+                    classes="ml-2", id="rs-load-pat1-ct")
+            html.Div("{{ rs_case }}", classes="ml-3 text-caption", style="white-space: nowrap;", id="rs-case")
+            html.Div("GTV {{ rs_gtv_text }}", v_if=("rs_case",), classes="ml-3 text-subtitle-2",
+                     style="white-space: nowrap;", id="rs-gtv-live")
+            v3.VSpacer()
+            with html.Div(v_if=("rs_case",), classes="d-flex align-center", id="rs-window-presets"):
+                with v3.VBtn(v_for="preset in rs_window_presets", key="preset.name", size="small",
+                             variant=("rs_window_text.endsWith('(' + preset.name + ')') ? 'tonal' : 'text'",),
+                             classes="mx-1 text-none", id=("`rs-window-${preset.name}`",),
+                             click=(self.set_window, "[preset.name]")):
+                    html.Span("{{ preset.label }}")
+                    v3.VTooltip(text=("`Window/level preset: ${preset.label} (HU)`",), activator="parent",
+                                location="bottom")
+                html.Div("{{ rs_probe }}", classes="mx-2 text-caption", id="rs-probe",
+                         style="white-space: nowrap; min-width: 19em;")
+            # Errors and notices over whatever panel is open (also before a case is loaded).
+            with v3.VSnackbar(model_value=("!!rs_error",), timeout=-1, location="top", color="error",
+                              multi_line=True, update_modelValue="rs_error = $event ? rs_error : ''"):
+                html.Div("{{ rs_error }}", id="rs-error")
+                with v3.Template(v_slot_actions=True):
+                    v3.VBtn("Close", variant="text", click="rs_error = ''", id="rs-error-close")
+            with v3.VSnackbar(model_value=("!!rs_info && !rs_error",), timeout=-1, location="top", color="info",
+                              update_modelValue="rs_info = $event ? rs_info : ''"):
+                html.Div("{{ rs_info }}", id="rs-info")
+                with v3.Template(v_slot_actions=True):
+                    v3.VBtn("Close", variant="text", click="rs_info = ''")
         with layout.drawer:
             with html.Div(v_if=(f"{active} === '{PANEL}'",), classes="pa-3", style="overflow-y: auto;",
                           id="rs-panel"):
@@ -404,26 +656,34 @@ class RadSurvApp(TrameApp):
                 self._options_section()
                 self._run_section()
                 self._results_section()
+            html.Div("Brush diameter {{ PaintEffectState__brush_diameter_slider__SliderState__value }} mm",
+                     v_if=(f"{active} === 'SegmentEditorUI' && "
+                           "['Paint', 'Erase'].some(n => (SegmentEditorState__active_effect_name || '').includes(n))",),
+                     classes="px-3 text-caption", id="rs-brush-mm")
         layout.flush_content()
 
     def _case_section(self):
-        html.Div("Case: {{ rs_case || 'none' }} - GTV {{ rs_gtv_ml === null ? '-' : rs_gtv_ml + ' ml' }}",
-                 classes="text-subtitle-2", id="rs-gtv-volume")
+        html.Div("Case: {{ rs_case || 'none' }} - GTV {{ rs_gtv_text }}", classes="text-subtitle-2",
+                 id="rs-gtv-volume")
         with html.Div(v_if=("rs_data_enabled",), classes="my-2"):
             html.Div("Data folder: /{{ rs_data_path }}", classes="text-caption")
             with v3.VList(density="compact", max_height="200px", style="overflow-y: auto;"):
                 v3.VListItem(title="..", click=(self.browse, "[rs_data_path.split('/').slice(0, -1).join('/')]"))
                 with v3.VListItem(v_for="entry in rs_data_entries", key="entry.path", title=("entry.name",)):
                     with v3.Template(v_slot_append=True):
-                        v3.VBtn("open", v_if=("entry.kind === 'folder'",), size="x-small", variant="text",
+                        _button("open", "Open this folder", v_if=("entry.kind === 'folder'",), size="x-small",
+                                variant="text",
                                 click=(self.browse, "[entry.path]"))
-                        v3.VBtn("CT", size="x-small", variant="text", click="rs_data_ct = entry.path")
-                        v3.VBtn("GTV", size="x-small", variant="text", v_if=("entry.kind !== 'folder'",),
+                        _button("CT", "Use as the CT (an image file or a DICOM series folder)", size="x-small",
+                                variant="text", click="rs_data_ct = entry.path")
+                        _button("GTV", "Use as the GTV (a mask, an RTSTRUCT or a DICOM SEG)", size="x-small",
+                                variant="text", v_if=("entry.kind !== 'folder'",),
                                 click="rs_data_gtv = entry.path")
             html.Div("CT: {{ rs_data_ct || '-' }}  GTV: {{ rs_data_gtv || '-' }}", classes="text-caption")
             v3.VTextField(v_model=("rs_data_roi",), label="RTSTRUCT ROI / SEG segment", density="compact",
                           hide_details=True)
-            v3.VBtn("Load from data folder", click=self.load_data_case, size="small", classes="mt-1")
+            _button("Load from data folder", "Load the chosen CT and GTV", click=self.load_data_case, size="small",
+                    classes="mt-1")
         v3.VDivider(classes="my-2")
 
     def _options_section(self):
@@ -441,19 +701,20 @@ class RadSurvApp(TrameApp):
 
     def _run_section(self):
         with html.Div(classes="d-flex my-2"):
-            v3.VBtn("Score", click=self.score, color="primary", disabled=("rs_running",), id="rs-score")
-            v3.VBtn("Cancel", click=self.cancel, disabled=("!rs_running",), classes="ml-2", id="rs-cancel")
-        v3.VProgressLinear(model_value=("rs_fraction * 100",), height=18, v_show=("rs_running",), color="primary",
-                           id="rs-progress")
+            _button("Score", TOOLTIPS["score"], click=self.score, color="primary", disabled=("rs_running",),
+                    id="rs-score")
+            _button("Cancel", TOOLTIPS["cancel"], click=self.cancel, disabled=("!rs_running",), classes="ml-2",
+                    id="rs-cancel")
+        with v3.VProgressLinear(model_value=("rs_fraction * 100",), height=18, v_show=("rs_running",),
+                                color="primary", id="rs-progress"):
+            html.Span("{{ Math.round(rs_fraction * 100) }} %", classes="text-caption")
+        html.Div("{{ rs_progress_text }}", v_show=("rs_running",), classes="text-caption", id="rs-eta")
         html.Div("{{ rs_stage }}: {{ rs_message }}", v_show=("rs_running",), classes="text-caption", id="rs-stage")
-        v3.VAlert(text=("rs_error",), v_if=("rs_error",), type="error", density="compact", closable=True,
-                  id="rs-error", classes="my-1")
-        v3.VAlert(text=("rs_info",), v_if=("rs_info",), type="info", density="compact", id="rs-info", classes="my-1")
 
     def _results_section(self):
         with html.Div(v_if=("rs_has_results",), id="rs-results"):
-            html.Div("Heatmap on screen {{ rs_heatmap_s }} s after Score", classes="text-caption",
-                     id="rs-heatmap-time")
+            html.Div("Heatmap on screen {{ rs_heatmap_s }} s after Score", v_if=("rs_heatmap_s !== null",),
+                     classes="text-caption", id="rs-heatmap-time")
             with v3.VTable(density="compact", id="rs-scores"):
                 with html.Tbody():
                     with html.Tr(v_for="row in rs_scores", key="row[0]"):
@@ -464,14 +725,33 @@ class RadSurvApp(TrameApp):
                        hide_details=True, classes="my-2")
         with html.Div(classes="d-flex flex-wrap"):
             for name in ("scene.mrb", "result.json", "features.csv", "overview.png"):
-                v3.VBtn(name, size="small", variant="outlined", classes="ma-1", id=f"rs-dl-{name.split('.')[0]}",
+                _button(name, TOOLTIPS[name], size="small", variant="outlined", classes="ma-1", id=f"rs-dl-{name.split('.')[0]}",
                         disabled=(f"{'!rs_case' if name == 'scene.mrb' else '!rs_has_results'}",),
                         click=f"utils.download('{name}', trigger('{self.server.controller.trigger_name(self.download)}',"
                               f" ['{name}']), 'application/octet-stream')")
-            v3.VBtn("GTV mask", size="small", variant="outlined", classes="ma-1", id="rs-dl-gtv",
+            _button("GTV mask", TOOLTIPS["gtv"], size="small", variant="outlined", classes="ma-1", id="rs-dl-gtv",
                     disabled=("!rs_case",),
                     click=f"utils.download('gtv.nii.gz', trigger('{self.server.controller.trigger_name(self.gtv_mask_download)}'),"
                           " 'application/octet-stream')")
+
+
+def _button(text: str, tooltip: str, **kwargs):
+    """A ``VBtn`` with its tooltip (shown on hover, below the button)."""
+    with v3.VBtn(text, **kwargs) as button:
+        v3.VTooltip(text=tooltip, activator="parent", location="bottom")
+    return button
+
+
+def public_file(name: str, data: bytes) -> bytes:
+    """A run's file as the browser receives it: ``result.json`` and ``features.csv`` with server paths
+    reduced to file names (``readouts.public_result`` / ``public_message``), other files unchanged."""
+    import json
+
+    if name.endswith(".json"):
+        return (json.dumps(public_result(json.loads(data.decode("utf-8"))), indent=2) + "\n").encode("utf-8")
+    if name.endswith(".csv"):
+        return public_message(data.decode("utf-8")).encode("utf-8")
+    return data
 
 
 def scores_rows(result: dict) -> list[list[str]]:

@@ -1,13 +1,17 @@
 """``radsurv app`` end to end in a real browser (Debian's Chromium driven by Playwright).
 
-One app server (``python -m RadSurvLib app`` under its own Xvfb) for the module; one page that goes
+One app server (``python -m RadSurvLib app`` under its own Xvfb) for the module, shared by its tests
+(in file order): its start logs no error; a fresh page, before any case is loaded, uploads a file
+that is not a CT and sees the message in the error banner, without a server path; then one page goes
 through a user's session, a screenshot per step under ``Testing/Screenshots/app/``:
 
 1. load PAT1 (CT + its GTV) with one click: the four views show the CT and the GTV's red outline;
 2. "PAT1 CT only": delineate a new GTV with the Segment Editor in the browser, the same way every
    run: Threshold (-500 HU and up) used as the paint mask, one click with a 90 mm sphere brush on
-   the tumour, Islands "keep largest", each setting waited for on the server; the downloaded GTV
-   is checked to show each setting, and its Dice against PAT1's own GTV is printed;
+   the tumour, Islands "keep largest", each setting waited for on the server; the GTV volume in the
+   app bar is updated by the strokes themselves (before any download or run) and equals the
+   downloaded GTV's; the downloaded GTV is checked to show each setting, and its Dice against PAT1's
+   own GTV is printed;
 3. Score with the quick radiomics setting; the heatmap appears over the CT in the axial view, over
    the GTV and where its values are shown: the GTV and the heatmap's support in the view are the
    scene's own (``scene.mrb``, downloaded), projected through the view's own slice geometry, not
@@ -81,8 +85,8 @@ def _start_xvfb():
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """One ``radsurv app`` server for the module (its log under the test's temporary folder)."""
+def app_server(tmp_path_factory):
+    """One ``radsurv app`` server for the module: ``(url, log path)``."""
     xvfb, display = _start_xvfb()
     port = _free_port()
     log = tmp_path_factory.mktemp("app") / "server.log"
@@ -100,7 +104,7 @@ def app_url(tmp_path_factory):
                     break
             except OSError:
                 time.sleep(0.5)
-        yield url
+        yield url, log
     finally:
         server.terminate()
         server.wait(20)
@@ -109,16 +113,42 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    """One Chromium page on the app."""
+def app_url(app_server):
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module."""
     with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-        pg = context.new_page()
-        pg.goto(app_url)
-        pg.wait_for_selector("#rs-load-pat1", timeout=120_000)
-        yield pg
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open_page(browser, url):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    pg = context.new_page()
+    pg.goto(url)
+    pg.wait_for_selector("#rs-load-pat1", timeout=120_000)
+    pg.wait_for_function("() => window.trame && window.trame.state", timeout=60_000)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    """One Chromium page on the app for the user's session."""
+    pg = _open_page(browser, app_url)
+    yield pg
+    pg.context.close()
+
+
+@pytest.fixture
+def fresh_page(browser, app_url):
+    """A page of its own (a new browser context), closed after the test."""
+    pg = _open_page(browser, app_url)
+    yield pg
+    pg.context.close()
 
 
 # -- pictures --------------------------------------------------------------------------------
@@ -140,7 +170,11 @@ def _shot(pg, name: str) -> np.ndarray:
 
 
 def _page_shot(pg, name: str) -> None:
+    """Screenshot of the whole page, the cursor first moved to the footer (no tooltip open) and banners
+    given the time to fade in."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.mouse.move(5, VIEWPORT["height"] - 5)
+    pg.wait_for_timeout(800)
     pg.screenshot(path=str(SHOTS / name))
 
 
@@ -232,6 +266,53 @@ def _wait_state(pg, key: str, value, timeout_ms: int = 60_000) -> None:
                          arg=[key, value], timeout=timeout_ms)
 
 
+# -- before a case ---------------------------------------------------------------------------
+def test_start_logs_no_error(app_server, fresh_page):
+    """The server's log from its start to a connected page holds no error (``GetROINode`` was one)."""
+    fresh_page.wait_for_timeout(3000)
+    text = app_server[1].read_text(errors="replace")
+    bad = [line for line in text.splitlines()
+           if any(word in line for word in ("Traceback", "ERROR", "Error", "GetROINode"))]
+    assert not bad, "\n".join(bad[:20])
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("notes.txt", b"a clinical note, not an image", "notes.txt is not an image"),
+    ("ct.nii.gz", b"not a NIfTI file at all" * 10, "ct.nii.gz"),
+])
+def test_bad_upload_on_a_fresh_page_shows_its_message(fresh_page, tmp_path, name, content, expected):
+    """Before any case is loaded (the RadSurv panel disabled), a bad upload's message shows in the
+    error banner, naming the file as the user knows it and no server path."""
+    from RadSurvLib.app.readouts import has_server_path
+
+    pg = fresh_page
+    assert _state(pg, "rs_case") == "", "a case is loaded already: the page is not fresh"
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    pg.locator("input[type=file]").first.set_input_files(str(bad))
+    pg.wait_for_selector("#rs-error", state="visible", timeout=60_000)
+    text = pg.inner_text("#rs-error")
+    print(f"\nupload of {name}: {text!r}")
+    assert expected in text, text
+    assert not has_server_path(text) and "/tmp" not in text and "radsurv-app" not in text, text
+    if name == "notes.txt":
+        _page_shot(pg, "00-bad-upload-page.png")
+    pg.click("#rs-error-close")
+    pg.wait_for_selector("#rs-error", state="hidden", timeout=30_000)
+
+
+def test_tooltips_on_radsurv_tools(fresh_page):
+    """RadSurv's own tools show a tooltip on hover (the RadSurv drawer button included)."""
+    from RadSurvLib.app.server import TOOLTIPS
+
+    pg = fresh_page
+    for selector, key in (("#rs-panel-tool", "panel"), ("#rs-load-pat1", "pat1"), ("#rs-load-pat1-ct", "pat1-ct")):
+        pg.hover(selector)
+        pg.get_by_text(TOOLTIPS[key]).wait_for(state="visible", timeout=10_000)
+        pg.mouse.move(700, 880)
+        pg.wait_for_timeout(300)
+
+
 # -- the session -----------------------------------------------------------------------------
 def test_delineate_score_cancel_download(page, tmp_path):
     import SimpleITK as sitk
@@ -244,6 +325,7 @@ def test_delineate_score_cancel_download(page, tmp_path):
     _page_shot(pg, "01-pat1-loaded-page.png")
     assert _grey_fraction(reference) > 0.3, "the CT is not drawn in the axial view"
     assert _red_outline(reference).sum() > 200, "PAT1's GTV outline is not drawn"
+    _check_view_readouts(pg, reference)
 
     # 2. CT only; delineate with Threshold as mask + a sphere brush + Islands, clicking on the tumour's
     # centre found through the view's own geometry (from the scene, downloaded).
@@ -255,12 +337,21 @@ def test_delineate_score_cancel_download(page, tmp_path):
     target = _tumour_centre_in_view(ct_scene, ct_only.shape[:2])
     _open_segment_editor(pg)
     _delineate(pg, target, ct_only)
+    # The volume in the app bar follows the strokes (read before any download or run).
+    pg.wait_for_function("() => window.trame.state.get('rs_gtv_ml') > 0", timeout=60_000)
+    live_ml = _state(pg, "rs_gtv_ml")
+    live_text = pg.inner_text("#rs-gtv-live")
     _wait_for_picture(pg, "03-delineated.png", lambda rgb: _red_outline(rgb).sum() > 200, limit_s=60)
     _page_shot(pg, "03-delineated-page.png")
     pg.click("#rs-panel-button")
     drawn = _download(pg, "#rs-dl-gtv", tmp_path / "gtv.nii.gz")
-    mine = sitk.GetArrayFromImage(sitk.ReadImage(str(drawn))) > 0
+    drawn_image = sitk.ReadImage(str(drawn))
+    mine = sitk.GetArrayFromImage(drawn_image) > 0
     _check_delineation(mine)
+    drawn_ml = mine.sum() * np.prod(drawn_image.GetSpacing()) / 1000.0
+    print(f"GTV volume shown while painting: {live_text!r} ({live_ml} ml); downloaded GTV {drawn_ml:.3f} ml")
+    assert abs(live_ml - drawn_ml) < 0.01, (live_ml, drawn_ml)
+    assert f"{drawn_ml:,.1f} ml" in live_text, live_text
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_GTV))) > 0
     dice = 2 * (mine & truth).sum() / (mine.sum() + truth.sum())
     print(f"\nDelineated GTV: {mine.sum()} voxels vs PAT1's {truth.sum()}; Dice {dice:.3f}")
@@ -271,6 +362,14 @@ def test_delineate_score_cancel_download(page, tmp_path):
     started = time.monotonic()
     pg.click("#rs-score")
     pg.wait_for_selector("#rs-progress", state="visible", timeout=60_000)
+    # Progress as a percentage, then an estimate of the time left once a stage has ended.
+    pg.wait_for_function("() => / about .* left$/.test(document.querySelector('#rs-eta')?.innerText || '')",
+                         timeout=SCORE_LIMIT_S * 1000)
+    eta = pg.inner_text("#rs-eta")
+    print(f"Progress line: {eta!r}")
+    import re
+
+    assert re.fullmatch(r"\d{1,2} % - about (\d+ s|\d+ min \d\d s|\d+ h \d\d min) left", eta), eta
     _page_shot(pg, "04-scoring-progress.png")
     pg.wait_for_selector("#rs-results", timeout=SCORE_LIMIT_S * 1000)
     assert not pg.locator("#rs-error").count(), pg.locator("#rs-error").all_inner_texts()
@@ -309,6 +408,15 @@ def test_delineate_score_cancel_download(page, tmp_path):
     assert over_gtv > 500, f"only {over_gtv} heatmap pixels over the GTV"
     rows_text = " ".join(pg.locator("#rs-scores").all_inner_texts())
     assert "risk" in rows_text.lower(), rows_text
+    # result.json as the browser receives it: the run's result, without the server's folders.
+    import json
+
+    from RadSurvLib.app.readouts import has_server_path
+
+    served = _download(pg, "#rs-dl-result", tmp_path / "result.json").read_text()
+    assert "risk_score" in json.loads(served) or "risk" in served, served[:500]
+    paths = [line.strip() for line in served.splitlines() if has_server_path(line)]
+    assert not paths and "radsurv-app" not in served, paths[:5]
 
     # 4. A second run, cancelled: the scene is as it was.
     before = _state(pg, "rs_scene")
@@ -318,6 +426,7 @@ def test_delineate_score_cancel_download(page, tmp_path):
     pg.click("#rs-cancel")
     pg.wait_for_selector("#rs-info", timeout=60_000)
     assert "Cancelled" in pg.inner_text("#rs-info")
+    assert not pg.locator("#rs-heatmap-time").count(), "a heatmap time shown after a cancel"
     _page_shot(pg, "07-cancelled-page.png")
     assert _state(pg, "rs_scene") == before
 
@@ -330,9 +439,74 @@ def test_delineate_score_cancel_download(page, tmp_path):
     assert any("heatmap" in n.lower() for n in names) and any(n.endswith(".mrml") for n in names), names
     pg.locator("input[type=file]").first.set_input_files(str(mrb))
     pg.wait_for_function("() => window.trame.state.get('rs_case') === 'scene.mrb'", timeout=120_000)
+    pg.wait_for_selector("#rs-info", state="hidden", timeout=30_000)  # the notice of the cancel is gone
     assert any("heatmap" in entry for entry in _state(pg, "rs_scene"))
     _wait_for_picture(pg, "08-mrb-reloaded.png", lambda rgb: _grey_fraction(rgb) > 0.2, limit_s=60)
     _page_shot(pg, "08-mrb-reloaded-page.png")
+
+
+def _check_view_readouts(pg, reference) -> None:
+    """PAT1 just loaded: the mediastinal window (and the same on a second load of the same CT), the
+    W/L presets, and the HU probe under the cursor, drawn in the axial view's corner."""
+    import re
+
+    assert _state(pg, "rs_window_text") == "W 350 L 40 (mediastinum)", _state(pg, "rs_window_text")
+    # The probe's text is drawn in the view's upper-right corner: moving the cursor onto the CT changes
+    # the picture there and nowhere else.
+    before = _shot(pg, "01-pat1-probe.png")
+    box = _axial_view(pg).bounding_box()
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    pg.wait_for_function("() => / HU at /.test(window.trame.state.get('rs_probe') || '')", timeout=30_000)
+    probe = pg.inner_text("#rs-probe")
+    print(f"HU probe at the view's centre: {probe!r}")
+
+    def probe_drawn(rgb) -> bool:
+        changed = np.abs(rgb - before).sum(axis=2) > 60
+        rows, columns = np.nonzero(changed)
+        return changed.sum() > 50 and rows.max() < 0.15 * changed.shape[0] and columns.min() > 0.3 * changed.shape[1]
+
+    # (while the cursor moves the view is sent at a lower JPEG quality: wait for the settled frame)
+    after = _wait_for_picture(pg, "01-pat1-probe.png", probe_drawn, limit_s=30)
+    changed = np.abs(after - before).sum(axis=2) > 60
+    rows, columns = np.nonzero(changed)
+    print(f"Pixels changed by the probe's text: {changed.sum()}, rows {rows.min()}-{rows.max()}, "
+          f"columns {columns.min()}-{columns.max()} of {changed.shape}")
+    assert probe_drawn(after), "the HU probe's text is not drawn in the view's upper-right corner (alone)"
+    assert re.fullmatch(r"-?\d+\.\d HU at [RL] [\d.]+ [AP] [\d.]+ [SI] [\d.]+ mm", probe), probe
+    pg.click("#rs-window-lung")
+    _wait_state(pg, "rs_window_text", "W 1500 L -600 (lung)")
+    lung = _wait_for_picture(pg, "01-pat1-lung-window.png", lambda rgb: _window_signature(rgb)[0] > 0.15, limit_s=30)
+    assert _window_signature(lung)[0] > 0.15, f"the lung preset saturates no more than before: {_window_signature(lung)}"
+    _page_shot(pg, "01-pat1-lung-window-page.png")
+    pg.click("#rs-load-pat1")  # the same CT again: the same window as the first time
+    _wait_state(pg, "rs_window_text", "W 350 L 40 (mediastinum)")
+
+    # The view's zoom differs between the two pictures (the drawer's width changes): compare what a
+    # window decides, not pixels: the share of saturated white among the CT's grey pixels (the
+    # lung window saturates the tumour and the soft tissue: about 0.26 on PAT1; the mediastinal
+    # window only bone: about 0.08) and the median grey. The view may show the previous frame for a
+    # moment: wait for the new one (a wrong window never comes).
+    first = _window_signature(reference)
+    again = _wait_for_picture(pg, "01-pat1-second-load.png",
+                              lambda rgb: _same_window(_window_signature(rgb), first), limit_s=30)
+    second = _window_signature(again)
+    print(f"Window signature (saturated share, median grey): first load {first}, second load {second}")
+    assert first[0] < 0.15, f"{first[0]:.2f} of the CT saturated white: not a soft-tissue window"
+    assert _same_window(second, first), f"two loads of the same CT show different windows: {first} vs {second}"
+    pg.wait_for_timeout(3000)  # and it stays: nothing sends another window afterwards
+    assert _state(pg, "rs_window_text") == "W 350 L 40 (mediastinum)", _state(pg, "rs_window_text")
+    assert _same_window(_window_signature(_shot(pg, "01-pat1-second-load.png")), first)
+
+
+def _window_signature(rgb) -> tuple[float, float]:
+    """(share of saturated white, median grey) of a view's CT grey pixels (not black, not coloured)."""
+    grey = ((rgb.max(axis=2) - rgb.min(axis=2)) <= 8) & (rgb.max(axis=2) > 30)
+    values = rgb.mean(axis=2)[grey]
+    return round(float((values > 240).mean()), 3), round(float(np.median(values)), 1)
+
+
+def _same_window(a, b) -> bool:
+    return abs(a[0] - b[0]) < 0.05 and abs(a[1] - b[1]) < 20
 
 
 def _colourful(rgb) -> np.ndarray:
