@@ -39,6 +39,7 @@ from trame_slicer.core import SlicerApp
 
 from ..control.session import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
 from ..errors import InputError, RadSurvError
+from ..slicer.write import register_color_legend_class
 from . import inputs, scene as app_scene
 from .readouts import (DEFAULT_WINDOW_PRESET, WINDOW_PRESETS_HU, ProgressClock, orientation_letters, probe_text,
                        public_message, public_result, sample_hu, slice_position_text, volume_text, window_text)
@@ -104,6 +105,7 @@ class RadSurvApp(TrameApp):
         self.data_dir = Path(data_dir).resolve() if data_dir else None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="radsurv-app-"))
         self.slicer_app = SlicerApp()
+        register_color_legend_class(self.slicer_app.scene)  # RadSurv's result scenes hold colour legends
         self.logic = SegmentationAppLogic(self.server, self.slicer_app, rca_encoder=RCA_ENCODER)
         self.ui = SegmentationAppUI(self.server, self.logic.layout_manager)
         self.logic.set_ui(self.ui)

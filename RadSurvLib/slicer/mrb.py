@@ -14,7 +14,8 @@ from ..errors import InputError
 from ..outputs.colours import GTV_COLOR
 from .display import style_segments
 from ..outputs.folder import read_output_dir
-from .write import mark_chosen, read_volume, same_grid, threshold_image, write_results_to_scene
+from .write import (mark_chosen, read_volume, register_color_legend_class, same_grid, threshold_image,
+                    write_results_to_scene)
 
 
 def _slicer_core_version() -> str:
@@ -179,7 +180,7 @@ def load_scene_mrb(mrb_path):
     if not mrb_path.is_file():
         raise InputError(f"Scene bundle not found: {mrb_path}.")
     scene = slicer.vtkMRMLScene()
-    scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())  # the heatmap's legend (Colors module's)
+    register_color_legend_class(scene)  # the heatmap's legend (the Colors module's node)
     # Reading an .mrb unpacks it through the scene's cache manager, which slicer-core does not
     # set up by itself (3D Slicer's application logic does).
     cache = slicer.vtkCacheManager()

@@ -315,6 +315,16 @@ def _voxel_map_color_node(scene):
                        "voxel map colors")
 
 
+def register_color_legend_class(scene) -> None:
+    """Let ``scene`` hold colour legends (``vtkMRMLColorLegendDisplayNode``), as Slicer's Colors
+    module does at start: a bare slicer-core scene (trame-slicer's, the web app's, the tests') cannot
+    otherwise create one, nor read a ``.mrb`` that holds one (RadSurv's result scenes do)."""
+    import slicer
+
+    if scene.CreateNodeByClass("vtkMRMLColorLegendDisplayNode") is None:
+        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
+
+
 def add_color_legend(node, title: str):
     """A colour legend (``vtkMRMLColorLegendDisplayNode``, Slicer's Colors module) for a volume node.
 
@@ -323,10 +333,7 @@ def add_color_legend(node, title: str):
     """
     import slicer
 
-    scene = node.GetScene()
-    if scene.CreateNodeByClass("vtkMRMLColorLegendDisplayNode") is None:
-        # a bare slicer-core scene: the Colors module (which registers the class in Slicer) is not loaded
-        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
+    register_color_legend_class(node.GetScene())
     legend = slicer.vtkSlicerColorLogic.AddDefaultColorLegendDisplayNode(node)
     if legend is None:
         raise InputError(f"Could not add a colour legend to '{node.GetName()}' (it has no display node).")

@@ -71,11 +71,14 @@ class SliceViews:
 
     def __init__(self, size: int | tuple[int, int] = 512):
         from trame_slicer.core import SlicerApp
+
+        from RadSurvLib.slicer.write import register_color_legend_class
         from trame_slicer.views import DirectViewFactory, ViewLayoutDefinition
 
         _VIEWS_MADE.append(True)
         self.app = SlicerApp()
         self.scene = self.app.scene
+        register_color_legend_class(self.scene)  # as the Colors module in Slicer: result scenes hold legends
         self.app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
         definitions = {"axial": ViewLayoutDefinition.axial_view, "coronal": ViewLayoutDefinition.coronal_view,
                        "sagittal": ViewLayoutDefinition.sagittal_view}

@@ -567,7 +567,8 @@ def _axial_view_of_scene(mrb: Path, view_shape):
 
 
 def _result_in_axial_view(mrb: Path, view_shape) -> tuple[np.ndarray, np.ndarray]:
-    """The GTV segment and the heatmap's shown support (values >= ``HEATMAP_SHOWN_FROM``) of a downloaded
+    """The GTV segment and the heatmap's shown support (values at or above its display node's lower
+    threshold, ``outputs.colours.heatmap_display_range``) of a downloaded
     result ``scene.mrb`` as the app's axial view shows them (see :func:`_axial_view_of_scene`).
 
     Returns:
@@ -576,8 +577,6 @@ def _result_in_axial_view(mrb: Path, view_shape) -> tuple[np.ndarray, np.ndarray
     """
     from render_helpers import sample_volume, segment_array
     from vtk.util import numpy_support
-
-    from RadSurvLib.slicer.display import HEATMAP_SHOWN_FROM
 
     ct, segmentation, ras, scene = _axial_view_of_scene(mrb, view_shape)
     gtv_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("GTV")
@@ -588,7 +587,10 @@ def _result_in_axial_view(mrb: Path, view_shape) -> tuple[np.ndarray, np.ndarray
     image = heatmaps[0].GetImageData()
     i, j, k = image.GetDimensions()
     heat = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k, j, i)
-    shown = sample_volume(heatmaps[0], ras, array=(heat >= HEATMAP_SHOWN_FROM).astype(np.uint8)).astype(bool)
+    display = heatmaps[0].GetScalarVolumeDisplayNode()
+    assert display.GetApplyThreshold(), "the heatmap shows its zeros: no display threshold"
+    shown_from = display.GetLowerThreshold()
+    shown = sample_volume(heatmaps[0], ras, array=(heat >= shown_from).astype(np.uint8)).astype(bool)
     return gtv, shown
 
 
