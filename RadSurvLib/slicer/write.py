@@ -346,45 +346,57 @@ def add_color_legend(node, title: str):
 def _fmt(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return repr(value)  # round-trips exactly
     return "" if value is None else str(value)
 
 
+def _percent(value) -> str:
+    return "" if value is None else f"{100 * float(value):.0f} %"
+
+
 def scores_rows(result: dict) -> list[tuple[str, str, str]]:
-    """Rows (quantity, value, unit) of the scores table, from ``result.json``: scores, model, GTV
-    volume and components (each part's volume and RAS centre when there are several), rings, and
-    RadSurv's warnings of the run (one row each)."""
+    """Rows (quantity, value, unit) of the scores table, from ``result.json``, numbers rounded to
+    what they mean (``outputs.overview``: risk scores to 3 decimals, volumes in ml or mm^3,
+    probabilities in %; ``result.json`` keeps them exact): scores, survival probabilities, model,
+    GTV volume and components (each part's volume and RAS centre when there are several), rings,
+    and RadSurv's warnings of the run (one row each)."""
+    from ..outputs.overview import SURVIVAL_KEYS, format_risk, format_volume
+
     model = result.get("model") or {}
     gtv = result.get("gtv") or {}
+    demonstration = bool(model.get("demonstration", True))
     rows = [
-        ("risk score", _fmt(float(result["risk_score"])), "model output (higher = higher risk)"),
+        ("risk score", format_risk(result["risk_score"]), "model output (higher = higher risk)"),
         ("risk group", _fmt(result.get("risk_group")), "high / low versus the cut-off"),
-        ("risk cut-off", _fmt(result.get("risk_cutoff")), "model output"),
+        ("risk cut-off", format_risk(result.get("risk_cutoff")), "model output"),
+    ]
+    rows += [(f"survival at {years} year{'s' if years > 1 else ''}", _percent(result[key]),
+              "probability" + (" (demonstration model)" if demonstration else ""))
+             for key, years in SURVIVAL_KEYS if result.get(key) is not None]
+    rows += [
         ("model name", _fmt(model.get("name")), ""),
         ("model version", _fmt(model.get("version")), ""),
-        ("demonstration model", _fmt(bool(model.get("demonstration", True))), "not for clinical use if yes"),
+        ("demonstration model", _fmt(demonstration), "not for clinical use if yes"),
         ("disclaimer", _fmt(model.get("disclaimer")), ""),
         ("RadSurv version", _fmt(result.get("radsurv_version")), ""),
         ("device", _fmt(result.get("device")), ""),
-        ("GTV volume", _fmt(gtv.get("volume_mm3_input")), "mm3"),
+        ("GTV volume", format_volume(gtv.get("volume_mm3_input")), "as delineated"),
     ]
     if "n_components" in gtv:  # gtv_components: the parts scored together as one GTV
         rows.append(("GTV components", _fmt(gtv["n_components"]), f"{gtv.get('connectivity')}-connected parts"))
     if len(gtv.get("components") or []) > 1:
-        rows += [(f"GTV component {part['number']}", _fmt(part["volume_mm3"]),
-                  "mm3, centre RAS (" + ", ".join(f"{v:.1f}" for v in part["centre_ras_mm"]) + ") mm")
+        rows += [(f"GTV component {part['number']}", format_volume(part["volume_mm3"]),
+                  "centre RAS (" + ", ".join(f"{v:.1f}" for v in part["centre_ras_mm"]) + ") mm")
                  for part in gtv["components"]]
     signature = result.get("signature") or {}
     if signature:
-        rows += [("signature RadScore", _fmt(signature["radscore"]), "linear combination of z-scored features"),
+        rows += [("signature RadScore", format_risk(signature["radscore"]), "linear combination of z-scored features"),
                  ("signature risk group", _fmt(signature["risk_group"]), "high / low versus the training median"),
                  ("signature bundle", _fmt(signature.get("bundle")), "")]
-        rows += [(f"signature survival at {k.split('_')[1]}", _fmt(v), "probability")
+        rows += [(f"signature survival at {k.split('_')[1]}", _percent(v), "probability")
                  for k, v in signature.items() if k.startswith("survival_")]
     for ring in result.get("rings") or []:
         if isinstance(ring, dict) and "volume_mm3" in ring:
-            rows.append((f"{ring.get('name', 'ring')} volume", _fmt(ring["volume_mm3"]), "mm3"))
+            rows.append((f"{ring.get('name', 'ring')} volume", format_volume(ring["volume_mm3"]), "analysed (1 mm grid)"))
     rows += [("warning", _fmt(text), "") for text in result.get("warnings") or []]  # as radsurv score prints them
     return rows
 

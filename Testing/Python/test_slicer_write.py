@@ -18,6 +18,7 @@ sitk = pytest.importorskip("SimpleITK")
 from RadSurvLib.slicer import mrb as rmrb  # noqa: E402
 from RadSurvLib.slicer import write as rs  # noqa: E402
 from RadSurvLib.errors import InputError  # noqa: E402
+from RadSurvLib.outputs.overview import format_risk, format_volume  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "RadSurvLib" / "resources" / "PAT1"
 CT_PATH = DATA / "image.nii.gz"
@@ -193,9 +194,10 @@ def test_tables_hold_scores_and_features(out_dir):
     result = json.loads((out_dir / "result.json").read_text())
 
     scores = {row["Quantity"]: row["Value"] for row in table_rows(scene.GetNodeByID(created["scores_table"]))}
-    assert float(scores["risk score"]) == result["risk_score"]
+    assert scores["risk score"] == format_risk(result["risk_score"]) and len(scores["risk score"]) <= 6
     assert scores["risk group"] == result["risk_group"]
-    assert float(scores["risk cut-off"]) == result["risk_cutoff"]
+    assert scores["risk cut-off"] == format_risk(result["risk_cutoff"])
+    assert scores["GTV volume"] == format_volume(result["gtv"]["volume_mm3_input"])
     assert scores["model name"] == result["model"]["name"]
     assert scores["demonstration model"] == ("yes" if result["model"]["demonstration"] else "no")
 
@@ -337,7 +339,7 @@ def test_save_scene_mrb_loads_back(out_dir, tmp_path, monkeypatch):
     color = heatmap.GetDisplayNode().GetColorNode()
     assert color is not None and color.GetNumberOfColors() >= 128
     scores = {row["Quantity"]: row["Value"] for row in table_rows(by_name("RadSurv scores"))}
-    assert float(scores["risk score"]) == result["risk_score"]
+    assert scores["risk score"] == format_risk(result["risk_score"])
     assert by_name("RadSurv features").GetNumberOfRows() > 0
     # Only the results: no temporary labelmaps travel in the bundle.
     assert scene.GetNodesByClass("vtkMRMLLabelMapVolumeNode").GetNumberOfItems() == 0
@@ -373,3 +375,18 @@ def test_the_scene_is_written_after_score_case_by_the_front_end(out_dir, tmp_pat
     scene = rmrb.load_scene_mrb(options.scene_path)
     assert scene.GetNodesByName("CT").GetNumberOfItems() == 1
     assert rmrb.save_case_scene(CT_PATH, GTV_PATH, folder, ScoreOptions(), saved) is saved  # no scene asked
+
+
+def test_scores_table_rounds_numbers_and_lists_survival():
+    """The scene's and the app's table: risk to 3 decimals, a cut-off below 0.001 not rounded up,
+    volumes in ml, the model's survival probabilities in % marked as the demonstration model's."""
+    result = {"risk_score": 0.9919934868812561, "risk_group": "high", "risk_cutoff": 0.0006284710252657533,
+              "survival_1y": 0.3488, "survival_2y": 0.1462, "survival_3y": None,
+              "model": {"name": "demo", "version": "1", "demonstration": True},
+              "gtv": {"volume_mm3_input": 310951.1839418908},
+              "rings": [{"name": "ring_0-3mm", "volume_mm3": 65336.0}]}
+    rows = {quantity: (value, unit) for quantity, value, unit in rs.scores_rows(result)}
+    assert rows["risk score"][0] == "0.992" and rows["risk cut-off"][0] == "0.0006"
+    assert rows["survival at 1 year"] == ("35 %", "probability (demonstration model)")
+    assert rows["survival at 2 years"][0] == "15 %" and "survival at 3 years" not in rows
+    assert rows["GTV volume"][0] == "311.0 ml" and rows["ring_0-3mm volume"][0] == "65.3 ml"

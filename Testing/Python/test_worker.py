@@ -115,7 +115,7 @@ def test_pat1_scored_by_the_worker_in_the_environment(environment, tmp_path):
     assert heatmap is not None and heatmap.GetImageData().GetDimensions() == ct.GetImageData().GetDimensions()
     scores = scene.GetNodeByID(task.created["scores_table"]).GetTable()
     rows = {scores.GetValue(r, 0).ToString(): scores.GetValue(r, 1).ToString() for r in range(scores.GetNumberOfRows())}
-    assert float(rows["risk score"]) == pytest.approx(result["risk_score"], abs=1e-6)
+    assert float(rows["risk score"]) == pytest.approx(result["risk_score"], abs=5e-4)  # to 3 decimals
     # the voxel map equals the worker's file, voxel for voxel
     import numpy as np
     import SimpleITK as sitk
