@@ -105,17 +105,33 @@ def _existing_file(field: str, value, what: str):
 
 
 def _signature_bundle(value):
-    """A signature bundle: its folder (with ``signature.json``) or the file itself."""
+    """A signature bundle: its folder (with ``signature.json``), the file itself, or the name of one
+    RadSurv ships (``resources/signatures``, e.g. ``lung1-os-99``: its folder), a path of that
+    name in the working folder taking precedence."""
     if value is None:
         return None
     path = Path(value)
+    if not path.exists() and isinstance(value, str) and value in shipped_signature_names():
+        from .resources import signature_path
+
+        return str(signature_path(value))
     if path.is_dir() and not (path / "signature.json").is_file():
         raise OptionError("signature", f"{value} has no signature.json: it is not a radiomics signature bundle "
                                        "(radsurv signature fit writes one).")
     if not path.exists():
+        shipped = ", ".join(shipped_signature_names()) or "none"
         raise OptionError("signature", f"{value} does not exist; give a radiomics signature bundle (its folder or "
-                                       "its signature.json, from radsurv signature fit).")
+                                       f"its signature.json, from radsurv signature fit) or a shipped one by name "
+                                       f"({shipped}).")
     return str(value)
+
+
+def shipped_signature_names() -> tuple:
+    """Names of the radiomics signature bundles shipped in ``resources/signatures`` (``lung1-os-99``)."""
+    from .resources import resource_path
+
+    folder = resource_path("signatures")
+    return tuple(sorted(p.name for p in folder.iterdir() if (p / "signature.json").is_file())) if folder.is_dir() else ()
 
 
 def _bundle_folder(value):
@@ -412,7 +428,8 @@ def add_arguments(parser) -> None:
     add("kernel_radius", "voxel-map kernel radius, voxels (default %(default)s)", metavar="R")
     add("voxel_map_features", "comma-separated voxel maps (default: radiomics.voxelmaps.DEFAULT_FEATURES)",
         metavar="NAMES")
-    add("signature", "radiomics signature bundle (radsurv signature fit) to apply to each case", metavar="FILE")
+    add("signature", "radiomics signature bundle (radsurv signature fit) to apply to each case, or a shipped one "
+        "by name (lung1-os-99: overall survival, 99 Lung1 patients, research use)", metavar="FILE|NAME")
     add("radiomics_engine", "ROI feature engine: radsurv (default) or pyradiomics (the reference; "
         "extra radsurv[pyradiomics])", metavar="ENGINE")
     add("gtv_label", "label of the GTV in a multi-label mask (default: every non-zero voxel)", metavar="N")

@@ -39,6 +39,7 @@ from trame_slicer.core import SlicerApp
 
 from ..control.session import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
 from ..errors import InputError, RadSurvError
+from ..options import shipped_signature_names
 from ..slicer.write import register_color_legend_class
 from . import inputs, scene as app_scene
 from .readouts import (DEFAULT_WINDOW_PRESET, WINDOW_PRESETS_HU, ProgressClock, orientation_letters, probe_text,
@@ -131,6 +132,7 @@ class RadSurvApp(TrameApp):
             "rs_fraction": 0.0, "rs_message": "", "rs_scores": [], "rs_has_results": False,
             "rs_overlays": [], "rs_overlay": None, "rs_gtv_ml": None, "rs_heatmap_s": None,
             "rs_radiomics_items": [{"title": k, "value": v} for k, v in RADIOMICS_CHOICES.items()],
+            "rs_signature_items": list(shipped_signature_names()),  # or a server file typed in
             "rs_data_enabled": self.data_dir is not None, "rs_data_path": "", "rs_data_entries": [],
             "rs_data_ct": "", "rs_data_gtv": "", "rs_data_roi": "", "rs_scene": [],
             **{f"rs_opt_{k}": v for k, v in FORM_DEFAULTS.items()},
@@ -699,7 +701,8 @@ class RadSurvApp(TrameApp):
         v3.VTextField(v_model=("rs_opt_inner_rim_mm",), label="Inner rim (mm)", **fields)
         v3.VTextField(v_model=("rs_opt_air_hu",), label="Exclude air below (HU)", **fields)
         v3.VTextField(v_model=("rs_opt_bundle",), label="Model bundle (server folder; empty = demo)", **fields)
-        v3.VTextField(v_model=("rs_opt_signature",), label="Radiomics signature (server file)", **fields)
+        v3.VCombobox(v_model=("rs_opt_signature",), items=("rs_signature_items",), clearable=True,
+                     label="Radiomics signature (shipped, or a server file)", id="rs-signature", **fields)
 
     def _run_section(self):
         with html.Div(classes="d-flex my-2"):

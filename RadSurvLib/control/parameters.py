@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..options import (AIR_HU_RANGE, OptionError, DEVICES, KERNEL_RADIUS_RANGE, RADIOMICS_ENGINES, RADIOMICS_SETTINGS,
-                       ScoreOptions, bands_text, option_names)
+                       ScoreOptions, bands_text, option_names, shipped_signature_names)
 from ..rings import CONVENTIONS, DEFAULT_RINGS_MM
 from .task import IF_EXISTS_CHOICES
 
@@ -38,14 +38,6 @@ NO_SIGNATURE, SIGNATURE_FROM_FILE = "none", "file"
 
 #: Inner-rim width bounds in the GUI, mm.
 INNER_RIM_RANGE_MM = (0.5, 30.0)
-
-
-def shipped_signatures() -> tuple[str, ...]:
-    """Names of the radiomics signatures shipped in ``resources/signatures`` (e.g. ``lung1-os-99``)."""
-    from ..resources import resource_path
-
-    folder = resource_path("signatures")
-    return tuple(sorted(p.name for p in folder.iterdir() if (p / "signature.json").is_file())) if folder.is_dir() else ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +96,7 @@ PARAMETERS = (
                  value_range=KERNEL_RADIUS_RANGE),
     GuiParameter("voxel_map_features", str, "", "voxelMapsLineEdit", "QLineEdit", option="voxel_map_features"),
     GuiParameter("signature", str, NO_SIGNATURE, "signatureComboBox", "QComboBox", option="signature",
-                 choices=(NO_SIGNATURE, *shipped_signatures(), SIGNATURE_FROM_FILE)),
+                 choices=(NO_SIGNATURE, *shipped_signature_names(), SIGNATURE_FROM_FILE)),
     GuiParameter("signature_file", Path, _EMPTY, "signaturePathLineEdit", "ctkPathLineEdit", option="signature"),
     GuiParameter("features_only", bool, False, "featuresOnlyCheckBox", "QCheckBox", option="features_only"),
     GuiParameter("scene_path", Path, _EMPTY, "scenePathLineEdit", "ctkPathLineEdit", option="scene_path"),
@@ -204,7 +196,7 @@ def parameters_from_options(options: ScoreOptions) -> dict:
     signature, signature_file = NO_SIGNATURE, _EMPTY
     if options.signature is not None:
         given = Path(options.signature).resolve()
-        by_name = [n for n in shipped_signatures() if given in (shipped(n).resolve(),
+        by_name = [n for n in shipped_signature_names() if given in (shipped(n).resolve(),
                                                                 (shipped(n) / "signature.json").resolve())]
         signature, signature_file = (by_name[0], _EMPTY) if by_name else (SIGNATURE_FROM_FILE, Path(options.signature))
 

@@ -304,3 +304,21 @@ def test_worker_reports_a_bad_option_by_its_job_key(tmp_path):
 def test_score_options_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         ScoreOptions().device = "cpu"
+
+
+def test_a_shipped_signature_is_given_by_name(tmp_path, monkeypatch):
+    """``--signature lung1-os-99`` (CLI, batch, the app's list, the module's choice) is the shipped
+    bundle's folder; an unknown name is refused, naming the shipped ones; a path of that name in the
+    working folder is the user's and wins."""
+    from RadSurvLib.options import shipped_signature_names
+    from RadSurvLib.resources import signature_path
+
+    assert "lung1-os-99" in shipped_signature_names()
+    assert ScoreOptions(signature="lung1-os-99").signature == str(signature_path("lung1-os-99"))
+    with pytest.raises(OptionError, match="lung1-os-99") as caught:
+        ScoreOptions(signature="lung2-os")
+    assert "does not exist" in str(caught.value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lung1-os-99").mkdir()
+    (tmp_path / "lung1-os-99" / "signature.json").write_text("{}")
+    assert ScoreOptions(signature="lung1-os-99").signature == "lung1-os-99"

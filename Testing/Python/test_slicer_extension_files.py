@@ -173,7 +173,7 @@ def test_files_the_module_reads_are_installed():
     assert {"RadSurvLib/resources/PAT1/LICENSE.md", "RadSurvLib/resources/PAT1/README.md"} <= resources  # licence travels
     # the panel (loaded with slicer.util.loadUI) and the signatures it offers by name
     assert "Resources/UI/RadSurv.ui" in cmake_lists(MODULE_DIR / "CMakeLists.txt")["MODULE_PYTHON_RESOURCES"]
-    from RadSurvLib.control.parameters import shipped_signatures
+    from RadSurvLib.options import shipped_signature_names as shipped_signatures
 
     assert "lung1-os-99" in shipped_signatures()
     for name in shipped_signatures():
