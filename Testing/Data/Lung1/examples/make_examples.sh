@@ -13,3 +13,10 @@ $radsurv report --signature "$work/signature" --evaluation "$work/eval_os" \
 $radsurv evaluate --predictions "$work/signature/predictions.csv" --out "$work/eval_2y" --bootstrap 1000 --death-by 2
 $radsurv report --signature "$work/signature" --evaluation "$work/eval_2y" \
     --out $here/examples/lung1_death_by_2y_cv5.html --pdf $here/examples/lung1_death_by_2y_cv5.pdf
+# Page pictures of the two PDFs (Debian's poppler-utils: pdftoppm), 1200 px wide
+if command -v pdftoppm >/dev/null; then
+    rm -f $here/examples/screenshots/*.png
+    for report in lung1_os_cv5 lung1_death_by_2y_cv5; do
+        pdftoppm -png -scale-to-x 1200 -scale-to-y -1 $here/examples/$report.pdf $here/examples/screenshots/$report
+    done
+fi
