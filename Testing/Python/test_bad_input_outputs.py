@@ -201,7 +201,7 @@ def test_overwrite_replaces_the_whole_set_and_keeps_the_users_files(tmp_path, sm
     assert status == 0, err
     result = json.loads((out / "result.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["features.csv", "notes.txt", "result.json", "rings.nrrd"]) == sorted(
+        ["features.csv", "notes.txt", "result.json", "rings.nrrd", "rings_1mm.nrrd"]) == sorted(
         [*result["outputs"].values(), "notes.txt", "result.json"])
     assert (out / "notes.txt").read_text() == "mine" and (out / "rings.nrrd").read_bytes() != b"earlier run"
 
