@@ -183,8 +183,8 @@ def test_module_logic_names_the_output_folder_in_gui_terms(tmp_path):
 
 
 def test_overwrite_replaces_the_whole_set_and_keeps_the_users_files(tmp_path, small_case):
-    """An earlier full run (faked: its result.json lists a heatmap, an overview and two voxel maps)
-    overwritten by a features-only run: nothing of the earlier run is left beside the new result.json;
+    """An earlier full run (its files written here by the test: a result.json listing a heatmap, an
+    overview and two voxel maps, and those files) overwritten by a features-only run: nothing of the earlier run is left beside the new result.json;
     the user's notes stay."""
     ct, gtv = small_case
     out = tmp_path / "out"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import PAT1_CT, PAT1_GTV, REPO
+from conftest import PAT1_CT, PAT1_GTV, REPO, run_worker_job
 
 from RadSurvLib.errors import InputError
 from RadSurvLib.io.images import read_image, read_mask
@@ -462,20 +462,6 @@ def test_cli_score_names_the_cli_flags(tmp_path, capsys, two_label_mask):
 
 # --- through the worker: the same message in the job's terms, exit 2 -----------------------------
 
-def _run_worker_job(job):
-    import io
-
-    from RadSurvLib.worker import server
-
-    sent = []
-
-    class Out:
-        def send(self, message):
-            sent.append(message)
-
-    return server.run_job(job, Out(), io.StringIO()), sent[-1]
-
-
 def test_worker_names_the_job_keys(tmp_path, two_label_mask):
     import pydicom
 
@@ -492,7 +478,7 @@ def test_worker_names_the_job_keys(tmp_path, two_label_mask):
               "rtstruct: rs.dcm belongs to patient ID 'LUNG1-042'", "another patient's")]
     for k, (keys, *fragments) in enumerate(cases):
         job = {"ct": str(PAT1_CT), "out_dir": str(tmp_path / f"out{k}"), **keys}
-        code, last = _run_worker_job(job)
+        code, last = run_worker_job(job)
         assert code == 2 and last["type"] == "error" and last["kind"] == "input", last
         for fragment in fragments:
             assert fragment in last["message"], last["message"]

@@ -13,20 +13,23 @@ IBSI tags, also in each family's ``FEATURES``). Written for NumPy arrays and tor
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from .arrays import EPS, ones, swapaxes, xp
 
 
-class Counts:
+class Counts(ABC):
     """What the formulas read, leading shape S ((m,) kernels, or (m, A) per direction), float64:
     ``total`` N and ``n_voxels`` N_p (S); ``per_level`` p_g, ``per_j`` p_j and ``per_cell`` P
     (S + (slots,)): counts over the levels, second indices and (i, j) cells present, any order, 0
     in unused slots; ``i`` and ``j`` the values of i and j, and ``weighted``. Subclasses:
     ``CellCounts`` (P as a matrix) and ``EntryCounts`` (one entry per zone or voxel)."""
 
+    @abstractmethod
     def weighted(self, fi=None, fj=None):
         """sum_ij P(i, j) fi(i) fj(j) / N (S); ``fi`` / ``fj``: values over ``i`` / ``j`` (at least
-        one given; an omitted one is 1; ``fj`` of a joint sum is a vector (Nj,))."""
-        raise NotImplementedError
+        one given; an omitted one is 1; ``fj`` of a joint sum is a vector (Nj,)). Each subclass
+        computes it from its own layout (``CellCounts``: a matrix; ``EntryCounts``: entries)."""
 
     def moment2_i(self):
         """sum_ij P(i, j) (i - mu)^2 / N, mu = sum_ij P(i, j) i / N."""
