@@ -223,7 +223,7 @@ def run_lock(out_dir, field: str = "out_dir"):
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            _create_whole(path, mine)
         except FileExistsError:
             holder = _lock_holder(path)
             if holder and _holder_alive(holder):
@@ -233,8 +233,6 @@ def run_lock(out_dir, field: str = "out_dir"):
                                          f"delete {path}.") from None
             _take_over(path, holder)
             continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(mine, handle)
         break
     else:
         raise OptionError(field, f"{out_dir}: could not take over the lock {path} of an ended run; delete it, "
@@ -244,6 +242,22 @@ def run_lock(out_dir, field: str = "out_dir"):
     finally:
         if _lock_holder(path) == mine:
             path.unlink(missing_ok=True)
+
+
+def _create_whole(path: Path, content: dict) -> None:
+    """Create the lock ``path`` holding ``content``, or raise FileExistsError: written beside it, then
+    hard-linked in one step, so a run killed while taking the lock never leaves an empty lock."""
+    draft = path.with_name(f"{LOCK_FILE}.{os.getpid()}-{os.urandom(4).hex()}.draft")
+    draft.write_text(json.dumps(content), encoding="utf-8")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links (FAT, some shares): create, then write
+        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644), "w", encoding="utf-8") as handle:
+            json.dump(content, handle)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def release_lock_of(out_dir, pid) -> None:
