@@ -42,6 +42,7 @@ from __future__ import annotations
 from ...errors import InputError
 from ..families import MODULES
 from ..families.kernel_cubes import CHUNK_BYTES, directions_13
+from .compiled import compiled_family
 
 #: The default maps of ``compute_voxel_maps`` and of ``radsurv score`` (see the package docstring).
 DEFAULT_FEATURES = (
@@ -314,9 +315,15 @@ def voxel_feature_values(image, roi, names, kernel_radius: int = 1, bin_width: f
             extra = dict(settings)
             if getattr(mod, "NEEDS_VALUES", False):
                 extra["values"] = values
-            res = mod.compute(cubes, n_levels, feats, **extra)
-            for f in feats:
-                res_all[f"{fam}_{f}"] = res[f].to("cpu", torch.float64)
+            fast, rest = _split_compiled(fam, feats, dev)
+            if fast:
+                res = fast[1](cubes.numpy(), n_levels, fast[0], **_as_numpy(extra))
+                for f in fast[0]:
+                    res_all[f"{fam}_{f}"] = torch.from_numpy(res[f])
+            if rest:
+                res = mod.compute(cubes, n_levels, rest, **extra)
+                for f in rest:
+                    res_all[f"{fam}_{f}"] = res[f].to("cpu", torch.float64)
         return res_all
 
     out = {n: [] for n in names}
@@ -344,6 +351,21 @@ def voxel_feature_values(image, roi, names, kernel_radius: int = 1, bin_width: f
     finally:
         torch.set_num_threads(threads)
     return {n: torch.cat(v).numpy() for n, v in out.items()}
+
+
+def _split_compiled(family, feats, dev):
+    """((names, compute) of the compiled CPU path or None, the names left to torch)."""
+    compiled = compiled_family(family) if dev.type == "cpu" else None
+    if compiled is None:
+        return None, feats
+    fast = [f for f in feats if f in compiled[0]]
+    rest = [f for f in feats if f not in compiled[0]]
+    return ((fast, compiled[1]) if fast else None), rest
+
+
+def _as_numpy(settings: dict) -> dict:
+    """The compute settings with torch tensors as NumPy arrays (the compiled path's inputs)."""
+    return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in settings.items()}
 
 
 def _default_bytes(D, n_levels, names) -> int:
