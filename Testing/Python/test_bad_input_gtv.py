@@ -408,3 +408,30 @@ def test_cli_refuses_the_seg_nrrd_with_two_segments_of_one_name(tmp_path):
     assert status == 2, (out, err)
     assert err.strip().startswith("radsurv: error: --gtv: 2 segments of the file"), err
     assert "Export the GTV segment alone" in err and not (tmp_path / "out").exists()
+
+
+def _rtstruct_with_a_stray_contour(tmp_path: Path) -> Path:
+    """PAT1's RTSTRUCT whose GTV-1 has one more contour: a 1.5 mm square 40 mm to the patient's left
+    of the first contour's first point, on its slice (stray paint, a few voxels)."""
+    import pydicom
+
+    ds = pydicom.dcmread(str(RTSTRUCT))
+    contours = ds.ROIContourSequence[0].ContourSequence
+    stray = copy.deepcopy(contours[len(contours) // 2])
+    x, y, z = (float(v) for v in stray.ContourData[:3])
+    x += 40.0
+    stray.ContourData = [x, y, z, x + 1.5, y, z, x + 1.5, y + 1.5, z, x, y + 1.5, z]
+    stray.NumberOfContourPoints = 4
+    contours.append(stray)
+    path = tmp_path / "rs_stray.dcm"
+    ds.save_as(str(path))
+    return path
+
+
+def test_stray_contour_of_an_rtstruct_is_refused_naming_the_rtstruct(tmp_path, captured_score_case):
+    """A DICOM user gave --rtstruct and --roi, not --gtv: the refusal names what they gave."""
+    status, out, err = _cli(["score", "--ct", SERIES, "--rtstruct", _rtstruct_with_a_stray_contour(tmp_path),
+                             "--roi", "GTV-1", "--out", tmp_path / "o"])
+    assert status == 2 and not captured_score_case, err  # refused while reading the DICOM inputs
+    assert err.strip().startswith("radsurv: error: --rtstruct: the GTV has 2 separate parts"), err
+    assert "in an RTSTRUCT, delete the stray contour" in err and "--gtv" not in err
