@@ -33,6 +33,10 @@ from .segments import Structure, refuse_shared_name, shared_name
 #: Largest allowed deviation of a slice gap from the median gap, as a fraction of the median.
 SLICE_GAP_TOLERANCE = 0.05
 
+#: In-plane shift between the first and the last slice (in pixel spacings) above which a series counts
+#: as gantry-tilted (``_refuse_tilt``); below it, rounding of the positions in the headers.
+TILT_TOLERANCE = 0.1
+
 #: Largest allowed distance of a contour's plane from the nearest CT slice centre, in slices.
 CONTOUR_PLANE_TOLERANCE = 0.25
 
@@ -90,8 +94,9 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "ct") -> C
         InputError: the folder holds no DICOM file (the message says what it holds), no DICOM
             series, several series and none chosen, a DICOM file that cannot be read (a truncated
             slice, which GDCM would leave out of the series silently), a slice without
-            position, duplicate slice positions, or uneven slice spacing (missing slices) — the
-            message gives the positions (mm) around the gap.
+            position, duplicate slice positions, uneven slice spacing (missing slices) — the
+            message gives the positions (mm) around the gap — or slices not stacked along their
+            normal (gantry tilt: the message gives the angle).
     """
     import numpy as np
     import SimpleITK as sitk
@@ -145,6 +150,7 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "ct") -> C
                 what, f"uneven slice spacing in {folder}: {gaps[k]:.2f} mm between the slices at "
                 f"{positions[k]:.2f} and {positions[k + 1]:.2f} mm, {median:.2f} mm elsewhere "
                 f"({bad.size} uneven gap(s)); the series has missing slices.")
+        _refuse_tilt(headers, orientation, normal, folder, what)
 
     reader.SetFileNames(files)
     try:
@@ -156,6 +162,35 @@ def read_ct_series(folder, series_uid: str | None = None, what: str = "ct") -> C
                     frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
                     sop_instance_uids=[str(h.SOPInstanceUID) for h in headers],
                     patient_id=str(first.get("PatientID", "") or ""))
+
+
+def _refuse_tilt(headers, orientation, normal, folder: Path, what: str) -> None:
+    """Refuse slices not stacked along their normal (a gantry-tilted or sheared acquisition): read as a
+    regular grid, the CT would be sheared and every position in it wrong.
+
+    The deviation is measured in the slice plane between the first and the last slice (sorted along
+    the normal); up to ``TILT_TOLERANCE`` of the smaller pixel spacing is rounding in the headers.
+    """
+    import numpy as np
+
+    first = np.array([float(v) for v in headers[0].ImagePositionPatient])
+    last = np.array([float(v) for v in headers[-1].ImagePositionPatient])
+    step = last - first
+    along = float(np.dot(step, normal))
+    across = float(np.linalg.norm(step - along * normal))
+    pixel = min(float(v) for v in headers[0].get("PixelSpacing", [1.0, 1.0]))
+    if across <= TILT_TOLERANCE * pixel:
+        return
+    angle = float(np.degrees(np.arctan2(across, abs(along))))
+    tilt = headers[0].get("GantryDetectorTilt")
+    stated = f" (GantryDetectorTilt {float(tilt):g} degrees)" if tilt not in (None, "") else ""
+    raise input_error(what, f"the slices in {folder} are not stacked along their normal: the last slice is shifted "
+                            f"{across:.1f} mm within the slice plane over {abs(along):.1f} mm, a gantry tilt of "
+                            f"{angle:.1f} degrees{stated}. Read as it is, the CT would be sheared, so RadSurv does not "
+                            "score it. Correct the tilt first: load the series with 3D Slicer's DICOM module (its "
+                            "acquisition geometry regularization, on by default, adds a transform for the tilt), "
+                            "harden that transform (Data module), then score the CT in Slicer, or save the CT and "
+                            "its GTV as NRRD files and score those.")
 
 
 def _check_left_out(folder: Path, files: list, series_uid: str, what: str) -> None:

@@ -199,3 +199,44 @@ def test_cli_score_passes_dicom_images_to_the_pipeline(monkeypatch, tmp_path, ca
     assert status == 2 and "its ROIs are: 'GTV-1'" in err and "Traceback" not in err
     status = cli.main(["score", "--ct", str(SERIES), "--gtv", str(PAT1_GTV), "--out", str(tmp_path / "out")])
     assert status == 2 and "DICOM folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("degrees", [10.0, 0.5])
+def test_gantry_tilted_series_is_refused_with_its_angle(tmp_path, degrees):
+    """PAT1's series with each slice shifted along the rows by gap x tan(tilt) (a gantry-tilted
+    acquisition): read as a regular grid it would be sheared, so it is refused with the angle."""
+    import math
+
+    import pydicom
+
+    from RadSurvLib.io.dicom import read_ct_series
+
+    folder = tmp_path / "tilted"
+    folder.mkdir()
+    for path in sorted(SERIES.glob("*.dcm")):
+        ds = pydicom.dcmread(str(path))
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y + z * math.tan(math.radians(degrees)), z]
+        ds.GantryDetectorTilt = degrees
+        ds.save_as(str(folder / path.name))
+    with pytest.raises(InputError) as caught:
+        read_ct_series(folder)
+    message = str(caught.value)
+    assert "not stacked along their normal" in message and f"a gantry tilt of {degrees:.1f} degrees" in message, message
+    assert f"(GantryDetectorTilt {degrees:g} degrees)" in message and "harden that transform" in message
+
+
+def test_rounding_in_slice_positions_is_not_a_tilt(tmp_path):
+    """Positions jittered by 0.01 mm within the slice plane (header rounding) read as before."""
+    import pydicom
+
+    from RadSurvLib.io.dicom import read_ct_series
+
+    folder = tmp_path / "jitter"
+    folder.mkdir()
+    for k, path in enumerate(sorted(SERIES.glob("*.dcm"))):
+        ds = pydicom.dcmread(str(path))
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x + 0.01 * (k % 2), y, z]
+        ds.save_as(str(folder / path.name))
+    assert read_ct_series(folder).image.GetSize() == read_ct_series(SERIES).image.GetSize()
