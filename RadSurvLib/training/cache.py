@@ -1,6 +1,6 @@
 """Preprocessing of manifest cases into model inputs, with an on-disk cache.
 
-Per case: read CT and GTV, resample to 1 mm isotropic (CT cubic B-spline, GTV volume-preserving, as
+Per case: read CT and GTV, bring them to the canonical orientation, resample to 1 mm isotropic (CT cubic B-spline, GTV volume-preserving, as
 ``RadSurvLib.pipeline`` does), then the model input of the architecture's ``input_kind``:
 
 - ``"ct3d"`` (SEResNet3D): the GTV bounding-box crop + margin resized to ``crop_size``^3, clipped HU
@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ..errors import InputError
 
-CACHE_VERSION = 1
+#: 2: inputs in the canonical orientation (``read_canonical_case``); version-1 entries are not read.
+CACHE_VERSION = 2
 #: Preprocessing keys filled from the training set (not part of a cached input, nor of its key).
 NORM_KEYS = ("norm_mean", "norm_std", "map_norm")
 
@@ -36,21 +37,40 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "radsurv" / "preprocessing"
 
 
-def resample_case(ct_path, gtv_path):
-    """Read a CT and GTV and resample both to 1 mm isotropic (the pipeline's step 2).
+def read_canonical_case(ct_path, gtv_path):
+    """Read and check a CT and its GTV and bring both to the canonical orientation, as the pipeline
+    does before it analyses a case (``io.orientation.to_canonical``): a case stored in another axis
+    order or with flipped axes gives the same model input in training as in scoring.
 
     Returns:
-        ``(ct_1mm, gtv_1mm)`` SimpleITK images (float HU; uint8 0/1).
+        ``(ct, gtv)`` SimpleITK images on the CT's own spacing, canonical (LPS) axis order.
 
     Raises:
-        InputError: unreadable file, grid mismatch, empty GTV.
+        InputError: unreadable file, non-orthonormal direction, grid mismatch, empty GTV.
     """
     from ..io.images import read_image
-    from ..preprocessing import resample_image, resample_mask_preserving_volume, validate_inputs
+    from ..io.orientation import to_canonical
+    from ..preprocessing import validate_inputs
 
     ct = read_image(ct_path, "CT")
     gtv = read_image(gtv_path, "GTV")
     validate_inputs(ct, gtv, str(ct_path), str(gtv_path))
+    return to_canonical(ct), to_canonical(gtv)
+
+
+def resample_case(ct_path, gtv_path, images=None):
+    """Read a CT and GTV (``read_canonical_case``, or ``images`` already read) and resample both to
+    1 mm isotropic (the pipeline's step 2).
+
+    Returns:
+        ``(ct_1mm, gtv_1mm)`` SimpleITK images (float HU; uint8 0/1), canonical orientation.
+
+    Raises:
+        InputError: as ``read_canonical_case``.
+    """
+    from ..preprocessing import resample_image, resample_mask_preserving_volume
+
+    ct, gtv = images or read_canonical_case(ct_path, gtv_path)
     ct_1mm = resample_image(ct, 1.0, "bspline")
     return ct_1mm, resample_mask_preserving_volume(gtv, ct_1mm).mask
 
@@ -77,13 +97,13 @@ def build_case_arrays(ct_path, gtv_path, kind: str, settings: dict) -> dict:
 
     raw = {k: v for k, v in settings.items() if k not in NORM_KEYS}
     raw.update({"norm_mean": 0.0, "norm_std": 1.0})
-    ct_1mm, gtv_1mm = resample_case(ct_path, gtv_path)
+    images = read_canonical_case(ct_path, gtv_path)
+    ct_1mm, gtv_1mm = resample_case(ct_path, gtv_path, images)
     voxel_maps = None
     if kind == "ct3d+maps":
-        from ..io.images import read_image
         from ..models.inputs import model_voxel_maps
 
-        voxel_maps = model_voxel_maps(read_image(ct_path, "CT"), read_image(gtv_path, "GTV"), settings)
+        voxel_maps = model_voxel_maps(*images, settings)
     built = build_model_input(kind, ct_1mm, gtv_1mm, raw, voxel_maps=voxel_maps,
                               radscores=[0.0] * len(settings.get("radscore_names") or []))
     return {"x": built.x[0].numpy().astype(np.float32)}

@@ -154,3 +154,29 @@ class InProcessWorkerRunner:
         self.jobs.append(json.loads(Path(command[-1]).read_text()))
         code = server.run_job(command[-1], Out(), io.StringIO())
         return _ReplayHandle(lines, code)
+
+
+def stored(image, order=(0, 1, 2), flips=(False, False, False)):
+    """The same physical image stored another way: new axis a (x, y, z) is the old axis
+    ``order[a]``, reversed where ``flips[a]``. Voxel values are moved, never interpolated."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayFromImage(image)  # (z, y, x)
+    array = np.transpose(array, [2 - order[2 - b] for b in range(3)])
+    array = np.flip(array, axis=tuple(2 - a for a in range(3) if flips[a]))
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    spacing, size = np.array(image.GetSpacing()), np.array(image.GetSize())
+    origin = np.array(image.GetOrigin())
+    columns = []
+    for a in range(3):
+        old = order[a]
+        column = direction[:, old] * (-1.0 if flips[a] else 1.0)
+        if flips[a]:
+            origin = origin + direction[:, old] * spacing[old] * (size[old] - 1)
+        columns.append(column)
+    result = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    result.SetSpacing([float(spacing[o]) for o in order])
+    result.SetDirection(np.stack(columns, axis=1).ravel().tolist())
+    result.SetOrigin(origin.tolist())
+    return result

@@ -135,3 +135,25 @@ def test_cache_hit_does_not_recompute(tiny_cohort, tmp_path):
     other = CaseCache(tmp_path / "cache", "ct3d", {**settings, "margin_mm": 2.0}, builder=counting_builder)
     load_training_set(cases[:1], other)  # other settings -> other key -> recomputed
     assert len(calls) == 4 and other.misses == 1
+
+
+def test_a_case_stored_in_another_axis_order_gives_the_same_training_input(tmp_path):
+    """PAT1 with its axes permuted and two of them reversed (the same patient as another scanner or
+    converter stores it) gives the training input of PAT1 as stored, as scoring does (canonical
+    orientation), so that a model trains on what it will be given."""
+    import SimpleITK as sitk
+    from conftest import stored
+
+    from RadSurvLib.models.registry import SPECS
+    from RadSurvLib.training.cache import build_case_arrays
+
+    ct, gtv = sitk.ReadImage(str(PAT1_CT)), sitk.ReadImage(str(PAT1_GTV))
+    order, flips = (2, 0, 1), (True, False, True)
+    sitk.WriteImage(stored(ct, order, flips), str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(stored(gtv, order, flips), str(tmp_path / "gtv.nrrd"))
+    settings = SPECS["SEResNet3D"].preprocessing
+    reference = build_case_arrays(PAT1_CT, PAT1_GTV, "ct3d", settings)["x"]
+    other = build_case_arrays(tmp_path / "ct.nrrd", tmp_path / "gtv.nrrd", "ct3d", settings)["x"]
+    assert reference.shape == other.shape == (1, 64, 64, 64)
+    assert reference.std() > 100  # a real CT crop, not a constant
+    np.testing.assert_allclose(other, reference, rtol=0, atol=1e-3)
