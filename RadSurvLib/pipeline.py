@@ -216,7 +216,8 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
 
     Returns:
         The content of ``voxelmaps.json``: inputs, ``ring_mm``, ``roi_voxels``, settings, ``maps``
-        (name -> file name), ``seconds`` (the maps' computation time).
+        (name -> file name), ``seconds`` (the maps' computation time), ``warnings`` (RadSurv's own,
+        e.g. a GTV of several parts, as text; shown as ``WARNING:`` lines by ``radsurv voxelmaps``).
 
     Raises:
         InputError / OptionError: as the validate stage of ``score_case``; ``out_dir`` as above;
@@ -237,7 +238,8 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
     _check_maps_folder(out_dir)
     _check_device(options.device)
     stages = _Stages(progress)
-    with folder.staged(out_dir, options.overwrite, last=folder.VOXELMAPS_FILE) as (out_dir, staging):
+    with _recorded_warnings() as caught, \
+            folder.staged(out_dir, options.overwrite, last=folder.VOXELMAPS_FILE) as (out_dir, staging):
         with stages.stage("validate", "reading and checking the CT and the GTV"):
             ct_image, _ = _load(ct, "ct")
             gtv_image, _ = _load(gtv, "gtv", _mask_reader(options.gtv_label))
@@ -266,7 +268,8 @@ def map_case(ct, gtv, out_dir, options: ScoreOptions | None = None, *, bin_width
             info = {"ct": str(ct), "gtv": str(gtv), "ring_mm": ring_mm, "roi_voxels": n_roi,
                     "kernel_radius": options.kernel_radius, "bin_width_hu": bin_width, "masked_kernel": masked,
                     "background_value": background if np.isfinite(background) else None,
-                    "maps": {n: folder.voxel_map_file(n) for n in maps}, "seconds": round(seconds, 3)}
+                    "maps": {n: folder.voxel_map_file(n) for n in maps}, "seconds": round(seconds, 3),
+                    "warnings": _record_warnings(caught)}
             (staging / folder.VOXELMAPS_FILE).write_text(json.dumps(info, indent=2, allow_nan=False))
     return info
 

@@ -136,6 +136,8 @@ def run(args) -> int:
     info = map_case(args.ct, args.gtv, args.out, options, bin_width=args.bin_width, ring_mm=args.ring,
                     masked=not args.unmasked, background=args.background, progress=progress,
                     map_progress=_progress_printer(args.quiet))
+    for warning in info.get("warnings") or []:
+        print(f"WARNING: {warning}")
     seconds = info["seconds"]
     print(f"voxel maps: {len(info['maps'])} maps in {seconds:.1f} s "
           f"({1e6 * seconds / max(info['roi_voxels'], 1):.1f} us/voxel) written to {args.out}")

@@ -435,3 +435,19 @@ def test_stray_contour_of_an_rtstruct_is_refused_naming_the_rtstruct(tmp_path, c
     assert status == 2 and not captured_score_case, err  # refused while reading the DICOM inputs
     assert err.strip().startswith("radsurv: error: --rtstruct: the GTV has 2 separate parts"), err
     assert "in an RTSTRUCT, delete the stray contour" in err and "--gtv" not in err
+
+
+def test_voxelmaps_command_warns_of_two_lesions_in_its_own_words(tmp_path, two_lesions):
+    """`radsurv voxelmaps` on a GTV of two parts: one WARNING line (as `radsurv score` prints it),
+    recorded in voxelmaps.json, and no raw Python warning on stderr."""
+    import json
+
+    status, out, err = _cli(["voxelmaps", "--ct", PAT1_CT, "--gtv", two_lesions[0], "--out", tmp_path / "maps",
+                             "--features", "firstorder_Mean", "--quiet"])
+    assert status == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("WARNING: GTVComponentsWarning: GTV: the mask "
+                                                                  "has 2 separate parts")]
+    assert len(lines) == 1, out
+    assert "GTVComponentsWarning" not in err, err
+    info = json.loads((tmp_path / "maps" / "voxelmaps.json").read_text())
+    assert len(info["warnings"]) == 1 and info["warnings"][0] in lines[0]
