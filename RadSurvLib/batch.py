@@ -46,9 +46,13 @@ from pathlib import Path
 from .errors import InputError, environment_failure
 from .outputs import folder
 
-#: Columns of results.csv, in order.
+#: Columns of results.csv, in order. ``warnings``: RadSurv's warnings of the case (result.json's,
+#: joined by `` | ``), e.g. a GTV of several parts or a clipped ring.
 RESULT_COLUMNS = ("case_id", "status", "risk_score", "risk_group", "model", "out_dir", "seconds", "error",
-                  "finished_at")
+                  "finished_at", "warnings")
+#: The columns of a results.csv written before the ``warnings`` column: still read, and appended to
+#: in its own columns (a resumed cohort keeps one format per file).
+EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-1]
 
 #: Input columns of a cases CSV.
 CASE_COLUMNS = ("case_id", "ct", "gtv", "rtstruct", "seg", "roi")
@@ -186,16 +190,26 @@ def read_results(output_dir) -> dict[str, dict]:
         return {}
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        header = next(reader, [])
-        if tuple(header) != RESULT_COLUMNS:
-            raise InputError(f"output_dir: {path} is not a RadSurv results file (its header is {header[:4]}...); "
+        header = tuple(next(reader, []))
+        if header not in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
+            raise InputError(f"output_dir: {path} is not a RadSurv results file (its header is {list(header[:4])}...); "
                              "choose another output folder.")
         rows = {}
         for values in reader:
-            row = dict(zip(RESULT_COLUMNS, values))
-            if len(values) == len(RESULT_COLUMNS) and row["case_id"] and row["status"] in (DONE, FAILED):
-                rows[row["case_id"]] = row
+            row = dict(zip(header, values))
+            if len(values) == len(header) and row["case_id"] and row["status"] in (DONE, FAILED):
+                rows[row["case_id"]] = {column: row.get(column, "") for column in RESULT_COLUMNS}
     return rows
+
+
+def _file_columns(path: Path) -> tuple:
+    """The columns to append to ``path``: its own header's when it is an earlier results file."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = tuple(next(csv.reader(handle), []))
+    except FileNotFoundError:
+        return RESULT_COLUMNS
+    return EARLIER_RESULT_COLUMNS if header == EARLIER_RESULT_COLUMNS else RESULT_COLUMNS
 
 
 def _repair_results(path: Path) -> None:
@@ -213,10 +227,12 @@ def _append_row(path: Path, row: dict) -> None:
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    if not path.exists() or path.stat().st_size == 0:
+    new_file = not path.exists() or path.stat().st_size == 0
+    columns = RESULT_COLUMNS if new_file else _file_columns(path)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    if new_file:
         writer.writeheader()
-    writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
+    writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -234,7 +250,7 @@ def _row_from_result(case_id, result: dict, out_dir: Path, seconds) -> dict:
             "risk_group": result.get("risk_group"),
             "model": f"{model.get('name', '')} {model.get('version', '')}".strip(),
             "out_dir": str(out_dir), "seconds": seconds, "error": "",
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "warnings": " | ".join(result.get("warnings") or [])}
 
 
 def in_process_scorer(job: dict) -> dict:

@@ -224,3 +224,24 @@ def _wait_until_group_ended(pgid: int, timeout_s: float = 60.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"processes {running} of the killed batch still run after {timeout_s} s")
+
+
+def test_results_csv_holds_the_case_warnings_and_reads_an_earlier_file(tmp_path):
+    """A case's warnings (result.json) are in its results.csv row; a results.csv written before the
+    warnings column is still read and resumed in its own columns."""
+    from RadSurvLib.batch import EARLIER_RESULT_COLUMNS, RESULT_COLUMNS, _append_row, _row_from_result, read_results
+
+    path = tmp_path / "results.csv"
+    warned = {"risk_score": 0.5, "warnings": ["GTVComponentsWarning: GTV: the mask has 2 separate parts",
+                                              "RingClippedWarning: ring 6-9 mm clipped"]}
+    _append_row(path, _row_from_result("a", warned, tmp_path / "a", 1.0))
+    assert read_results(tmp_path)["a"]["warnings"] == " | ".join(warned["warnings"])
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "results.csv").write_text(",".join(EARLIER_RESULT_COLUMNS) + "\nb,done,0.1,low,m,x,1,,2026-01-01T00:00:00\n")
+    _append_row(earlier / "results.csv", _row_from_result("c", warned, earlier / "c", 2.0))
+    rows = read_results(earlier)
+    assert set(rows) == {"b", "c"} and rows["b"]["risk_group"] == "low" and rows["c"]["risk_score"] == "0.5"
+    lines = (earlier / "results.csv").read_text().splitlines()
+    assert lines[0] == ",".join(EARLIER_RESULT_COLUMNS) and len(lines[2].split(",")) == len(EARLIER_RESULT_COLUMNS)
+    assert tuple(read_results(earlier)["c"]) == RESULT_COLUMNS
