@@ -23,8 +23,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("numba")
 
 from RadSurvLib.radiomics.families import glcm as torch_glcm  # noqa: E402
+from RadSurvLib.radiomics.families import ngtdm as torch_ngtdm  # noqa: E402
 from RadSurvLib.radiomics.voxelmaps import compiled, engine  # noqa: E402
 from RadSurvLib.radiomics.voxelmaps.compiled import glcm as compiled_glcm  # noqa: E402
+from RadSurvLib.radiomics.voxelmaps.compiled import ngtdm as compiled_ngtdm  # noqa: E402
 from RadSurvLib.rings import make_rings  # noqa: E402
 
 from conftest import PAT1_CT, PAT1_GTV  # noqa: E402
@@ -157,4 +159,57 @@ def test_glcm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
     assert calls and all(c == ["Contrast", "Imc1", "JointAverage"] for c in calls)
     monkeypatch.setattr(compiled, "_COMPILED", {})
     slow = engine.voxel_feature_values(image, small, names, kernel_radius=1, workers=1)
+    assert_same(fast, {n: torch.from_numpy(v) for n, v in slow.items()}, names)
+
+
+def test_ngtdm_is_registered_with_every_feature():
+    names, compute = compiled.compiled_family("ngtdm")
+    assert compute is compiled_ngtdm.compute and set(names) == set(torch_ngtdm.FEATURES)
+
+
+@pytest.mark.parametrize("r", [1, 2])
+@pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
+def test_ngtdm_equals_torch_on_pat1_kernels(pat1_roi, r, masked):
+    cubes, n_levels, _ = kernel_cubes(*pat1_roi, r, masked)
+    names = list(compiled_ngtdm.NAMES)
+    fast = compiled_ngtdm.compute(cubes, n_levels, names)
+    assert_same(fast, torch_ngtdm.compute(torch.from_numpy(cubes), n_levels, names), names)
+    assert np.ptp(fast["Contrast"]) > 0 and np.ptp(fast["Busyness"]) > 0  # varied kernels
+
+
+def test_ngtdm_awkward_kernels_equal_torch_and_known_values():
+    """A lone centre, one level everywhere, and voxels without a neighbour in the kernel (they add
+    1 to n_i and nothing to s_i, as PyRadiomics' C extension)."""
+    names = list(compiled_ngtdm.NAMES)
+    lone = _cube(1, {(0, 0, 0): 2})
+    single = np.full((1, 3, 3, 3), 4, np.int64)
+    # centre (level 1) with one neighbour (level 3); a level-5 voxel at distance 2: no neighbour
+    apart = _cube(2, {(0, 0, 0): 1, (0, 0, 1): 3, (0, 0, -2): 5})
+    cubes = [lone, single, apart]
+    fast = [compiled_ngtdm.compute(c, 5, names) for c in cubes]
+    for c, f in zip(cubes, fast):
+        assert_same(f, torch_ngtdm.compute(torch.from_numpy(c), 5, names), names)
+    for f in fast[:2]:  # no difference anywhere: PyRadiomics' special values
+        assert [f[n][0] for n in names] == [1e6, 0, 0, 0, 0]
+    # apart: n = (1, 1, 1), s = (|1 - 3|, |3 - 1|, 0) = (2, 2, 0), p_i = 1/3
+    f = fast[2]
+    assert f["Coarseness"][0] == pytest.approx(1 / (4 / 3))
+    assert f["Strength"][0] == pytest.approx((2 / 3) * (4 + 16 + 4) * 2 / 4)
+    assert f["Contrast"][0] == pytest.approx((1 / 9) * (4 + 16 + 4) * 2 / 6 * 4 / 3)
+
+
+def test_ngtdm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
+    image, roi = pat1_roi
+    zs = np.nonzero(roi.any((1, 2)))[0]
+    small = roi.copy()
+    small[zs[1]:] = False
+    names = [f"ngtdm_{n}" for n in compiled_ngtdm.NAMES]
+    calls = []
+    original = compiled_ngtdm.compute
+    monkeypatch.setattr(compiled_ngtdm, "compute",
+                        lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    fast = engine.voxel_feature_values(image, small, names, kernel_radius=2, workers=2)
+    assert calls
+    monkeypatch.setattr(compiled, "_COMPILED", {})
+    slow = engine.voxel_feature_values(image, small, names, kernel_radius=2, workers=2)
     assert_same(fast, {n: torch.from_numpy(v) for n, v in slow.items()}, names)
