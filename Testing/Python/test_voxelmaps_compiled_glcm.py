@@ -213,3 +213,24 @@ def test_ngtdm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
     monkeypatch.setattr(compiled, "_COMPILED", {})
     slow = engine.voxel_feature_values(image, small, names, kernel_radius=2, workers=2)
     assert_same(fast, {n: torch.from_numpy(v) for n, v in slow.items()}, names)
+
+
+def test_compiled_modules_work_without_a_writable_numba_cache():
+    """Where Numba finds no cache directory it can write, ``cache=True`` raises at import; the
+    modules then compile without the on-disk cache instead (here: the only locator allowed points
+    below /dev/null)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import numpy as np\n"
+            "from RadSurvLib.radiomics.voxelmaps.compiled import glcm, ngtdm\n"
+            "print(ngtdm.compute(np.full((1, 3, 3, 3), 2), 2, ['Coarseness'])['Coarseness'][0])\n")
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator",
+               NUMBA_CACHE_DIR="/dev/null/no-cache",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1000000.0"

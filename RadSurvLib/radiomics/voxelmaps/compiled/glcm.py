@@ -45,6 +45,16 @@ _LN2 = 0.6931471805599453
 _PAIRS = {}
 
 
+def _jit(function):
+    """``numba.njit(nogil=True, cache=True)``; where Numba finds no writable cache directory (the
+    package's ``__pycache__``, ``NUMBA_CACHE_DIR``, the user's cache) it refuses ``cache=True`` at
+    import, so the loops are then compiled without the on-disk cache (at each process's first call)."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
+
+
 def pair_lists(D: int):
     """Flat indices into a (D, D, D) cube (z, y, x raster order) of the pairs (p, p + d) that lie
     in the cube, for each d of ``kernel_cubes.directions_13``.
@@ -100,7 +110,7 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
     return {f: out[k] for k, f in enumerate(names)}
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _kernels(flat, starts, ends, lengths, present, n_levels, rows, want_cells, want_de, want_se,
              want_imc1):
     """(len(rows), n) float64: row k = feature ``NAMES[rows[k]]`` of each kernel (flat (n, D^3))."""
@@ -170,7 +180,7 @@ def _kernels(flat, starts, ends, lengths, present, n_levels, rows, want_cells, w
     return out
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _direction(cube, starts, ends, length, rank, L, lo, want_cells, h_diff, h_sum, cell, margin,
                t_diff, t_sum, t_cell):
     """Count one direction's pairs into the histograms of |i - j| and i + j - 2 lo, the cell table
@@ -218,7 +228,7 @@ def _direction(cube, starts, ends, length, rank, L, lo, want_cells, h_diff, h_su
     return n_pairs
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_diff, h_sum, cell,
               margin, px, t_diff, t_sum, t_cell, vals):
     """The per-direction value of every feature (``NAMES`` order) into ``vals``, from the counts of
@@ -308,7 +318,7 @@ def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_dif
         _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals)
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals):
     """JointEnergy, JointEntropy, MaximumProbability, Imc1, Imc2 of one direction from its cell
     table (c pairs of the unordered cell {i, j}: p(i, j) = p(j, i) = c / (2 N_d) off the diagonal,

@@ -32,6 +32,16 @@ _INDEX = {name: k for k, name in enumerate(NAMES)}
 _NEIGHBOURS = {}
 
 
+def _jit(function):
+    """``numba.njit(nogil=True, cache=True)``; where Numba finds no writable cache directory (the
+    package's ``__pycache__``, ``NUMBA_CACHE_DIR``, the user's cache) it refuses ``cache=True`` at
+    import, so the loops are then compiled without the on-disk cache (at each process's first call)."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
+
+
 def neighbour_lists(D: int):
     """For each voxel of a (D, D, D) cube (z, y, x raster order), the flat indices of its 26
     neighbours that lie in the cube.
@@ -76,7 +86,7 @@ def compute(cubes, n_levels, names, **_):
     return {f: out[k] for k, f in enumerate(names)}
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _kernels(flat, neighbours, counts, n_levels, rows):
     """(len(rows), n) float64: row k = feature ``NAMES[rows[k]]`` of each kernel (flat (n, D^3))."""
     n, K = flat.shape
@@ -120,7 +130,7 @@ def _kernels(flat, neighbours, counts, n_levels, rows):
     return out
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _features(L, level, n_i, s_i, p, vals):
     """The five features (``NAMES`` order) of one kernel's table of L levels (formulas:
     ``families.ngtdm``)."""
