@@ -43,6 +43,7 @@ _CELL_NAMES = frozenset({"JointEnergy", "JointEntropy", "MaximumProbability", "I
 
 _LN2 = 0.6931471805599453
 _PAIRS = {}
+_TERMS = {}
 
 
 def _jit(function):
@@ -81,6 +82,27 @@ def pair_lists(D: int):
     return _PAIRS[D]
 
 
+def entropy_terms(P: int):
+    """The entropy terms of every probability a direction's GLCM can hold, so that the kernels look
+    them up instead of taking a logarithm: a probability is m / (2 N) (a cell count c or 2 c, a
+    histogram count 2 h, a marginal count), N = 1..P the direction's pairs, m = 0..2P.
+
+    Returns:
+        (with_eps, plain): float64 (P + 1, 2P + 1) each: [N, m] = q log2(q + eps) and q log2(q)
+        (0 for m = 0), q = m * ((1 / N) / 2), the value the formulas compute (``families.glcm``).
+    """
+    if P not in _TERMS:
+        n = np.arange(P + 1, dtype=np.float64)[:, None]
+        m = np.arange(2 * P + 1, dtype=np.float64)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = m * ((1 / n) / 2)
+            with_eps = np.where(m > 0, q * np.log2(q + EPS), 0.0)
+            plain = np.where(m > 0, q * np.log2(q), 0.0)
+        with_eps[0] = plain[0] = 0.0  # N = 0: no pair (never read)
+        _TERMS[P] = (with_eps, plain)
+    return _TERMS[P]
+
+
 def compute(cubes, n_levels, names, directions_present=None, **_):
     """GLCM features of each kernel, averaged over the directions as PyRadiomics.
 
@@ -105,14 +127,16 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
                else np.asarray(directions_present, np.bool_).reshape(13))
     starts, ends, lengths = pair_lists(D)
     want_cells = bool(_CELL_NAMES & set(names))
-    out = _kernels(cubes.reshape(n, D ** 3), starts, ends, lengths, present, int(n_levels), rows,
+    terms, terms_plain = entropy_terms(starts.shape[1])
+    out = _kernels(cubes.reshape(n, D ** 3), starts, ends, lengths, terms, terms_plain, present,
+                   int(n_levels), rows,
                    want_cells, "DifferenceEntropy" in names, "SumEntropy" in names, "Imc1" in names)
     return {f: out[k] for k, f in enumerate(names)}
 
 
 @_jit
-def _kernels(flat, starts, ends, lengths, present, n_levels, rows, want_cells, want_de, want_se,
-             want_imc1):
+def _kernels(flat, starts, ends, lengths, terms, terms_plain, present, n_levels, rows, want_cells,
+             want_de, want_se, want_imc1):
     """(len(rows), n) float64: row k = feature ``NAMES[rows[k]]`` of each kernel (flat (n, D^3))."""
     n, K = flat.shape
     n_feat = _N_FEATURES
@@ -134,6 +158,15 @@ def _kernels(flat, starts, ends, lengths, present, n_levels, rows, want_cells, w
     acc = np.empty(n_feat, np.float64)
     cnt = np.empty(n_feat, np.int64)
     ng = float(n_levels)
+    # the weights of k = |i - j| in Idm, Idmn, Id, Idn, InverseVariance (one row each)
+    weights = np.zeros((5, n_levels + 1), np.float64)
+    for k in range(n_levels + 1):
+        kf = float(k)
+        weights[0, k] = 1 / (1 + kf * kf)
+        weights[1, k] = 1 / (1 + kf * kf / (ng * ng))
+        weights[2, k] = 1 / (1 + kf)
+        weights[3, k] = 1 / (1 + kf / ng)
+        weights[4, k] = 1 / kf ** 2 if k >= 1 else 0.0
     for v in range(n):
         cube = flat[v]
         # the kernel's distinct levels, ranked in order of first appearance (the features do not
@@ -160,7 +193,8 @@ def _kernels(flat, starts, ends, lengths, present, n_levels, rows, want_cells, w
             if n_pairs == 0:
                 vals[:] = np.nan
             else:
-                _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_diff,
+                _features(n_pairs, terms[n_pairs], terms_plain[n_pairs], weights, L, lo, want_cells,
+                          want_de, want_se, want_imc1, h_diff,
                           h_sum, cell, margin, px, t_diff, t_sum, t_cell, vals)
             if present[d]:
                 ja_sum += vals[_JOINT_AVERAGE]
@@ -229,10 +263,12 @@ def _direction(cube, starts, ends, length, rank, L, lo, want_cells, h_diff, h_su
 
 
 @_jit
-def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_diff, h_sum, cell,
-              margin, px, t_diff, t_sum, t_cell, vals):
+def _features(n_pairs, term, term_plain, weights, L, lo, want_cells, want_de, want_se, want_imc1,
+              h_diff, h_sum, cell, margin, px, t_diff, t_sum, t_cell, vals):
     """The per-direction value of every feature (``NAMES`` order) into ``vals``, from the counts of
-    ``_direction``, whose touched entries it resets to 0 (formulas: ``families.glcm``)."""
+    ``_direction``, whose touched entries it resets to 0 (formulas: ``families.glcm``; entropy
+    terms from the rows ``term``, ``term_plain`` of ``entropy_terms`` for this direction's N, the
+    weights of k in ``weights``)."""
     norm = 1.0 / n_pairs
     half = norm / 2
     # features of k = |i - j|: p_{x-y}(k) = count * norm
@@ -253,13 +289,12 @@ def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_dif
         contrast += pk * (kf * kf)
         diff_avg += pk * kf
         if want_de:
-            diff_ent -= pk * np.log2(pk + EPS)
-        idm += pk * (1 / (1 + kf * kf))
-        idmn += pk * (1 / (1 + kf * kf / (ng * ng)))
-        id_ += pk * (1 / (1 + kf))
-        idn += pk * (1 / (1 + kf / ng))
-        if k >= 1:
-            inv_var += pk * (1 / kf ** 2)
+            diff_ent -= term[2 * h_diff[k]]  # pk log2(pk + eps), pk = 2 h / (2 N)
+        idm += pk * weights[0, k]
+        idmn += pk * weights[1, k]
+        id_ += pk * weights[2, k]
+        idn += pk * weights[3, k]
+        inv_var += pk * weights[4, k]
     diff_var = 0.0
     for t in range(t_diff.size):
         k = t_diff[t]
@@ -278,7 +313,7 @@ def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_dif
         ps = h_sum[s] * norm
         s_rel += ps * float(s)
         if want_se:
-            sum_ent -= ps * np.log2(ps + EPS)
+            sum_ent -= term[2 * h_sum[s]]
     tendency = 0.0
     shade = 0.0
     prominence = 0.0
@@ -315,11 +350,11 @@ def _features(n_pairs, L, lo, ng, want_cells, want_de, want_se, want_imc1, h_dif
     vals[_INDEX_SUM_ENT] = sum_ent
     vals[_INDEX_SUM_SQUARES] = sum_squares
     if want_cells:
-        _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals)
+        _cell_features(L, half, term, term_plain, want_imc1, cell, margin, px, t_cell, vals)
 
 
 @_jit
-def _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals):
+def _cell_features(L, half, term, term_plain, want_imc1, cell, margin, px, t_cell, vals):
     """JointEnergy, JointEntropy, MaximumProbability, Imc1, Imc2 of one direction from its cell
     table (c pairs of the unordered cell {i, j}: p(i, j) = p(j, i) = c / (2 N_d) off the diagonal,
     p(i, i) = 2 c / (2 N_d)) and rank marginal; resets both."""
@@ -331,8 +366,8 @@ def _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals):
         pr = margin[r] * half
         px[r] = pr
         if margin[r] > 0:
-            hx -= pr * np.log2(pr + EPS)
-            hx0 -= pr * np.log2(pr)
+            hx -= term[margin[r]]
+            hx0 -= term_plain[margin[r]]
             n_levels_present += 1
         margin[r] = 0
     energy = 0.0
@@ -348,9 +383,10 @@ def _cell_features(L, half, want_imc1, cell, margin, px, t_cell, vals):
         c = cell[code]
         cell[code] = 0
         mult = 1.0 if i == j else 2.0  # the ordered cells (i, j) and (j, i)
-        p = (2 * c if i == j else c) * half
+        m = 2 * c if i == j else c
+        p = m * half
         energy += mult * (p * p)
-        entropy -= mult * (p * np.log2(p + EPS))
+        entropy -= mult * term[m]
         if p > maximum:
             maximum = p
         if want_imc1:
