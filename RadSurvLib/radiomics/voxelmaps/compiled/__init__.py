@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 
 #: family -> (module of this package, its compute function); a family absent here uses torch.
-_COMPILED = {}
+_COMPILED = {"glcm": ("glcm", "compute"), "ngtdm": ("ngtdm", "compute")}
 
 
 def compiled_family(family: str):
