@@ -217,7 +217,8 @@ def test_ngtdm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
 
 def test_compiled_modules_work_without_a_writable_numba_cache():
     """Where Numba finds no cache directory it can write, ``cache=True`` raises at import; the
-    modules then compile without the on-disk cache instead (here: the only locator allowed points
+    compiled modules (these and the ROI engine's, ``radiomics.numba_jit``) then compile without the
+    on-disk cache instead (here: the only locator allowed points
     below /dev/null)."""
     import os
     import subprocess
@@ -226,6 +227,8 @@ def test_compiled_modules_work_without_a_writable_numba_cache():
 
     code = ("import numpy as np\n"
             "from RadSurvLib.radiomics.voxelmaps.compiled import glcm, ngtdm\n"
+            "from RadSurvLib.radiomics.roi_engine import neighbours\n"
+            "neighbours.warm_up()\n"  # the ROI engine's loops (numba_jit.jit, as these)
             "print(ngtdm.compute(np.full((1, 3, 3, 3), 2), 2, ['Coarseness'])['Coarseness'][0])\n")
     env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator",
                NUMBA_CACHE_DIR="/dev/null/no-cache",

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # a default dependency; the NumPy code runs without it
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    njit = None
+import importlib.util
 
-AVAILABLE = njit is not None
+from ..numba_jit import jit
+
+#: Numba is a default dependency; the NumPy code runs without it.
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
 
 def _compile(function):
-    return njit(cache=True, nogil=True)(function) if AVAILABLE else None
+    return jit(function) if AVAILABLE else None
 
 
 def _neighbour_counts(flat, idx, offsets, angle_rows, n_levels, level_values):

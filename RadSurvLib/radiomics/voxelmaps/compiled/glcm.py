@@ -27,11 +27,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from numba import njit
 
 from ...families.arrays import EPS
 from ...families.glcm import FEATURES
 from ...families.kernel_cubes import directions_13
+from ...numba_jit import jit
 
 #: Features computed here (every GLCM feature but MCC), in the order of the kernel's value rows.
 NAMES = tuple(name for name in FEATURES if name != "MCC")
@@ -44,16 +44,6 @@ _CELL_NAMES = frozenset({"JointEnergy", "JointEntropy", "MaximumProbability", "I
 _LN2 = 0.6931471805599453
 _PAIRS = {}
 _TERMS = {}
-
-
-def _jit(function):
-    """``numba.njit(nogil=True, cache=True)``; where Numba finds no writable cache directory (the
-    package's ``__pycache__``, ``NUMBA_CACHE_DIR``, the user's cache) it refuses ``cache=True`` at
-    import, so the loops are then compiled without the on-disk cache (at each process's first call)."""
-    try:
-        return njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(nogil=True)(function)
 
 
 def pair_lists(D: int):
@@ -134,7 +124,7 @@ def compute(cubes, n_levels, names, directions_present=None, **_):
     return {f: out[k] for k, f in enumerate(names)}
 
 
-@_jit
+@jit
 def _kernels(flat, starts, ends, lengths, terms, terms_plain, present, n_levels, rows, want_cells,
              want_de, want_se, want_imc1):
     """(len(rows), n) float64: row k = feature ``NAMES[rows[k]]`` of each kernel (flat (n, D^3))."""
@@ -214,7 +204,7 @@ def _kernels(flat, starts, ends, lengths, terms, terms_plain, present, n_levels,
     return out
 
 
-@_jit
+@jit
 def _direction(cube, starts, ends, length, rank, L, lo, want_cells, h_diff, h_sum, cell, margin,
                t_diff, t_sum, t_cell):
     """Count one direction's pairs into the histograms of |i - j| and i + j - 2 lo, the cell table
@@ -262,7 +252,7 @@ def _direction(cube, starts, ends, length, rank, L, lo, want_cells, h_diff, h_su
     return n_pairs
 
 
-@_jit
+@jit
 def _features(n_pairs, term, term_plain, weights, L, lo, want_cells, want_de, want_se, want_imc1,
               h_diff, h_sum, cell, margin, px, t_diff, t_sum, t_cell, vals):
     """The per-direction value of every feature (``NAMES`` order) into ``vals``, from the counts of
@@ -353,7 +343,7 @@ def _features(n_pairs, term, term_plain, weights, L, lo, want_cells, want_de, wa
         _cell_features(L, half, term, term_plain, want_imc1, cell, margin, px, t_cell, vals)
 
 
-@_jit
+@jit
 def _cell_features(L, half, term, term_plain, want_imc1, cell, margin, px, t_cell, vals):
     """JointEnergy, JointEntropy, MaximumProbability, Imc1, Imc2 of one direction from its cell
     table (c pairs of the unordered cell {i, j}: p(i, j) = p(j, i) = c / (2 N_d) off the diagonal,

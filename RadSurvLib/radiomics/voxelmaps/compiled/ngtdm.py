@@ -22,24 +22,14 @@ the kernel's levels ranked in order of first appearance (the features do not dep
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ...families.ngtdm import FEATURES
+from ...numba_jit import jit
 
 #: Features computed here (all five), in the order of the kernel's value rows.
 NAMES = tuple(FEATURES)
 _INDEX = {name: k for k, name in enumerate(NAMES)}
 _NEIGHBOURS = {}
-
-
-def _jit(function):
-    """``numba.njit(nogil=True, cache=True)``; where Numba finds no writable cache directory (the
-    package's ``__pycache__``, ``NUMBA_CACHE_DIR``, the user's cache) it refuses ``cache=True`` at
-    import, so the loops are then compiled without the on-disk cache (at each process's first call)."""
-    try:
-        return njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(nogil=True)(function)
 
 
 def neighbour_lists(D: int):
@@ -86,7 +76,7 @@ def compute(cubes, n_levels, names, **_):
     return {f: out[k] for k, f in enumerate(names)}
 
 
-@_jit
+@jit
 def _kernels(flat, neighbours, counts, n_levels, rows):
     """(len(rows), n) float64: row k = feature ``NAMES[rows[k]]`` of each kernel (flat (n, D^3))."""
     n, K = flat.shape
@@ -130,7 +120,7 @@ def _kernels(flat, neighbours, counts, n_levels, rows):
     return out
 
 
-@_jit
+@jit
 def _features(L, level, n_i, s_i, p, vals):
     """The five features (``NAMES`` order) of one kernel's table of L levels (formulas:
     ``families.ngtdm``)."""
