@@ -168,7 +168,8 @@ class ScoringLogic:
 
         Returns:
             dict: the content of ``result.json`` plus ``out_dir`` and ``nodes`` (created node IDs;
-            with ``dicom_out``, ``outputs["dicom"]`` names the objects in ``out_dir/dicom/``); for a skipped run ``{"skipped": True, "existing": {...}}``.
+            with ``dicom_out``, ``outputs["dicom"]`` names the objects in ``out_dir/dicom/``); for a
+            skipped run ``{"skipped": True, "existing": {...}}``.
 
         Raises:
             InputError (``OptionError`` for a bad option): bad inputs or environment not ready;

@@ -220,4 +220,5 @@ class ScoringSession:
 
 
 __all__ = ["ScoringSession", "DicomSeriesFiles", "options_from_form", "message", "RADIOMICS_CHOICES",
-           "FORM_DEFAULTS", "APP_DICOM_SOURCE", "APP_DICOM_HINT", "DICOM_ARCHIVE", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"]
+           "FORM_DEFAULTS", "APP_DICOM_SOURCE", "APP_DICOM_HINT", "DICOM_ARCHIVE", "RUNNING", "SUCCEEDED", "FAILED",
+           "CANCELLED", "SKIPPED"]

@@ -98,8 +98,8 @@ def dicom_series_files(volume_node, dicom_database=None, hint: str = SLICER_DICO
     files = [str(database.fileForInstance(uid) or "") if uid != "Unknown" else "" for uid in uids]
     missing = [uid for uid, path in zip(uids, files) if not path or not os.path.isfile(path)]
     if missing:
-        raise OptionError("dicom_out", f'{len(missing)} of the {len(uids)} DICOM files of "{name}" are no longer in the '
-                                       f"DICOM database or on disk (e.g. instance {missing[0]}): {hint}.")
+        raise OptionError("dicom_out", f'{len(missing)} of the {len(uids)} DICOM files of "{name}" are no longer in '
+                                       f"the DICOM database or on disk (e.g. instance {missing[0]}): {hint}.")
     return [Path(path) for path in files]
 
 

@@ -529,7 +529,8 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
             if rtstruct is None and seg is None:  # a mask file on the series' grid (the Slicer module's and
                 return read_ct_series(ct_path), gtv  # the app's exported segment); the grid is checked in validate
             raise input_error("ct", f"{ct_path} is a DICOM folder with its GTV given twice; give it once: as "
-                                    "[[gtv]] (a mask file on the series' grid), [[rtstruct]] (with [[roi]]) or [[seg]].")
+                                    "[[gtv]] (a mask file on the series' grid), [[rtstruct]] (with [[roi]]) or "
+                                    "[[seg]].")
         _, mask, series = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
         return series, mask
     if rtstruct is not None or seg is not None:

@@ -128,7 +128,8 @@ def test_dicom_out_hands_the_worker_the_ct_series_and_without_it_the_nrrd(dicom_
     from RadSurvLib.control import parameters
 
     values = {**parameters.defaults(), "dicom_out": True}
-    panel = ScoringLogic(runner=runner).startScoring(ct, seg, gtv_id, options=parameters.options_from_parameters(values),
+    panel = ScoringLogic(runner=runner).startScoring(ct, seg, gtv_id,
+                                                     options=parameters.options_from_parameters(values),
                                                      pythonCommand=["python"], dicomDatabase=database,
                                                      outputDir=tmp_path / "panel")
     assert runner.jobs[-1]["dicom_out"] is True and series_uids_in(runner.jobs[-1]["ct"]) == uids
