@@ -27,11 +27,33 @@ DICOM_SUFFIXES = (".dcm", ".ima", "")
 @dataclass
 class Case:
     """A loaded case: ``ct`` (SimpleITK image, HU) and ``gtv`` (uint8 mask on the CT grid, 1 = GTV,
-    or None when the GTV is to be delineated), ``name`` (shown in the app)."""
+    or None when the GTV is to be delineated), ``name`` (shown in the app); for a CT read from a
+    DICOM series, ``dicom_files`` (its slice files, z index 0 first) and ``dicom_uids`` (their SOP
+    Instance UIDs, same order), empty otherwise: what "DICOM outputs" need."""
 
     ct: object
     gtv: object
     name: str
+    dicom_files: tuple = ()
+    dicom_uids: tuple = ()
+
+
+def keep_dicom_files(case: Case, folder) -> Case:
+    """``case`` with its DICOM slice files moved into ``folder`` (created; one file per slice, named
+    by index): an upload's folder is removed after loading, the series must outlive it for "DICOM
+    outputs". A case without DICOM files is returned as it is."""
+    if not case.dicom_files:
+        return case
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for index, path in enumerate(case.dicom_files):
+        target = folder / f"{index:05d}.dcm"
+        shutil.move(str(path), target)
+        kept.append(target)
+    return Case(ct=case.ct, gtv=case.gtv, name=case.name, dicom_files=tuple(kept), dicom_uids=case.dicom_uids)
 
 
 def suffix(name: str) -> str:
@@ -124,7 +146,8 @@ def read_case(ct, gtv=None, rtstruct=None, seg=None, roi=None, name: str | None 
         name: the case's name in the app (default: the CT's file or folder name).
 
     Returns:
-        ``Case`` with ``gtv`` None when no GTV was given.
+        ``Case`` with ``gtv`` None when no GTV was given (and with the series' files and UIDs for a
+        DICOM CT).
 
     Raises:
         InputError: anything ``io.read_image``, ``io.read_mask``, ``io.dicom.load_dicom_case`` or
@@ -136,13 +159,15 @@ def read_case(ct, gtv=None, rtstruct=None, seg=None, roi=None, name: str | None 
 
     ct_path = Path(ct)
     label = name or ct_path.name
+    series = None
     if ct_path.is_dir():
         from ..io.dicom import load_dicom_case, read_ct_series
 
         if rtstruct is None and seg is None:
-            image, mask = read_ct_series(ct_path).image, None
+            series = read_ct_series(ct_path)
+            image, mask = series.image, None
         else:
-            image, mask, _ = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
+            image, mask, series = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
     else:
         if rtstruct is not None or seg is not None:
             raise InputError("rtstruct: an RTSTRUCT or SEG needs the CT as a DICOM series folder.")
@@ -153,7 +178,10 @@ def read_case(ct, gtv=None, rtstruct=None, seg=None, roi=None, name: str | None 
     else:
         check_voxel_spacing(image)
         check_hounsfield(image)
-    return Case(ct=image, gtv=mask, name=label)
+    if series is None:
+        return Case(ct=image, gtv=mask, name=label)
+    return Case(ct=image, gtv=mask, name=label, dicom_files=tuple(Path(f) for f in series.files),
+                dicom_uids=tuple(series.sop_instance_uids))
 
 
 def check_hounsfield(ct) -> None:

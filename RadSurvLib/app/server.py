@@ -5,7 +5,11 @@ and the Segment Editor effects with undo; this module adds the RadSurv panel (dr
 opened after a case is loaded): load PAT1 / a data-folder case / an upload, the scoring options
 (``ScoreOptions`` fields), Score with a progress bar naming the stage, Cancel, the scores table,
 the voxel-map / heatmap picker and the downloads (``scene.mrb``, ``result.json``,
-``features.csv``, ``overview.png``). Scoring goes through ``control.session.ScoringSession``, i.e.
+``features.csv``, ``overview.png``, and ``dicom.zip`` after a run with "DICOM outputs": the RTSTRUCT,
+SEG, Parametric Map and SR of ``OUT/dicom/``). "DICOM outputs" can be switched on when the CT was
+loaded as a DICOM series (an uploaded folder or a data-folder series): the session keeps the
+series' files and hands them to the worker (``control.session``).
+Scoring goes through ``control.session.ScoringSession``, i.e.
 ``control.task.SceneScoringTask`` and the worker, and the results are written into the scene by
 ``slicer.write`` as in the Slicer module.
 
@@ -37,7 +41,8 @@ from trame_slicer.app.logic import SegmentationAppLogic
 from trame_slicer.app.ui import SegmentationAppUI, SegmentEditorUI
 from trame_slicer.core import SlicerApp
 
-from ..control.session import FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message, options_from_form
+from ..control.session import (DICOM_ARCHIVE, FORM_DEFAULTS, RADIOMICS_CHOICES, ScoringSession, message,
+                               options_from_form)
 from ..errors import InputError, RadSurvError
 from ..options import shipped_signature_names
 from ..slicer.write import register_color_legend_class
@@ -87,6 +92,11 @@ TOOLTIPS = {
     "features.csv": "Download the last run's radiomics features (CSV)",
     "overview.png": "Download the last run's overview picture (PNG)",
     "gtv": "Download the GTV segment as a NIfTI mask on the CT's grid",
+    "dicom_out": "Also write the results as DICOM objects (RTSTRUCT, SEG, Parametric Map, SR) referencing the "
+                 "CT's study; download them as dicom.zip",
+    "dicom_out_unavailable": "DICOM outputs need a CT loaded as a DICOM series (upload the folder of its slices, "
+                             "or choose that folder in the data folder): this CT has no DICOM study to reference",
+    DICOM_ARCHIVE: "Download the last run's DICOM objects (RTSTRUCT, SEG, Parametric Map, SR) as a ZIP archive",
 }
 
 
@@ -112,6 +122,7 @@ class RadSurvApp(TrameApp):
         self.logic.set_ui(self.ui)
         self.scoring = ScoringSession(self.work_dir / "jobs", python_command=python_command)
         self.ct_node = None
+        self._kept_dicom = None  # folder holding an uploaded DICOM CT's slices while that case is loaded
         self._score_clicked_at = None
         self._init_state()
         self._route_uploads()
@@ -130,6 +141,8 @@ class RadSurvApp(TrameApp):
             "rs_window_presets": [{"name": name, "label": f"{name.capitalize()} W {w:.0f} L {lv:.0f}"}
                                   for name, (w, lv) in WINDOW_PRESETS_HU.items()],
             "rs_fraction": 0.0, "rs_message": "", "rs_scores": [], "rs_has_results": False,
+            "rs_dicom_available": False, "rs_has_dicom": False,
+            "rs_dicom_tooltip": TOOLTIPS["dicom_out_unavailable"],
             "rs_overlays": [], "rs_overlay": None, "rs_gtv_ml": None, "rs_heatmap_s": None,
             "rs_radiomics_items": [{"title": k, "value": v} for k, v in RADIOMICS_CHOICES.items()],
             "rs_signature_items": list(shipped_signature_names()),  # or a server file typed in
@@ -169,12 +182,27 @@ class RadSurvApp(TrameApp):
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
         self.scoring.out_dir = self.scoring.result = None
+        self._show_dicom_series(case.dicom_uids, case.dicom_files)
         self.state.update({"rs_case": case.name, "rs_error": "", "rs_info": "", "rs_scores": [], "rs_has_results": False,
-                           "rs_overlays": [], "rs_overlay": None, "rs_heatmap_s": None,
+                           "rs_overlays": [], "rs_overlay": None, "rs_heatmap_s": None, "rs_has_dicom": False,
                            })
         self.ui.data.active_tool = SegmentEditorUI.__name__
         self._update_gtv_volume()
         self._update_scene_summary()
+
+    def _show_dicom_series(self, uids=(), files=()) -> None:
+        """The CT node's DICOM series for "DICOM outputs" (none: the switch is off and disabled); an
+        earlier upload's kept slices are removed once no case uses them."""
+        available = self.scoring.register_dicom_series(self.ct_node, uids, files)
+        folder = Path(files[0]).parent if files else None
+        kept = folder if folder is not None and self.work_dir.resolve() in folder.resolve().parents else None
+        if self._kept_dicom is not None and self._kept_dicom != kept:
+            shutil.rmtree(self._kept_dicom, ignore_errors=True)
+        self._kept_dicom = kept
+        self.state.rs_dicom_available = available
+        self.state.rs_dicom_tooltip = TOOLTIPS["dicom_out" if available else "dicom_out_unavailable"]
+        if not available:
+            self.state.rs_opt_dicom_out = False
 
     def _add_ct(self, ct_image):
         """The CT as a volume node, loaded by trame-slicer's volumes reader (as its own uploads)."""
@@ -249,8 +277,17 @@ class RadSurvApp(TrameApp):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
             found = inputs.classify_upload(folder)
-            self.load_case(inputs.read_case(found["ct"], found["gtv"], found["rtstruct"], found["seg"],
-                                            roi=self.state.rs_data_roi or None, name=Path(found["ct"]).name))
+            case = inputs.read_case(found["ct"], found["gtv"], found["rtstruct"], found["seg"],
+                                    roi=self.state.rs_data_roi or None, name=Path(found["ct"]).name)
+            if not case.dicom_files:
+                return self.load_case(case)
+            # a DICOM CT's slices outlive the upload folder, for "DICOM outputs" (removed with the case)
+            kept = Path(tempfile.mkdtemp(prefix="dicom-ct-", dir=self.work_dir))
+            try:
+                self.load_case(inputs.keep_dicom_files(case, kept))
+            except BaseException:
+                shutil.rmtree(kept, ignore_errors=True)
+                raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -265,6 +302,7 @@ class RadSurvApp(TrameApp):
         if not volumes:
             raise InputError(f"{Path(mrb_path).name}: the scene holds no CT volume.")
         self.ct_node = volumes[0]
+        self._show_dicom_series()  # a scene brings no DICOM files: no DICOM outputs
         self.slicer_app.display_manager.show_volume(self.ct_node, do_reset_views=True)
         with self._window_slider_kept_wide():
             self.logic._load_files_logic.volume_loaded(self.ct_node)
@@ -273,7 +311,7 @@ class RadSurvApp(TrameApp):
         segment_id = app_scene.ensure_gtv_segment(self.segmentation_node, self.ct_node)
         self.editor.set_active_segment_id(segment_id)
         self.editor.trigger_all_signals()
-        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": "", "rs_info": ""})
+        self.state.update({"rs_case": Path(mrb_path).name, "rs_error": "", "rs_info": "", "rs_has_dicom": False})
         self.ui.data.active_tool = SegmentEditorUI.__name__
         self._refresh_overlays()
         self._update_gtv_volume()
@@ -361,6 +399,7 @@ class RadSurvApp(TrameApp):
         result = self.scoring.result or {}
         self.state.rs_scores = scores_rows(result)
         self.state.rs_has_results = True
+        self.state.rs_has_dicom = bool((result.get("outputs") or {}).get("dicom"))
         self.state.rs_info = ""
         self._refresh_overlays()
         heatmap = (result.get("nodes") or {}).get("heatmap_volume")
@@ -396,11 +435,14 @@ class RadSurvApp(TrameApp):
 
     # -- downloads ---------------------------------------------------------------------------
     def download(self, name: str):
-        """Download buttons: ``scene.mrb`` (the whole scene) or a file of the last run."""
+        """Download buttons: ``scene.mrb`` (the whole scene), ``dicom.zip`` (the last run's DICOM objects)
+        or a file of the last run."""
         try:
             if name == "scene.mrb":
                 with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
                     data = app_scene.write_scene_mrb(self.slicer_app.scene, Path(tmp) / name).read_bytes()
+            elif name == DICOM_ARCHIVE:
+                data = self.scoring.dicom_archive()
             else:
                 data = public_file(name, self.scoring.output_file(name).read_bytes())
         except RadSurvError as exc:
@@ -703,6 +745,10 @@ class RadSurvApp(TrameApp):
         v3.VTextField(v_model=("rs_opt_bundle",), label="Model bundle (server folder; empty = demo)", **fields)
         v3.VCombobox(v_model=("rs_opt_signature",), items=("rs_signature_items",), clearable=True,
                      label="Radiomics signature (shipped, or a server file)", id="rs-signature", **fields)
+        with html.Div(id="rs-dicom-out-box"):  # a disabled switch shows no tooltip: the tooltip is on its box
+            v3.VSwitch(v_model=("rs_opt_dicom_out",), label="DICOM outputs", disabled=("!rs_dicom_available",),
+                       color="primary", id="rs-dicom-out", **fields)
+            v3.VTooltip(text=("rs_dicom_tooltip",), activator="parent", location="bottom")
 
     def _run_section(self):
         with html.Div(classes="d-flex my-2"):
@@ -734,6 +780,11 @@ class RadSurvApp(TrameApp):
                         disabled=(f"{'!rs_case' if name == 'scene.mrb' else '!rs_has_results'}",),
                         click=f"utils.download('{name}', trigger('{self.server.controller.trigger_name(self.download)}',"
                               f" ['{name}']), 'application/octet-stream')")
+            _button(DICOM_ARCHIVE, TOOLTIPS[DICOM_ARCHIVE], size="small", variant="outlined", classes="ma-1",
+                    id="rs-dl-dicom", v_if=("rs_has_dicom",),
+                    click=f"utils.download('{DICOM_ARCHIVE}', trigger("
+                          f"'{self.server.controller.trigger_name(self.download)}', ['{DICOM_ARCHIVE}']), "
+                          "'application/zip')")
             _button("GTV mask", TOOLTIPS["gtv"], size="small", variant="outlined", classes="ma-1", id="rs-dl-gtv",
                     disabled=("!rs_case",),
                     click=f"utils.download('gtv.nii.gz', trigger('{self.server.controller.trigger_name(self.gtv_mask_download)}'),"

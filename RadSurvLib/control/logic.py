@@ -132,7 +132,7 @@ class ScoringLogic:
 
     # -- one case ------------------------------------------------------------------------------
     def startScoring(self, volumeNode, segmentationNode, segmentId, options=None, outputDir=None, outputs=None,
-                     ifExists="skip", onProgress=None, pythonCommand=None, **settings):
+                     ifExists="skip", onProgress=None, pythonCommand=None, dicomDatabase=None, **settings):
         """Start scoring in the worker; returns the started ``control.task.SceneScoringTask``.
 
         Args:
@@ -143,6 +143,8 @@ class ScoringLogic:
             ifExists: "skip" / "add" / "replace" for inputs scored before (``SceneScoringTask``).
             onProgress: callable(``progress.ProgressEvent``).
             pythonCommand: the worker's Python (default ``workerPythonCommand()``).
+            dicomDatabase: with ``dicom_out``, where the CT's DICOM files are found (default
+                ``slicer.dicomDatabase``); the CT must have been loaded from it (``control.task``).
 
         Poll the task (``task.poll()``) until its state is not "running", or ``task.wait()``. State
         "skipped": the same inputs were scored before and ``ifExists`` is "skip".
@@ -152,20 +154,22 @@ class ScoringLogic:
         options = _options(options, settings)
         task = SceneScoringTask(volumeNode, segmentationNode, segmentId,
                                 pythonCommand or self.workerPythonCommand(), options=options, out_dir=outputDir,
-                                outputs=outputs, if_exists=ifExists, runner=self.runner, on_progress=onProgress)
+                                outputs=outputs, if_exists=ifExists, runner=self.runner, on_progress=onProgress,
+                                dicom_database=dicomDatabase)
         task.start()
         return task
 
     def process(self, volumeNode, segmentationNode, segmentId, options=None, outputDir=None, outputs=None,
-                ifExists="skip", timeoutS=None, pythonCommand=None, **settings):
+                ifExists="skip", timeoutS=None, pythonCommand=None, dicomDatabase=None, **settings):
         """Score the case and add rings, voxel maps, heatmap and tables to the scene (blocking).
 
         Arguments as ``startScoring``; ``timeoutS`` cancels after this many seconds. Example:
         ``process(ct, segmentation, segmentId, rings_mm="0-3", device="cpu", radiomics="quick")``.
 
         Returns:
-            dict: the content of ``result.json`` plus ``out_dir`` and ``nodes`` (created node IDs);
-            for a skipped run ``{"skipped": True, "existing": {...}}``.
+            dict: the content of ``result.json`` plus ``out_dir`` and ``nodes`` (created node IDs;
+            with ``dicom_out``, ``outputs["dicom"]`` names the objects in ``out_dir/dicom/``); for a
+            skipped run ``{"skipped": True, "existing": {...}}``.
 
         Raises:
             InputError (``OptionError`` for a bad option): bad inputs or environment not ready;
@@ -176,7 +180,7 @@ class ScoringLogic:
 
         task = self.startScoring(volumeNode, segmentationNode, segmentId, options=options, outputDir=outputDir,
                                  outputs=outputs, ifExists=ifExists, onProgress=log, pythonCommand=pythonCommand,
-                                 **settings)
+                                 dicomDatabase=dicomDatabase, **settings)
         if task.state == "skipped":
             return {"skipped": True, "existing": task.existing}
         state = task.wait(timeoutS)

@@ -10,6 +10,15 @@ voxels and geometry and of ``ScoreOptions.result_key_fields()``), so running aga
 inputs finds the earlier results: ``if_exists="skip"`` (default) reuses them, ``"add"`` adds a
 second set (names suffixed `` (2)``), ``"replace"`` removes the earlier set once the new one is in.
 
+With ``options.dicom_out`` the worker needs the CT as the DICOM series it came from (the DICOM
+objects reference its study, series and slices): a CT node loaded from Slicer's DICOM database
+carries the attribute ``DICOM.instanceUIDs`` (its slices' SOP Instance UIDs, set by Slicer's
+DICOM plugins), and ``dicom_series_files`` finds their files with the database's
+``fileForInstance``; those files (linked, or copied) are the worker's CT, the exported segment its
+GTV (on the series' grid). A CT node without that attribute is refused before anything runs.
+The series is taken as stored: edits of the CT node's voxels in the scene do not reach the
+worker then (the input key still hashes the node's voxels).
+
 No Qt: the Slicer module drives it from a ``QTimer`` (``poll()`` every 100 ms), scripts and tests
 call ``wait()``.
 """
@@ -18,11 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError, RadSurvError, environment_failure
+from ..errors import InputError, OptionError, RadSurvError, environment_failure
 from ..options import ScoreOptions
 from ..outputs import folder
 from ..worker.client import (CANCELLED, FAILED, IDLE, RUNNING, SKIPPED, SUCCEEDED, WorkerFailed, WorkerJob,
@@ -39,6 +49,73 @@ DEFAULT_OUTPUTS = {part: True for part in OUTPUT_PARTS}
 
 #: Choices for a second run on the same inputs.
 IF_EXISTS_CHOICES = ("skip", "add", "replace")
+
+#: Node attribute Slicer's DICOM plugins (DICOMScalarVolumePlugin, ...) set on a volume they loaded:
+#: the SOP Instance UIDs of its files, separated by spaces ("Unknown" for a file without one).
+DICOM_INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+
+#: Where a Slicer user's CT must come from for DICOM outputs, and how to get there (the refusal's words).
+SLICER_DICOM_SOURCE = "the DICOM database"
+SLICER_DICOM_HINT = 'untick "[[dicom_out]]", or load the CT through the DICOM module'
+
+
+def slicer_dicom_database():
+    """Slicer's DICOM database (``slicer.dicomDatabase``, a ``ctkDICOMDatabase``), None outside the
+    Slicer application (the slicer-core wheel has none) or before the DICOM module opened one."""
+    try:
+        import slicer
+    except ImportError:
+        return None
+    return getattr(slicer, "dicomDatabase", None)
+
+
+def dicom_series_files(volume_node, dicom_database=None, hint: str = SLICER_DICOM_HINT) -> list | None:
+    """The DICOM files a CT volume node was loaded from, in the order of its ``DICOM.instanceUIDs``.
+
+    Args:
+        volume_node: ``vtkMRMLScalarVolumeNode``.
+        dicom_database: an object with ``fileForInstance(sop_instance_uid) -> path`` ("" when not
+            there), as Slicer's ``ctkDICOMDatabase`` (default ``slicer_dicom_database()``).
+        hint: how the user gets the files back, at the end of the refusal (``[[dicom_out]]`` is the
+            option's label in the GUI).
+
+    Returns:
+        list of ``pathlib.Path`` (one per slice), or None when the node carries no
+        ``DICOM.instanceUIDs`` (it was not loaded from a DICOM database).
+
+    Raises:
+        OptionError (``dicom_out``): the node says it came from DICOM but there is no DICOM database,
+            or some of its files are no longer in the database or on disk (the message counts them).
+    """
+    uids = (volume_node.GetAttribute(DICOM_INSTANCE_UIDS_ATTRIBUTE) or "").split()
+    if not uids:
+        return None
+    name = volume_node.GetName()
+    database = dicom_database if dicom_database is not None else slicer_dicom_database()
+    if database is None:
+        raise OptionError("dicom_out", f'"{name}" was loaded from DICOM, but no DICOM database is open to find its '
+                                       f"files: {hint}.")
+    files = [str(database.fileForInstance(uid) or "") if uid != "Unknown" else "" for uid in uids]
+    missing = [uid for uid, path in zip(uids, files) if not path or not os.path.isfile(path)]
+    if missing:
+        raise OptionError("dicom_out", f'{len(missing)} of the {len(uids)} DICOM files of "{name}" are no longer in '
+                                       f"the DICOM database or on disk (e.g. instance {missing[0]}): {hint}.")
+    return [Path(path) for path in files]
+
+
+def stage_dicom_series(files, folder) -> Path:
+    """Put the series' files into ``folder`` (created), alone, so that the worker reads this series and
+    nothing else lying beside them: hard links where the file system allows, copies otherwise.
+    Returns ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, source in enumerate(files):
+        target = folder / f"{index:05d}.dcm"
+        try:
+            os.link(source, target)
+        except OSError:  # another file system, or links not allowed: a copy
+            shutil.copyfile(source, target)
+    return folder
 
 
 def input_key(key_parts, options: ScoreOptions) -> str:
@@ -118,6 +195,10 @@ class SceneScoringTask:
             (a new suffixed set), "replace" (the earlier set is removed once the new one is in).
         runner, on_progress: as in ``WorkerJob``.
         work_dir: parent of the temporary job folder (default: the system's temporary folder).
+        dicom_database: with ``options.dicom_out``, where the CT node's DICOM files are found
+            (``dicom_series_files``; default: Slicer's DICOM database).
+        dicom_source, dicom_hint: where the CT must come from and how to get there, in the refusal of
+            a CT not loaded from DICOM (``SLICER_DICOM_SOURCE``, ``SLICER_DICOM_HINT``).
 
     ``start()`` then ``poll()`` until it returns something other than RUNNING (or ``wait()``).
     Afterwards: ``state``, ``created`` (``write_results_to_scene``'s dict plus ``input_key``),
@@ -125,7 +206,8 @@ class SceneScoringTask:
     """
 
     def __init__(self, volume_node, segmentation_node, segment_id, python_command, options=None, out_dir=None,
-                 outputs=None, if_exists="skip", runner=None, on_progress=None, work_dir=None):
+                 outputs=None, if_exists="skip", runner=None, on_progress=None, work_dir=None, dicom_database=None,
+                 dicom_source=SLICER_DICOM_SOURCE, dicom_hint=SLICER_DICOM_HINT):
         if if_exists not in IF_EXISTS_CHOICES:
             raise InputError(f"if_exists={if_exists!r}: choose one of {', '.join(IF_EXISTS_CHOICES)}.")
         self.volume_node, self.segmentation_node, self.segment_id = volume_node, segmentation_node, segment_id
@@ -140,6 +222,7 @@ class SceneScoringTask:
         self.outputs = {**DEFAULT_OUTPUTS, **(outputs or {})}
         self.if_exists = if_exists
         self.runner, self.on_progress, self.work_dir = runner, on_progress, work_dir
+        self.dicom_database, self.dicom_source, self.dicom_hint = dicom_database, dicom_source, dicom_hint
         self.state, self.job, self.created, self.result, self.error = IDLE, None, None, None, None
         self.existing, self.key, self.job_dir = {}, None, None
         self._made_out_dir = False
@@ -153,14 +236,15 @@ class SceneScoringTask:
             raise InputError("No CT volume selected (or it has no image data).")
         check_segment(self.segmentation_node, self.segment_id)
         if self.options.gtv_label is not None:
-            from ..errors import OptionError
-
             raise OptionError("gtv_label", "in a scene the GTV is a segment (one label); choose the GTV's segment "
                                            "and leave [[gtv_label]] unset.")
+        dicom_files = self._dicom_files()
         scene = self.volume_node.GetScene()
         self.job_dir = Path(tempfile.mkdtemp(prefix="RadSurv-job-", dir=self.work_dir))
         try:
             exported = export_case(self.volume_node, self.segmentation_node, self.segment_id, self.job_dir / "inputs")
+            if dicom_files is not None:  # the worker reads the series itself; the exported GTV lies on its grid
+                exported["ct"] = str(stage_dicom_series(dicom_files, self.job_dir / "inputs" / "ct-dicom"))
         except BaseException as exc:
             shutil.rmtree(self.job_dir, ignore_errors=True)
             failure = environment_failure(exc)  # a full or read-only temporary disk: named, not a bug
@@ -214,6 +298,18 @@ class SceneScoringTask:
     def wait(self, timeout_s: float | None = None, interval_s: float = 0.1) -> str:
         """Poll until done (cancel after ``timeout_s``); returns the state."""
         return poll_until_done(self, timeout_s, interval_s)
+
+    def _dicom_files(self):
+        """With ``dicom_out``: the CT node's DICOM files (``dicom_series_files``), or the refusal of a CT
+        that was not loaded from DICOM; without it None (the CT goes to the worker as NRRD)."""
+        if not self.options.dicom_out:
+            return None
+        files = dicom_series_files(self.volume_node, self.dicom_database, self.dicom_hint)
+        if files is None:
+            raise OptionError("dicom_out", f'the CT volume "{self.volume_node.GetName()}" was not loaded from '
+                                           f"{self.dicom_source}, and DICOM outputs need a CT loaded from it (they "
+                                           f"reference its study, series and slices): {self.dicom_hint}.")
+        return files
 
     # -- progress shortcuts for the GUI ----------------------------------------------------------
     @property

@@ -546,15 +546,16 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
 
     A CT file (NRRD / NIfTI) goes with ``gtv`` (a mask file) and is passed on as paths; a CT folder
     (DICOM series) goes with ``rtstruct`` + ``roi`` or with ``seg`` (+ ``roi``) and is converted to
-    SimpleITK images (HU, and a uint8 mask on the CT grid).
+    SimpleITK images (HU, and a uint8 mask on the CT grid), or with ``gtv``, a mask file on the
+    series' grid (what the Slicer module and the web app export from a segment), passed on as a path.
 
     Returns:
         (ct, gtv): paths (a CT file and its mask file), or the ``CTSeries`` (its image, files and
         UIDs: ``pipeline.score_case`` scores its image and, with ``dicom_out``, writes DICOM objects
-        that reference its slices) and the GTV as a SimpleITK image.
+        that reference its slices) and the GTV as a SimpleITK image (or the ``gtv`` mask file's path).
 
     Raises:
-        InputError: a combination of inputs that does not fit (e.g. a DICOM folder with ``gtv``, a
+        InputError: a combination of inputs that does not fit (e.g. a DICOM folder with ``gtv`` and ``rtstruct``, a
             CT file with ``rtstruct``), or any DICOM error of ``load_dicom_case``. Messages name the
             inputs by these parameter names (``options.FRONT_END_NAMES`` translates them).
     """
@@ -564,8 +565,11 @@ def resolve_score_inputs(ct, gtv=None, rtstruct=None, seg=None, roi=None):
             if not _has_image_series(ct_path):
                 raise input_error("ct", f"{_no_series_reason(ct_path)} A CT is a file (NRRD / NIfTI) or the "
                                         "folder of its DICOM slices.")
-            raise input_error("ct", f"{ct_path} is a DICOM folder; give its GTV as [[rtstruct]] (with [[roi]]) "
-                                    "or as [[seg]], not as [[gtv]].")
+            if rtstruct is None and seg is None:  # a mask file on the series' grid (the Slicer module's and
+                return read_ct_series(ct_path), gtv  # the app's exported segment); the grid is checked in validate
+            raise input_error("ct", f"{ct_path} is a DICOM folder with its GTV given twice; give it once: as "
+                                    "[[gtv]] (a mask file on the series' grid), [[rtstruct]] (with [[roi]]) or "
+                                    "[[seg]].")
         _, mask, series = load_dicom_case(ct_path, rtstruct=rtstruct, seg=seg, roi=roi)
         return series, mask
     if rtstruct is not None or seg is not None:

@@ -197,8 +197,13 @@ def test_cli_score_passes_dicom_images_to_the_pipeline(monkeypatch, tmp_path, ca
                        "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2 and "its ROIs are: 'GTV-1'" in err and "Traceback" not in err
+    # a mask file on the series' grid (what the Slicer module and the app export) goes on as its path
     status = cli.main(["score", "--ct", str(SERIES), "--gtv", str(PAT1_GTV), "--out", str(tmp_path / "out")])
-    assert status == 2 and "DICOM folder" in capsys.readouterr().err
+    assert status == 2 and "stop after the inputs" in capsys.readouterr().err
+    assert isinstance(seen["ct"], CTSeries) and seen["gtv"] == str(PAT1_GTV)
+    status = cli.main(["score", "--ct", str(SERIES), "--gtv", str(PAT1_GTV), "--rtstruct", str(RTSTRUCT),
+                       "--roi", "GTV-1", "--out", str(tmp_path / "out")])
+    assert status == 2 and "GTV given twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("degrees", [10.0, 0.5])

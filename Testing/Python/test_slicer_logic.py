@@ -53,7 +53,8 @@ def test_process_passes_every_option_to_score_case(captured_score_case, every_op
     before = scene_state(scene, seg)
     runner = InProcessWorkerRunner()
     logic = sl.ScoringLogic(runner=runner)
-    options = every_option.replace(gtv_label=None)  # a scene's GTV is a segment: no label to choose
+    # a scene's GTV is a segment: no label to choose; this CT came from NIfTI, so no DICOM outputs (refused below)
+    options = every_option.replace(gtv_label=None, dicom_out=False)
     with pytest.raises(WorkerFailed, match="stopped after the options"):
         logic.process(ct, seg, gtv_id, options=options, pythonCommand=["python"], outputDir=tmp_path / "out")
     (call,) = captured_score_case
@@ -69,6 +70,8 @@ def test_process_passes_every_option_to_score_case(captured_score_case, every_op
         logic.process(ct, seg, gtv_id, options=every_option, pythonCommand=["python"])
     with pytest.raises(OptionError, match="kernel_radius"):
         logic.process(ct, seg, gtv_id, pythonCommand=["python"], kernel_radius=9)
+    with pytest.raises(OptionError, match="not loaded from the DICOM database"):
+        logic.process(ct, seg, gtv_id, pythonCommand=["python"], dicom_out=True)
     assert len(captured_score_case) == 2  # the bad options never reached a worker
 
 
@@ -108,7 +111,8 @@ def test_panel_parameters_reach_score_case(captured_score_case, every_option, tm
     from RadSurvLib.control import parameters
 
     scene, ct, seg, gtv_id, _ = make_case_scene()
-    options = every_option.replace(gtv_label=None)  # a scene's GTV is a segment
+    # a scene's GTV is a segment; this CT came from NIfTI: "DICOM outputs" from the panel, test_module_dicom_out.py
+    options = every_option.replace(gtv_label=None, dicom_out=False)
     values = {**parameters.defaults(), **parameters.parameters_from_options(options),
               "outputDirectory": tmp_path / "out", "outputHeatmap": False}
     logic = sl.ScoringLogic(runner=InProcessWorkerRunner())
