@@ -1,0 +1,151 @@
+"""GLRLM voxel maps, compiled (Numba) CPU path: per kernel and direction, its runs walked line by
+line, the (gray level, run length) counts, the features of that matrix
+(``compiled.zones.cell_features``), averaged over the directions kept.
+
+Same semantics as the torch path (``radiomics.families.glrlm``, PyRadiomics' voxel-based GLRLM,
+``weightingNorm`` None, distance 1): the 13 directions of ``kernel_cubes.directions_13``, runs of
+one gray level through kernel voxels only (0 in the cube ends a run; runs stop at the cube's faces);
+a direction in which no line of the cube holds two kernel voxels is left out of the mean
+(PyRadiomics' ``multiElement``), so a one-voxel kernel is NaN for every feature.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from ...families import glrlm as reference
+from ...families.kernel_cubes import directions_13
+from . import zones
+
+#: The GLRLM features this path computes: all of them.
+NAMES = tuple(reference.FEATURES)
+
+
+@lru_cache(maxsize=None)
+def line_tables(size: int):
+    """The lines of a size^3 cube along each of the 13 directions (``directions_13`` order).
+
+    Returns:
+        (start int64 (13, M), length int64 (13, M), n_lines int64 (13,), step int64 (13,)): line l
+        of direction a visits the flat positions start[a, l] + t * step[a], t < length[a, l]
+        (from a position whose predecessor is outside the cube to the last one inside), M the
+        largest number of lines of a direction (3 size^2). Built once per size; do not modify.
+    """
+    dirs = directions_13()
+    m = 3 * size * size
+    start = np.zeros((13, m), np.int64)
+    length = np.zeros((13, m), np.int64)
+    n_lines = np.zeros(13, np.int64)
+    step = np.array([(dz * size + dy) * size + dx for dz, dy, dx in dirs], np.int64)
+
+    def inside(*c):
+        return all(0 <= x < size for x in c)
+
+    for a, (dz, dy, dx) in enumerate(dirs):
+        for z in range(size):
+            for y in range(size):
+                for x in range(size):
+                    if inside(z - dz, y - dy, x - dx):
+                        continue  # not the first position of its line
+                    t = 0
+                    while inside(z + t * dz, y + t * dy, x + t * dx):
+                        t += 1
+                    start[a, n_lines[a]] = (z * size + y) * size + x
+                    length[a, n_lines[a]] = t
+                    n_lines[a] += 1
+    return start, length, n_lines, step
+
+
+@njit(cache=True, nogil=True)
+def _glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, out):
+    """Fill ``out`` (F, n) with the asked formulas of each kernel's GLRLM, averaged over the kept
+    directions (NaN where none is kept).
+
+    Args:
+        flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
+        start, length, n_lines, step: ``line_tables`` of the cube size.
+        slots: int64 (F,) the ``zones.cell_features`` slot of each output row; wanted: bool (16,).
+        top_level: the largest gray level in ``flat``.
+    """
+    n, k = flat.shape
+    size = 0
+    for a in range(n_lines.size):
+        for l in range(n_lines[a]):
+            size = max(size, length[a, l])
+    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level = \
+        zones.new_scratch(k, size, top_level)
+    values = np.empty(zones.N_FORMULAS)
+    mean = np.empty(slots.size)
+    for v in range(n):
+        cube = flat[v]
+        n_rows = n_voxels = 0
+        for p in range(k):
+            if cube[p] > 0:
+                n_voxels += 1
+        mean[:] = 0.0
+        kept = 0
+        for a in range(n_lines.size):
+            n_cells = 0
+            several = False  # some line holds two kernel voxels (PyRadiomics' multiElement)
+            for l in range(n_lines[a]):
+                pos = start[a, l]
+                previous, run, in_line = 0, 0, 0
+                for _ in range(length[a, l]):
+                    level = cube[pos]
+                    if level > 0:
+                        in_line += 1
+                    if level == previous:
+                        run += 1
+                    else:
+                        if previous > 0:
+                            row, n_rows = zones.rank_of(previous, v, rank_of_level, stamp_of_level,
+                                                        level_of_row, n_rows)
+                            n_cells = zones.add_cell(P, rows, cols, n_cells, row, run - 1)
+                        previous, run = level, 1
+                    pos += step[a]
+                if previous > 0:
+                    row, n_rows = zones.rank_of(previous, v, rank_of_level, stamp_of_level,
+                                                level_of_row, n_rows)
+                    n_cells = zones.add_cell(P, rows, cols, n_cells, row, run - 1)
+                if in_line > 1:
+                    several = True
+            if not several:  # direction emptied by PyRadiomics: left out of the mean
+                zones.clear_cells(P, rows, cols, n_cells)
+                continue
+            zones.cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
+                                row_sum, col_sum, values)
+            kept += 1
+            for f in range(slots.size):
+                mean[f] += values[slots[f]]
+        for f in range(slots.size):
+            out[f, v] = mean[f] / kept if kept else np.nan
+
+
+def compute(cubes, n_levels, names, **_) -> dict:
+    """GLRLM features of each kernel (PyRadiomics voxel-based semantics, as ``families.glrlm``):
+    per direction, then the mean over the directions kept.
+
+    Args:
+        cubes: numpy int64 (n, D, D, D), D = 2r+1, axis order (z, y, x): gray level 1..n_levels of
+            each kernel voxel, 0 where the voxel is not in the kernel; the centre is >= 1.
+        n_levels: Ng, the highest gray level of the ROI (no GLRLM feature depends on it).
+        names: feature names from ``NAMES`` (PyRadiomics names without "glrlm_").
+        **_: the engine's other settings (``distances`` is always [1]), unused.
+
+    Returns:
+        {name: numpy float64 (n,)}; units as ``families.glrlm.compute``; NaN where no direction is
+        kept (a one-voxel kernel).
+
+    Raises:
+        InputError: an unknown name, or cubes not an int64 (n, D, D, D) array with odd D.
+    """
+    names, flat = zones.check_inputs(cubes, names, NAMES, "GLRLM")
+    out = np.zeros((len(names), flat.shape[0]))
+    if flat.shape[0] and names:
+        slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
+        _glrlm_chunk(flat, *line_tables(cubes.shape[1]), slots, zones.wanted_flags(slots),
+                     int(flat.max()), out)
+    return zones.as_dict(names, out)
