@@ -14,7 +14,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from ...families import glrlm as reference
 from ...families.kernel_cubes import directions_13
@@ -59,71 +58,6 @@ def line_tables(size: int):
     return start, length, n_lines, step
 
 
-@njit(cache=True, nogil=True)
-def _glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, out):
-    """Fill ``out`` (F, n) with the asked formulas of each kernel's GLRLM, averaged over the kept
-    directions (NaN where none is kept).
-
-    Args:
-        flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
-        start, length, n_lines, step: ``line_tables`` of the cube size.
-        slots: int64 (F,) the ``zones.cell_features`` slot of each output row; wanted: bool (16,).
-        top_level: the largest gray level in ``flat``.
-    """
-    n, k = flat.shape
-    size = 0
-    for a in range(n_lines.size):
-        for l in range(n_lines[a]):
-            size = max(size, length[a, l])
-    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level = \
-        zones.new_scratch(k, size, top_level)
-    values = np.empty(zones.N_FORMULAS)
-    mean = np.empty(slots.size)
-    for v in range(n):
-        cube = flat[v]
-        n_rows = n_voxels = 0
-        for p in range(k):
-            if cube[p] > 0:
-                n_voxels += 1
-        mean[:] = 0.0
-        kept = 0
-        for a in range(n_lines.size):
-            n_cells = 0
-            several = False  # some line holds two kernel voxels (PyRadiomics' multiElement)
-            for l in range(n_lines[a]):
-                pos = start[a, l]
-                previous, run, in_line = 0, 0, 0
-                for _ in range(length[a, l]):
-                    level = cube[pos]
-                    if level > 0:
-                        in_line += 1
-                    if level == previous:
-                        run += 1
-                    else:
-                        if previous > 0:
-                            row, n_rows = zones.rank_of(previous, v, rank_of_level, stamp_of_level,
-                                                        level_of_row, n_rows)
-                            n_cells = zones.add_cell(P, rows, cols, n_cells, row, run - 1)
-                        previous, run = level, 1
-                    pos += step[a]
-                if previous > 0:
-                    row, n_rows = zones.rank_of(previous, v, rank_of_level, stamp_of_level,
-                                                level_of_row, n_rows)
-                    n_cells = zones.add_cell(P, rows, cols, n_cells, row, run - 1)
-                if in_line > 1:
-                    several = True
-            if not several:  # direction emptied by PyRadiomics: left out of the mean
-                zones.clear_cells(P, rows, cols, n_cells)
-                continue
-            zones.cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                                row_sum, col_sum, values)
-            kept += 1
-            for f in range(slots.size):
-                mean[f] += values[slots[f]]
-        for f in range(slots.size):
-            out[f, v] = mean[f] / kept if kept else np.nan
-
-
 def compute(cubes, n_levels, names, **_) -> dict:
     """GLRLM features of each kernel (PyRadiomics voxel-based semantics, as ``families.glrlm``):
     per direction, then the mean over the directions kept.
@@ -146,6 +80,6 @@ def compute(cubes, n_levels, names, **_) -> dict:
     out = np.zeros((len(names), flat.shape[0]))
     if flat.shape[0] and names:
         slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        _glrlm_chunk(flat, *line_tables(cubes.shape[1]), slots, zones.wanted_flags(slots),
+        zones.glrlm_chunk(flat, *line_tables(cubes.shape[1]), slots, zones.wanted_flags(slots),
                      int(flat.max()), out)
     return zones.as_dict(names, out)

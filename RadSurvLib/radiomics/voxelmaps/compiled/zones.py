@@ -1,6 +1,9 @@
 """The zone-matrix formulas of the GLSZM, GLRLM and GLDM (``radiomics.families.zones``), compiled:
-the features of one kernel's (gray level x second index) count matrix, and what the three compiled
-families (``compiled.glszm``, ``compiled.glrlm``, ``compiled.gldm``) share around it.
+the features of one kernel's (gray level x second index) count matrix (``cell_features``), and the
+three families' per-chunk loops that build the matrices (``glszm_chunk``, ``glrlm_chunk``,
+``gldm_chunk``; their modules ``compiled.glszm``, ``compiled.glrlm``, ``compiled.gldm`` check the
+inputs and call them). All the compiled functions are in this one file: Numba's cache of a function
+is not refreshed when a function of another file that it calls changes.
 
 A kernel's matrix P (rows: the kernel's distinct gray levels, ranked in the order the kernel meets
 them; columns: the second index j - 1, j = zone size, run length or dependence size) lives in a
@@ -104,7 +107,7 @@ def neighbour_table(size: int) -> np.ndarray:
     return table
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def new_scratch(k, n_cols, top_level):
     """Per-chunk scratch of one kernel's matrix, allocated once per chunk.
 
@@ -116,45 +119,48 @@ def new_scratch(k, n_cols, top_level):
     Returns:
         (P float64 (k, n_cols) zeros, rows int64 (k,), cols int64 (k,), row_sum float64 (k,)
         zeros, col_sum float64 (n_cols,) zeros, level_of_row float64 (k,), rank_of_level int64
-        (top_level + 1,), stamp_of_level int64 (top_level + 1,) -1: ``rank_of`` valid where the
-        stamp is the current kernel's).
+        (top_level + 1,), stamp_of_level int64 (top_level + 1,) -1, ranks int64 (k,)): the
+        arguments of ``rank_kernel`` and ``cell_features``.
     """
     return (np.zeros((k, n_cols)), np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k),
             np.zeros(n_cols), np.zeros(k), np.zeros(top_level + 1, np.int64),
-            np.full(top_level + 1, -1, np.int64))
+            np.full(top_level + 1, -1, np.int64), np.zeros(k, np.int64))
 
 
-@njit(cache=True, nogil=True)
-def rank_of(level, stamp, rank_of_level, stamp_of_level, level_of_row, n_rows):
-    """Row of gray ``level`` in the current kernel's matrix (kernel ``stamp``), a new row (rank
-    ``n_rows``) the first time the kernel meets it. Returns (row, n_rows after)."""
-    if stamp_of_level[level] != stamp:
-        stamp_of_level[level] = stamp
-        rank_of_level[level] = n_rows
-        level_of_row[n_rows] = level
-        n_rows += 1
-    return rank_of_level[level], n_rows
+@njit(cache=True, nogil=True, error_model="numpy")
+def rank_kernel(cube, stamp, rank_of_level, stamp_of_level, level_of_row, ranks):
+    """Rank the gray levels of one kernel in the order its positions meet them (the rows of its
+    matrix): ranks[p] the row of position p's level, -1 where p is not in the kernel (level 0);
+    level_of_row[row] that row's level (float). Kernel ``stamp`` (unique per kernel of a chunk)
+    marks the entries of rank_of_level that are valid, so nothing is reset between kernels.
+
+    Returns:
+        (rows, voxels): the kernel's number of distinct levels and of voxels.
+    """
+    n_rows = n_voxels = 0
+    for p in range(cube.size):
+        level = cube[p]
+        if level == 0:
+            ranks[p] = -1
+            continue
+        n_voxels += 1
+        if stamp_of_level[level] != stamp:
+            stamp_of_level[level] = stamp
+            rank_of_level[level] = n_rows
+            level_of_row[n_rows] = level
+            n_rows += 1
+        ranks[p] = rank_of_level[level]
+    return n_rows, n_voxels
 
 
-@njit(cache=True, nogil=True)
-def add_cell(P, rows, cols, n_cells, row, col):
-    """P[row, col] += 1, listing the cell when it was 0. Returns the number of listed cells."""
-    if P[row, col] == 0.0:
-        rows[n_cells] = row
-        cols[n_cells] = col
-        n_cells += 1
-    P[row, col] += 1.0
-    return n_cells
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def clear_cells(P, rows, cols, n_cells):
     """Set the listed cells of P back to 0."""
     for c in range(n_cells):
         P[rows[c], cols[c]] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def cell_features(P, rows, cols, n_cells, level_of_row, n_voxels, wanted, row_sum, col_sum, values):
     """The 16 ``zones`` formulas of one count matrix, then its cells cleared.
 
@@ -233,3 +239,157 @@ def cell_features(P, rows, cols, n_cells, level_of_row, n_voxels, wanted, row_su
 def as_dict(names, out) -> dict:
     """{name: float64 (n,)} from the (len(names), n) output of a compiled loop."""
     return {name: out[f] for f, name in enumerate(names)}
+
+
+# The families' loops (here with the helpers they call: Numba's cache of a function does not see
+# changes to another file's functions it calls).
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def glszm_chunk(flat, neighbours, slots, wanted, top_level, out):
+    """Fill ``out`` (F, n) with the asked formulas of each kernel's GLSZM.
+
+    Args:
+        flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
+        neighbours: int64 (K, 26) from ``neighbour_table`` (-1 after the last neighbour).
+        slots: int64 (F,) the ``cell_features`` slot of each output row; wanted: bool (16,).
+        top_level: the largest gray level in ``flat``.
+    """
+    n, k = flat.shape
+    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
+        new_scratch(k, k, top_level)
+    seen = np.full(k, -1, np.int64)       # kernel index of the last fill that reached a position
+    stack = np.empty(k, np.int64)
+    values = np.empty(N_FORMULAS)
+    for v in range(n):
+        n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
+                                             level_of_row, ranks)
+        n_cells = 0
+        for p in range(k):
+            row = ranks[p]
+            if row < 0 or seen[p] == v:
+                continue
+            # flood fill of p's zone: same level, through kernel voxels, 26-connected
+            seen[p] = v
+            stack[0] = p
+            top, size = 1, 0
+            while top > 0:
+                top -= 1
+                q = stack[top]
+                size += 1
+                for m in range(26):
+                    r = neighbours[q, m]
+                    if r < 0:
+                        break
+                    if ranks[r] == row and seen[r] != v:
+                        seen[r] = v
+                        stack[top] = r
+                        top += 1
+            if P[row, size - 1] == 0.0:  # a new cell: list it
+                rows[n_cells] = row
+                cols[n_cells] = size - 1
+                n_cells += 1
+            P[row, size - 1] += 1.0
+        cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
+                            row_sum, col_sum, values)
+        for f in range(slots.size):
+            out[f, v] = values[slots[f]]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, out):
+    """Fill ``out`` (F, n) with the asked formulas of each kernel's GLRLM, averaged over the kept
+    directions (NaN where none is kept).
+
+    Args:
+        flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
+        start, length, n_lines, step: ``compiled.glrlm.line_tables`` of the cube size.
+        slots: int64 (F,) the ``cell_features`` slot of each output row; wanted: bool (16,).
+        top_level: the largest gray level in ``flat``.
+    """
+    n, k = flat.shape
+    size = 0
+    for a in range(n_lines.size):
+        for l in range(n_lines[a]):
+            size = max(size, length[a, l])
+    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
+        new_scratch(k, size, top_level)
+    values = np.empty(N_FORMULAS)
+    mean = np.empty(slots.size)
+    for v in range(n):
+        n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
+                                             level_of_row, ranks)
+        mean[:] = 0.0
+        kept = 0
+        for a in range(n_lines.size):
+            n_cells = 0
+            several = False  # some line holds two kernel voxels (PyRadiomics' multiElement)
+            for l in range(n_lines[a]):
+                pos, end = start[a, l], length[a, l] - 1
+                run = in_line = 0
+                for t in range(end + 1):
+                    row = ranks[pos]
+                    pos += step[a]
+                    if row < 0:  # not in the kernel: ends a run, starts none
+                        continue
+                    in_line += 1
+                    run += 1
+                    if t < end and ranks[pos] == row:
+                        continue  # the run goes on
+                    if P[row, run - 1] == 0.0:  # a new cell: list it
+                        rows[n_cells] = row
+                        cols[n_cells] = run - 1
+                        n_cells += 1
+                    P[row, run - 1] += 1.0
+                    run = 0
+                if in_line > 1:
+                    several = True
+            if not several:  # direction emptied by PyRadiomics: left out of the mean
+                clear_cells(P, rows, cols, n_cells)
+                continue
+            cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
+                                row_sum, col_sum, values)
+            kept += 1
+            for f in range(slots.size):
+                mean[f] += values[slots[f]]
+        for f in range(slots.size):
+            out[f, v] = mean[f] / kept if kept else np.nan
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
+    """Fill ``out`` (F, n) with the asked formulas of each kernel's GLDM.
+
+    Args:
+        flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
+        neighbours: int64 (K, 26) from ``neighbour_table`` (-1 after the last neighbour).
+        slots: int64 (F,) the ``cell_features`` slot of each output row; wanted: bool (16,).
+        top_level: the largest gray level in ``flat``.
+    """
+    n, k = flat.shape
+    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
+        new_scratch(k, 27, top_level)
+    values = np.empty(N_FORMULAS)
+    for v in range(n):
+        n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
+                                             level_of_row, ranks)
+        n_cells = 0
+        for p in range(k):
+            row = ranks[p]
+            if row < 0:
+                continue
+            dependent = 0
+            for m in range(26):
+                q = neighbours[p, m]
+                if q < 0:
+                    break
+                if ranks[q] == row:
+                    dependent += 1
+            if P[row, dependent] == 0.0:  # a new cell: list it
+                rows[n_cells] = row
+                cols[n_cells] = dependent
+                n_cells += 1
+            P[row, dependent] += 1.0
+        cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
+                            row_sum, col_sum, values)
+        for f in range(slots.size):
+            out[f, v] = values[slots[f]]
