@@ -9,6 +9,8 @@ Every kernel holds its centre, so no feature is NaN.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ...families import glszm as reference
@@ -39,6 +41,12 @@ def compute(cubes, n_levels, names, **_) -> dict:
     if flat.shape[0] and names:
         slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
         size = cubes.shape[1]
-        zones.glszm_chunk(flat, zones.neighbour_table(size), slots, zones.wanted_flags(slots), int(flat.max()), out)
+        zones.glszm_chunk(flat, zones.neighbour_table(size), _bit_masks(size), slots,
+                          zones.wanted_flags(slots), int(flat.max()), out)
     return zones.as_dict(names, out)
 
+
+@lru_cache(maxsize=None)
+def _bit_masks(size: int):
+    """``zones.bit_masks(size)`` for cubes of at most 128 positions (built once), else a dummy."""
+    return zones.bit_masks(size) if size ** 3 <= 128 else np.zeros((6, 2), np.uint64)

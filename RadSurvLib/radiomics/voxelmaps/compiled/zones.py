@@ -245,12 +245,70 @@ def as_dict(names, out) -> dict:
 # changes to another file's functions it calls).
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def glszm_chunk(flat, neighbours, slots, wanted, top_level, out):
+def _shift_up(lo, hi, s):
+    """The 128-bit set (lo, hi) shifted by s (0 < s < 64) toward higher positions."""
+    return lo << s, (hi << s) | (lo >> (np.uint64(64) - s))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shift_down(lo, hi, s):
+    """The 128-bit set (lo, hi) shifted by s (0 < s < 64) toward lower positions."""
+    return (lo >> s) | (hi << (np.uint64(64) - s)), hi >> s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _popcount(x):
+    """Number of set bits of the uint64 x."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+def bit_masks(size: int) -> np.ndarray:
+    """uint64 (6, 2): the position sets (lo, hi words; bit p = flat position p of a size^3 cube,
+    size^3 <= 128) that ``glszm_chunk``'s dilation needs: positions with x < size - 1, x > 0,
+    y < size - 1, y > 0 (those that may move one step up / down along x, y), the whole cube, and
+    in row 5 the shifts of one step along x, y, z (1, size, size^2) in word 0."""
+    out = np.zeros((6, 2), np.uint64)
+    rows = [lambda z, y, x: x < size - 1, lambda z, y, x: x > 0, lambda z, y, x: y < size - 1,
+            lambda z, y, x: y > 0, lambda z, y, x: True]
+    for p in range(size ** 3):
+        z, y, x = p // (size * size), (p // size) % size, p % size
+        for m, keep in enumerate(rows):
+            if keep(z, y, x):
+                out[m, p // 64] |= np.uint64(1) << np.uint64(p % 64)
+    out[5] = (1, size)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dilate(lo, hi, masks, z_step):
+    """The 26-neighbourhood dilation of the position set (lo, hi) within the cube: one step along
+    x, then y, then z (the 3 x 3 x 3 box is the product of three 1D steps)."""
+    for axis in range(2):  # x (step 1), y (step size): only positions not on the face move
+        s = masks[5, axis]
+        up_lo, up_hi = _shift_up(lo & masks[2 * axis, 0], hi & masks[2 * axis, 1], s)
+        dn_lo, dn_hi = _shift_down(lo & masks[2 * axis + 1, 0], hi & masks[2 * axis + 1, 1], s)
+        lo, hi = lo | up_lo | dn_lo, hi | up_hi | dn_hi
+    up_lo, up_hi = _shift_up(lo, hi, z_step)
+    dn_lo, dn_hi = _shift_down(lo, hi, z_step)
+    return (lo | up_lo | dn_lo) & masks[4, 0], (hi | up_hi | dn_hi) & masks[4, 1]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
     """Fill ``out`` (F, n) with the asked formulas of each kernel's GLSZM.
+
+    Zones of cubes of at most 128 positions (kernel radius 1, 2): per gray level, the set of its
+    positions as a 128-bit set; a zone grows from its first position by dilations (``_dilate``)
+    intersected with the level's set until it stops changing. Larger cubes: a flood fill over
+    the ``neighbours`` table.
 
     Args:
         flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
         neighbours: int64 (K, 26) from ``neighbour_table`` (-1 after the last neighbour).
+        masks: uint64 (6, 2) from ``bit_masks`` (used when K <= 128).
         slots: int64 (F,) the ``cell_features`` slot of each output row; wanted: bool (16,).
         top_level: the largest gray level in ``flat``.
     """
@@ -259,38 +317,72 @@ def glszm_chunk(flat, neighbours, slots, wanted, top_level, out):
         new_scratch(k, k, top_level)
     seen = np.full(k, -1, np.int64)       # kernel index of the last fill that reached a position
     stack = np.empty(k, np.int64)
+    level_lo = np.zeros(k, np.uint64)     # per row (level): its positions, bits 0-63 / 64-127
+    level_hi = np.zeros(k, np.uint64)
+    z_step = masks[5, 1] * masks[5, 1]
+    one, zero = np.uint64(1), np.uint64(0)
     values = np.empty(N_FORMULAS)
     for v in range(n):
         n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
-                                             level_of_row, ranks)
+                                       level_of_row, ranks)
         n_cells = 0
-        for p in range(k):
-            row = ranks[p]
-            if row < 0 or seen[p] == v:
-                continue
-            # flood fill of p's zone: same level, through kernel voxels, 26-connected
-            seen[p] = v
-            stack[0] = p
-            top, size = 1, 0
-            while top > 0:
-                top -= 1
-                q = stack[top]
-                size += 1
-                for m in range(26):
-                    r = neighbours[q, m]
-                    if r < 0:
-                        break
-                    if ranks[r] == row and seen[r] != v:
-                        seen[r] = v
-                        stack[top] = r
-                        top += 1
-            if P[row, size - 1] == 0.0:  # a new cell: list it
-                rows[n_cells] = row
-                cols[n_cells] = size - 1
-                n_cells += 1
-            P[row, size - 1] += 1.0
+        if k <= 128:
+            for p in range(k):
+                if ranks[p] >= 0:
+                    if p < 64:
+                        level_lo[ranks[p]] |= one << np.uint64(p)
+                    else:
+                        level_hi[ranks[p]] |= one << np.uint64(p - 64)
+            for row in range(n_rows):
+                m_lo, m_hi = level_lo[row], level_hi[row]
+                level_lo[row] = level_hi[row] = zero
+                while m_lo | m_hi:
+                    # the zone of the lowest remaining position of the level
+                    if m_lo:
+                        z_lo, z_hi = m_lo & (~m_lo + one), zero
+                    else:
+                        z_lo, z_hi = zero, m_hi & (~m_hi + one)
+                    while True:
+                        d_lo, d_hi = _dilate(z_lo, z_hi, masks, z_step)
+                        d_lo, d_hi = d_lo & m_lo, d_hi & m_hi
+                        if d_lo == z_lo and d_hi == z_hi:
+                            break
+                        z_lo, z_hi = d_lo, d_hi
+                    m_lo, m_hi = m_lo & ~z_lo, m_hi & ~z_hi
+                    size = np.int64(_popcount(z_lo) + _popcount(z_hi))
+                    if P[row, size - 1] == 0.0:  # a new cell: list it
+                        rows[n_cells] = row
+                        cols[n_cells] = size - 1
+                        n_cells += 1
+                    P[row, size - 1] += 1.0
+        else:
+            for p in range(k):
+                row = ranks[p]
+                if row < 0 or seen[p] == v:
+                    continue
+                # flood fill of p's zone: same level, through kernel voxels, 26-connected
+                seen[p] = v
+                stack[0] = p
+                top, size = 1, 0
+                while top > 0:
+                    top -= 1
+                    q = stack[top]
+                    size += 1
+                    for m in range(26):
+                        r = neighbours[q, m]
+                        if r < 0:
+                            break
+                        if ranks[r] == row and seen[r] != v:
+                            seen[r] = v
+                            stack[top] = r
+                            top += 1
+                if P[row, size - 1] == 0.0:  # a new cell: list it
+                    rows[n_cells] = row
+                    cols[n_cells] = size - 1
+                    n_cells += 1
+                P[row, size - 1] += 1.0
         cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                            row_sum, col_sum, values)
+                      row_sum, col_sum, values)
         for f in range(slots.size):
             out[f, v] = values[slots[f]]
 
