@@ -80,6 +80,16 @@ def compute(cubes, n_levels, names, **_) -> dict:
     out = np.zeros((len(names), flat.shape[0]))
     if flat.shape[0] and names:
         slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        zones.glrlm_chunk(flat, *line_tables(cubes.shape[1]), slots, zones.wanted_flags(slots),
-                     int(flat.max()), out)
+        size = cubes.shape[1]
+        zones.glrlm_chunk(flat, *line_tables(size), _direction_masks(size), slots,
+                          zones.wanted_flags(slots), int(flat.max()), out)
     return zones.as_dict(names, out)
+
+
+@lru_cache(maxsize=None)
+def _direction_masks(size: int):
+    """``zones.direction_masks`` of the 13 directions for cubes of at most 128 positions (built
+    once), else a dummy."""
+    if size ** 3 > 128:
+        return np.zeros((13, 3), np.uint64)
+    return zones.direction_masks(size, directions_13())

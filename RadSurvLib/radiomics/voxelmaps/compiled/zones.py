@@ -282,6 +282,20 @@ def bit_masks(size: int) -> np.ndarray:
     return out
 
 
+def direction_masks(size: int, directions) -> np.ndarray:
+    """uint64 (len(directions), 3): per direction d (dz, dy, dx) with a positive flat step
+    s = (dz size + dy) size + dx, the positions of a size^3 cube (size^3 <= 128) whose next
+    position along d is in the cube (lo, hi words: bit p = flat position p), and s."""
+    out = np.zeros((len(directions), 3), np.uint64)
+    for a, (dz, dy, dx) in enumerate(directions):
+        out[a, 2] = (dz * size + dy) * size + dx
+        for p in range(size ** 3):
+            z, y, x = p // (size * size) + dz, (p // size) % size + dy, p % size + dx
+            if all(0 <= c < size for c in (z, y, x)):
+                out[a, p // 64] |= np.uint64(1) << np.uint64(p % 64)
+    return out
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _dilate(lo, hi, masks, z_step):
     """The 26-neighbourhood dilation of the position set (lo, hi) within the cube: one step along
@@ -388,13 +402,20 @@ def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, out):
+def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_level, out):
     """Fill ``out`` (F, n) with the asked formulas of each kernel's GLRLM, averaged over the kept
     directions (NaN where none is kept).
+
+    Runs of cubes of at most 128 positions (kernel radius 1, 2), per direction d and gray level
+    with the position set M (128-bit sets): S = the run starts (in M, the previous position along
+    d not), T_L = the positions followed by L - 1 more of M along d (T_1 = M, T_(L+1) = M and
+    T_L one step on); the runs of length >= L are the starts in T_L. Larger cubes: each line of
+    the cube walked (``start``, ``length``).
 
     Args:
         flat: int64 (n, K) gray levels, 0 not in the kernel, positions in (z, y, x) order.
         start, length, n_lines, step: ``compiled.glrlm.line_tables`` of the cube size.
+        masks: uint64 (13, 3) from ``direction_masks`` (used when K <= 128).
         slots: int64 (F,) the ``cell_features`` slot of each output row; wanted: bool (16,).
         top_level: the largest gray level in ``flat``.
     """
@@ -405,36 +426,80 @@ def glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, ou
             size = max(size, length[a, l])
     P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
         new_scratch(k, size, top_level)
+    max_run = size
     values = np.empty(N_FORMULAS)
     mean = np.empty(slots.size)
+    level_lo = np.zeros(k, np.uint64)     # per row (level): its positions, bits 0-63 / 64-127
+    level_hi = np.zeros(k, np.uint64)
+    one, zero = np.uint64(1), np.uint64(0)
     for v in range(n):
         n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
                                              level_of_row, ranks)
         mean[:] = 0.0
         kept = 0
+        if k <= 128:
+            all_lo = all_hi = zero
+            for p in range(k):
+                if ranks[p] >= 0:
+                    if p < 64:
+                        level_lo[ranks[p]] |= one << np.uint64(p)
+                        all_lo |= one << np.uint64(p)
+                    else:
+                        level_hi[ranks[p]] |= one << np.uint64(p - 64)
+                        all_hi |= one << np.uint64(p - 64)
         for a in range(n_lines.size):
             n_cells = 0
-            several = False  # some line holds two kernel voxels (PyRadiomics' multiElement)
-            for l in range(n_lines[a]):
-                pos, end = start[a, l], length[a, l] - 1
-                run = in_line = 0
-                for t in range(end + 1):
-                    row = ranks[pos]
-                    pos += step[a]
-                    if row < 0:  # not in the kernel: ends a run, starts none
-                        continue
-                    in_line += 1
-                    run += 1
-                    if t < end and ranks[pos] == row:
-                        continue  # the run goes on
-                    if P[row, run - 1] == 0.0:  # a new cell: list it
-                        rows[n_cells] = row
-                        cols[n_cells] = run - 1
-                        n_cells += 1
-                    P[row, run - 1] += 1.0
-                    run = 0
-                if in_line > 1:
-                    several = True
+            if k <= 128:
+                s, step_lo, step_hi = masks[a, 2], masks[a, 0], masks[a, 1]
+                # PyRadiomics' multiElement: two kernel voxels on one line (usually adjacent)
+                nx_lo, nx_hi = _shift_down(all_lo, all_hi, s)
+                several = ((all_lo & nx_lo & step_lo) | (all_hi & nx_hi & step_hi)) != zero
+                if not several:  # any kernel voxel further along d than another one?
+                    later_lo, later_hi = zero, zero
+                    for _ in range(max_run - 1):
+                        later_lo, later_hi = _shift_down(all_lo | later_lo, all_hi | later_hi, s)
+                        later_lo, later_hi = later_lo & step_lo, later_hi & step_hi
+                    several = ((all_lo & later_lo) | (all_hi & later_hi)) != zero
+                for row in range(n_rows if several else 0):
+                    m_lo, m_hi = level_lo[row], level_hi[row]
+                    pv_lo, pv_hi = _shift_up(m_lo & step_lo, m_hi & step_hi, s)
+                    st_lo, st_hi = m_lo & ~pv_lo, m_hi & ~pv_hi            # run starts
+                    t_lo, t_hi = m_lo, m_hi
+                    runs = _popcount(st_lo) + _popcount(st_hi)             # runs of length >= 1
+                    for run in range(1, max_run + 1):
+                        nx_lo, nx_hi = _shift_down(t_lo, t_hi, s)
+                        t_lo, t_hi = m_lo & nx_lo & step_lo, m_hi & nx_hi & step_hi
+                        longer = _popcount(st_lo & t_lo) + _popcount(st_hi & t_hi)
+                        if runs > longer:  # runs of exactly this length
+                            rows[n_cells] = row
+                            cols[n_cells] = run - 1
+                            n_cells += 1
+                            P[row, run - 1] = np.float64(runs - longer)
+                        if longer == 0:
+                            break
+                        runs = longer
+            else:
+                several = False  # some line holds two kernel voxels (PyRadiomics' multiElement)
+                for l in range(n_lines[a]):
+                    pos, end = start[a, l], length[a, l] - 1
+                    run = in_line = 0
+                    for t in range(end + 1):
+                        row = ranks[pos]
+                        pos += step[a]
+                        if row < 0:  # not in the kernel: ends a run, starts none
+                            continue
+                        in_line += 1
+                        run += 1
+                        if t < end and ranks[pos] == row:
+                            continue  # the run goes on
+                        if P[row, run - 1] == 0.0:  # a new cell: list it
+                            rows[n_cells] = row
+                            cols[n_cells] = run - 1
+                            n_cells += 1
+                        P[row, run - 1] += 1.0
+                        run = 0
+                    if in_line > 1:
+                        several = True
             if not several:  # direction emptied by PyRadiomics: left out of the mean
                 clear_cells(P, rows, cols, n_cells)
                 continue
@@ -445,6 +510,8 @@ def glrlm_chunk(flat, start, length, n_lines, step, slots, wanted, top_level, ou
                 mean[f] += values[slots[f]]
         for f in range(slots.size):
             out[f, v] = mean[f] / kept if kept else np.nan
+        level_lo[:n_rows] = zero  # empty level sets for the next kernel
+        level_hi[:n_rows] = zero
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
