@@ -1,6 +1,6 @@
 """GLDM voxel maps, compiled (Numba) CPU path: per kernel, each kernel voxel's dependence size,
 the (gray level, dependence size) counts, the features of that matrix
-(``compiled.zones.cell_features``).
+(``compiled.zones.cell_features``); the loop is ``zones.gldm_chunk``.
 
 Same semantics as the torch path (``radiomics.families.gldm``, PyRadiomics' voxel-based GLDM with
 ``gldm_a`` 0 and distance 1): a kernel voxel's dependence size j is 1 + the number of its 26
@@ -40,6 +40,6 @@ def compute(cubes, n_levels, names, **_) -> dict:
     out = np.zeros((len(names), flat.shape[0]))
     if flat.shape[0] and names:
         slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        zones.gldm_chunk(flat, zones.neighbour_table(cubes.shape[1]), slots, zones.wanted_flags(slots),
-                    int(flat.max()), out)
+        zones.gldm_chunk(flat, zones.neighbour_table(cubes.shape[1]), slots,
+                         zones.wanted_flags(slots), int(flat.max()), out)
     return zones.as_dict(names, out)

@@ -1,6 +1,7 @@
-"""GLRLM voxel maps, compiled (Numba) CPU path: per kernel and direction, its runs walked line by
-line, the (gray level, run length) counts, the features of that matrix
-(``compiled.zones.cell_features``), averaged over the directions kept.
+"""GLRLM voxel maps, compiled (Numba) CPU path: per kernel and direction, its runs (counted on
+128-bit position sets up to kernel radius 2, walked line by line beyond), the (gray level, run
+length) counts, the features of that matrix (``compiled.zones.cell_features``), averaged over the
+directions kept; the loop is ``zones.glrlm_chunk``.
 
 Same semantics as the torch path (``radiomics.families.glrlm``, PyRadiomics' voxel-based GLRLM,
 ``weightingNorm`` None, distance 1): the 13 directions of ``kernel_cubes.directions_13``, runs of

@@ -1,5 +1,6 @@
-"""GLSZM voxel maps, compiled (Numba) CPU path: per kernel, its zones by a flood fill, their
-(gray level, zone size) counts, the features of that matrix (``compiled.zones.cell_features``).
+"""GLSZM voxel maps, compiled (Numba) CPU path: per kernel, its zones (grown as 128-bit position
+sets up to kernel radius 2, by a flood fill beyond), their (gray level, zone size) counts, the
+features of that matrix (``compiled.zones.cell_features``); the loop is ``zones.glszm_chunk``.
 
 Same semantics as the torch path (``radiomics.families.glszm``, PyRadiomics' voxel-based GLSZM):
 zones are 26-connected sets of kernel voxels of one gray level, joined only through kernel voxels

@@ -10,7 +10,12 @@ them; columns: the second index j - 1, j = zone size, run length or dependence s
 scratch array allocated once per chunk; only its non-zero cells are listed (``rows``, ``cols``,
 ``n_cells``), so a kernel costs its own number of cells, not L x Nj. ``cell_features`` reads them,
 writes the 16 formulas of ``zones`` (the ``FORMULAS`` order) and sets the cells back to 0 for the
-next kernel.
+next kernel. The loops add cells inline, not through a helper: a Numba call that takes arrays
+costs several times the addition, even inlined.
+
+Cubes of at most 128 positions (kernel radius 1 and 2) are handled as 128-bit position sets (two
+uint64 words, bit p = flat position p): a GLSZM zone grows by set dilations, GLRLM runs are counted
+per direction and gray level by shifting sets; larger cubes use a flood fill and a walk per line.
 
 Formulas (N = sum P, p_g / p_j the row / column sums, i the row's gray level, j the column + 1):
 exactly ``radiomics.families.zones``' (IBSI tags there and in each family's ``FEATURES``); the sums
@@ -27,6 +32,19 @@ from numba import njit
 from ....errors import InputError
 from ...families import zones
 from ...families.arrays import EPS
+
+
+def _jit(function):
+    """``numba.njit`` with nogil (the engine's threads run chunks side by side), error_model
+    "numpy" (no Python division checks: they made the loops several times slower) and the on-disk
+    cache, or without the cache where Numba finds no writable place for it (a read-only install
+    and no user cache directory): then it compiles on the first call of each process instead of
+    raising."""
+    try:
+        return njit(cache=True, nogil=True, error_model="numpy")(function)
+    except RuntimeError:  # Numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True, error_model="numpy")(function)
+
 
 #: The formulas of ``families.zones``, in the order of ``cell_features``' output slots.
 FORMULAS = (zones.small_j_emphasis, zones.large_j_emphasis, zones.gray_level_non_uniformity,
@@ -80,9 +98,10 @@ def check_inputs(cubes, names, features, family: str):
     shape = tuple(getattr(cubes, "shape", ()))
     if (not isinstance(cubes, np.ndarray) or cubes.dtype != np.int64 or len(shape) != 4
             or not shape[1] == shape[2] == shape[3] or shape[1] % 2 != 1):
+        got = getattr(cubes, "dtype", type(cubes))
         raise InputError(f"{family} voxel maps (compiled): cubes must be a NumPy int64 array "
-                         f"(n, D, D, D) with odd D = 2r+1 (got {getattr(cubes, 'dtype', type(cubes))}"
-                         f" {shape}). Build them with the voxel-map engine.")
+                         f"(n, D, D, D) with odd D = 2r+1 (got {got} {shape}). Build them with the "
+                         "voxel-map engine.")
     n, size = shape[0], shape[1]
     return names, np.ascontiguousarray(cubes).reshape(n, size ** 3)
 
@@ -107,7 +126,7 @@ def neighbour_table(size: int) -> np.ndarray:
     return table
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def new_scratch(k, n_cols, top_level):
     """Per-chunk scratch of one kernel's matrix, allocated once per chunk.
 
@@ -127,7 +146,7 @@ def new_scratch(k, n_cols, top_level):
             np.full(top_level + 1, -1, np.int64), np.zeros(k, np.int64))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def rank_kernel(cube, stamp, rank_of_level, stamp_of_level, level_of_row, ranks):
     """Rank the gray levels of one kernel in the order its positions meet them (the rows of its
     matrix): ranks[p] the row of position p's level, -1 where p is not in the kernel (level 0);
@@ -153,20 +172,21 @@ def rank_kernel(cube, stamp, rank_of_level, stamp_of_level, level_of_row, ranks)
     return n_rows, n_voxels
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def clear_cells(P, rows, cols, n_cells):
     """Set the listed cells of P back to 0."""
     for c in range(n_cells):
         P[rows[c], cols[c]] = 0.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def cell_features(P, rows, cols, n_cells, level_of_row, n_voxels, wanted, row_sum, col_sum, values):
+@_jit
+def cell_features(P, rows, cols, n_cells, level_of_row, n_voxels, wanted, row_sum, col_sum,
+                  values):
     """The 16 ``zones`` formulas of one count matrix, then its cells cleared.
 
     Args:
-        P: float64 (L, Nj) counts; only the ``n_cells`` cells (``rows[c]``, ``cols[c]``) are non-zero
-            (n_cells >= 1). Row r is gray level ``level_of_row[r]``, column c is j = c + 1.
+        P: float64 (L, Nj) counts; only the ``n_cells`` cells (``rows[c]``, ``cols[c]``) are
+            non-zero (n_cells >= 1). Row r is gray level ``level_of_row[r]``, column c is j = c + 1.
         n_voxels: N_p, the kernel's voxel count (the percentage's denominator).
         wanted: bool (16,): the slots to fill; the gray-level variance, j variance and entropy are
             only computed when wanted (others are cheap and always filled).
@@ -244,19 +264,19 @@ def as_dict(names, out) -> dict:
 # The families' loops (here with the helpers they call: Numba's cache of a function does not see
 # changes to another file's functions it calls).
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def _shift_up(lo, hi, s):
     """The 128-bit set (lo, hi) shifted by s (0 < s < 64) toward higher positions."""
     return lo << s, (hi << s) | (lo >> (np.uint64(64) - s))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def _shift_down(lo, hi, s):
     """The 128-bit set (lo, hi) shifted by s (0 < s < 64) toward lower positions."""
     return (lo >> s) | (hi << (np.uint64(64) - s)), hi >> s
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def _popcount(x):
     """Number of set bits of the uint64 x."""
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -296,7 +316,7 @@ def direction_masks(size: int, directions) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def _dilate(lo, hi, masks, z_step):
     """The 26-neighbourhood dilation of the position set (lo, hi) within the cube: one step along
     x, then y, then z (the 3 x 3 x 3 box is the product of three 1D steps)."""
@@ -310,7 +330,7 @@ def _dilate(lo, hi, masks, z_step):
     return (lo | up_lo | dn_lo) & masks[4, 0], (hi | up_hi | dn_hi) & masks[4, 1]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
     """Fill ``out`` (F, n) with the asked formulas of each kernel's GLSZM.
 
@@ -401,7 +421,7 @@ def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
             out[f, v] = values[slots[f]]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_level, out):
     """Fill ``out`` (F, n) with the asked formulas of each kernel's GLRLM, averaged over the kept
     directions (NaN where none is kept).
@@ -434,7 +454,7 @@ def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_le
     one, zero = np.uint64(1), np.uint64(0)
     for v in range(n):
         n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
-                                             level_of_row, ranks)
+                                       level_of_row, ranks)
         mean[:] = 0.0
         kept = 0
         if k <= 128:
@@ -504,7 +524,7 @@ def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_le
                 clear_cells(P, rows, cols, n_cells)
                 continue
             cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                                row_sum, col_sum, values)
+                          row_sum, col_sum, values)
             kept += 1
             for f in range(slots.size):
                 mean[f] += values[slots[f]]
@@ -514,7 +534,7 @@ def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_le
         level_hi[:n_rows] = zero
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
     """Fill ``out`` (F, n) with the asked formulas of each kernel's GLDM.
 
@@ -530,7 +550,7 @@ def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
     values = np.empty(N_FORMULAS)
     for v in range(n):
         n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
-                                             level_of_row, ranks)
+                                       level_of_row, ranks)
         n_cells = 0
         for p in range(k):
             row = ranks[p]
@@ -549,6 +569,6 @@ def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
                 n_cells += 1
             P[row, dependent] += 1.0
         cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                            row_sum, col_sum, values)
+                      row_sum, col_sum, values)
         for f in range(slots.size):
             out[f, v] = values[slots[f]]
