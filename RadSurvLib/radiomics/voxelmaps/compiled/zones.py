@@ -131,26 +131,35 @@ def new_scratch(k, n_cols, top_level):
     """Per-chunk scratch of one kernel's matrix, allocated once per chunk.
 
     Args:
-        k: positions per cube (D^3), a bound on the kernel's levels and cells.
+        k: positions per cube (D^3), a bound on the kernel's levels, cells and counts.
         n_cols: columns of P (largest second index).
         top_level: largest gray level in the chunk's cubes.
 
     Returns:
-        (P float64 (k, n_cols) zeros, rows int64 (k,), cols int64 (k,), row_sum float64 (k,)
-        zeros, col_sum float64 (n_cols,) zeros, level_of_row float64 (k,), rank_of_level int64
-        (top_level + 1,), stamp_of_level int64 (top_level + 1,) -1, ranks int64 (k,)): the
-        arguments of ``rank_kernel`` and ``cell_features``.
+        (P float64 (k, n_cols) zeros, rows int64 (k,), cols int64 (k,), row_sum float64 (k, 3)
+        zeros, col_sum float64 (n_cols,) zeros, level_of_row float64 (k, 3), rank_of_level int64
+        (top_level + 1,), stamp_of_level int64 (top_level + 1,) -1, ranks int64 (k,),
+        col_powers float64 (n_cols, 3) the j, j^2, 1 / j^2 of each column, log2_int float64
+        (k + 1,) log2 of the integers 0..k (log2 0 unused)): the arguments of ``rank_kernel``
+        and ``cell_features``.
     """
-    return (np.zeros((k, n_cols)), np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k),
-            np.zeros(n_cols), np.zeros(k), np.zeros(top_level + 1, np.int64),
-            np.full(top_level + 1, -1, np.int64), np.zeros(k, np.int64))
+    col_powers = np.empty((n_cols, 3))
+    for c in range(n_cols):
+        j = c + 1.0
+        col_powers[c, 0], col_powers[c, 1], col_powers[c, 2] = j, j * j, 1.0 / (j * j)
+    log2_int = np.zeros(k + 1)
+    for c in range(1, k + 1):
+        log2_int[c] = np.log2(np.float64(c))
+    return (np.zeros((k, n_cols)), np.zeros(k, np.int64), np.zeros(k, np.int64),
+            np.zeros((k, 3)), np.zeros(n_cols), np.zeros((k, 3)), np.zeros(top_level + 1, np.int64),
+            np.full(top_level + 1, -1, np.int64), np.zeros(k, np.int64), col_powers, log2_int)
 
 
 @_jit
 def rank_kernel(cube, stamp, rank_of_level, stamp_of_level, level_of_row, ranks):
     """Rank the gray levels of one kernel in the order its positions meet them (the rows of its
     matrix): ranks[p] the row of position p's level, -1 where p is not in the kernel (level 0);
-    level_of_row[row] that row's level (float). Kernel ``stamp`` (unique per kernel of a chunk)
+    level_of_row[row] that row's level i, i^2 and 1 / i^2 (float64). Kernel ``stamp`` (unique per kernel of a chunk)
     marks the entries of rank_of_level that are valid, so nothing is reset between kernels.
 
     Returns:
@@ -166,7 +175,9 @@ def rank_kernel(cube, stamp, rank_of_level, stamp_of_level, level_of_row, ranks)
         if stamp_of_level[level] != stamp:
             stamp_of_level[level] = stamp
             rank_of_level[level] = n_rows
-            level_of_row[n_rows] = level
+            i = np.float64(level)
+            level_of_row[n_rows, 0], level_of_row[n_rows, 1] = i, i * i
+            level_of_row[n_rows, 2] = 1.0 / (i * i)
             n_rows += 1
         ranks[p] = rank_of_level[level]
     return n_rows, n_voxels
@@ -180,64 +191,78 @@ def clear_cells(P, rows, cols, n_cells):
 
 
 @_jit
-def cell_features(P, rows, cols, n_cells, level_of_row, n_voxels, wanted, row_sum, col_sum,
-                  values):
+def cell_features(P, rows, cols, n_cells, level_of_row, row_sum, col_powers, col_sum, log2_int,
+                  n_voxels, wanted, values):
     """The 16 ``zones`` formulas of one count matrix, then its cells cleared.
 
     Args:
-        P: float64 (L, Nj) counts; only the ``n_cells`` cells (``rows[c]``, ``cols[c]``) are
-            non-zero (n_cells >= 1). Row r is gray level ``level_of_row[r]``, column c is j = c + 1.
+        P: float64 (L, Nj) counts (integers); only the ``n_cells`` cells (``rows[c]``,
+            ``cols[c]``) are non-zero (n_cells >= 1). Row r is gray level i = ``level_of_row[r, 0]``
+            (``[r, 1]`` i^2, ``[r, 2]`` 1 / i^2), column c is j = c + 1 (``col_powers[c]``: j,
+            j^2, 1 / j^2).
+        row_sum, col_sum: float64 (L, 3), (Nj,) zeros; left zero.
+        log2_int: log2 of the integers up to the largest count and N (``new_scratch``).
         n_voxels: N_p, the kernel's voxel count (the percentage's denominator).
         wanted: bool (16,): the slots to fill; the gray-level variance, j variance and entropy are
             only computed when wanted (others are cheap and always filled).
-        row_sum, col_sum: float64 (L,), (Nj,) zeros; left zero.
         values: float64 (16,) output, ``FORMULAS`` order.
+
+    The sums go by rows and columns (the gray-level and j emphases from the marginals, the joint
+    ones from per-row sums over j); the entropy reads log2 p = log2 count - log2 N from the table,
+    and log2(p + eps) = log2 p + eps / (p ln 2) to first order (the torch path's value to ~1e-14
+    relative).
     """
     total = 0.0
+    for c in range(n_cells):  # marginals; per row also sum_j P / j^2 and sum_j P j^2
+        r, k = rows[c], cols[c]
+        count = P[r, k]
+        total += count
+        row_sum[r, 0] += count
+        row_sum[r, 1] += count * col_powers[k, 2]
+        row_sum[r, 2] += count * col_powers[k, 1]
+        col_sum[k] += count
     s_small = s_large = s_low = s_high = 0.0
     s_small_low = s_small_high = s_large_low = s_large_high = 0.0
-    s_i = s_j = 0.0
-    for c in range(n_cells):
+    s_i = s_j = gln = jn = 0.0
+    for c in range(n_cells):  # each row and column once (at its first cell), then reset
         r, k = rows[c], cols[c]
-        count = P[r, k]
-        i = level_of_row[r]
-        j = k + 1.0
-        i2, j2 = i * i, j * j
-        total += count
-        s_small += count / j2
-        s_large += count * j2
-        s_low += count / i2
-        s_high += count * i2
-        s_small_low += count / (i2 * j2)
-        s_small_high += count * i2 / j2
-        s_large_low += count * j2 / i2
-        s_large_high += count * i2 * j2
-        s_i += count * i
-        s_j += count * j
-        row_sum[r] += count
-        col_sum[k] += count
-    gln = jn = 0.0
-    var_i = var_j = entropy = 0.0
-    mu_i, mu_j = s_i / total, s_j / total
-    for c in range(n_cells):
-        r, k = rows[c], cols[c]
-        count = P[r, k]
-        if row_sum[r] != 0.0:  # first cell of its row: the row's sum, then reset
-            gln += row_sum[r] * row_sum[r]
-            row_sum[r] = 0.0
+        if row_sum[r, 0] != 0.0:
+            n_r, small, large = row_sum[r, 0], row_sum[r, 1], row_sum[r, 2]
+            i, i2, inv_i2 = level_of_row[r, 0], level_of_row[r, 1], level_of_row[r, 2]
+            gln += n_r * n_r
+            s_i += n_r * i
+            s_low += n_r * inv_i2
+            s_high += n_r * i2
+            s_small += small
+            s_large += large
+            s_small_low += small * inv_i2
+            s_small_high += small * i2
+            s_large_low += large * inv_i2
+            s_large_high += large * i2
+            row_sum[r, 0] = row_sum[r, 1] = row_sum[r, 2] = 0.0
         if col_sum[k] != 0.0:
             jn += col_sum[k] * col_sum[k]
+            s_j += col_sum[k] * col_powers[k, 0]
             col_sum[k] = 0.0
+    var_i = var_j = entropy = 0.0
+    mu_i, mu_j = s_i / total, s_j / total
+    log2_total = log2_int[np.int64(total)]
+    for c in range(n_cells):  # the moments and the entropy when asked; cells cleared
+        r, k = rows[c], cols[c]
+        count = P[r, k]
         if wanted[_GRAY_VARIANCE]:
-            d = level_of_row[r] - mu_i
+            d = level_of_row[r, 0] - mu_i
             var_i += count * (d * d)
         if wanted[_J_VARIANCE]:
-            d = k + 1.0 - mu_j
+            d = col_powers[k, 0] - mu_j
             var_j += count * (d * d)
         if wanted[_ENTROPY]:
-            p = count / total
-            entropy -= p * np.log2(p + EPS)
+            entropy -= count * (log2_int[np.int64(count)] - log2_total)
         P[r, k] = 0.0
+    if n_cells == 1:  # p = 1: -log2(1 + eps) exactly as the torch path
+        entropy = -np.log2(1.0 + EPS)
+    else:
+        entropy = entropy / total - n_cells * (EPS / np.log(2.0))
     values[0] = s_small / total
     values[1] = s_large / total
     values[2] = gln / total
@@ -347,8 +372,8 @@ def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
         top_level: the largest gray level in ``flat``.
     """
     n, k = flat.shape
-    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
-        new_scratch(k, k, top_level)
+    (P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks,
+     col_powers, log2_int) = new_scratch(k, k, top_level)
     seen = np.full(k, -1, np.int64)       # kernel index of the last fill that reached a position
     stack = np.empty(k, np.int64)
     level_lo = np.zeros(k, np.uint64)     # per row (level): its positions, bits 0-63 / 64-127
@@ -415,8 +440,8 @@ def glszm_chunk(flat, neighbours, masks, slots, wanted, top_level, out):
                     cols[n_cells] = size - 1
                     n_cells += 1
                 P[row, size - 1] += 1.0
-        cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                      row_sum, col_sum, values)
+        cell_features(P, rows, cols, n_cells, level_of_row, row_sum, col_powers, col_sum,
+                      log2_int, float(n_voxels), wanted, values)
         for f in range(slots.size):
             out[f, v] = values[slots[f]]
 
@@ -444,8 +469,8 @@ def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_le
     for a in range(n_lines.size):
         for l in range(n_lines[a]):
             size = max(size, length[a, l])
-    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
-        new_scratch(k, size, top_level)
+    (P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks,
+     col_powers, log2_int) = new_scratch(k, size, top_level)
     max_run = size
     values = np.empty(N_FORMULAS)
     mean = np.empty(slots.size)
@@ -523,8 +548,8 @@ def glrlm_chunk(flat, start, length, n_lines, step, masks, slots, wanted, top_le
             if not several:  # direction emptied by PyRadiomics: left out of the mean
                 clear_cells(P, rows, cols, n_cells)
                 continue
-            cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                          row_sum, col_sum, values)
+            cell_features(P, rows, cols, n_cells, level_of_row, row_sum, col_powers, col_sum,
+                          log2_int, float(n_voxels), wanted, values)
             kept += 1
             for f in range(slots.size):
                 mean[f] += values[slots[f]]
@@ -545,8 +570,8 @@ def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
         top_level: the largest gray level in ``flat``.
     """
     n, k = flat.shape
-    P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks = \
-        new_scratch(k, 27, top_level)
+    (P, rows, cols, row_sum, col_sum, level_of_row, rank_of_level, stamp_of_level, ranks,
+     col_powers, log2_int) = new_scratch(k, 27, top_level)
     values = np.empty(N_FORMULAS)
     for v in range(n):
         n_rows, n_voxels = rank_kernel(flat[v], v, rank_of_level, stamp_of_level,
@@ -568,7 +593,7 @@ def gldm_chunk(flat, neighbours, slots, wanted, top_level, out):
                 cols[n_cells] = dependent
                 n_cells += 1
             P[row, dependent] += 1.0
-        cell_features(P, rows, cols, n_cells, level_of_row, float(n_voxels), wanted,
-                      row_sum, col_sum, values)
+        cell_features(P, rows, cols, n_cells, level_of_row, row_sum, col_powers, col_sum,
+                      log2_int, float(n_voxels), wanted, values)
         for f in range(slots.size):
             out[f, v] = values[slots[f]]
