@@ -189,13 +189,18 @@ def test_bad_input_and_empty_chunk():
 
 
 def test_works_where_numba_cannot_cache():
-    """No writable cache location (a read-only install): compiled without the disk cache."""
-    code = ("import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
-            "import numpy as np\n"
-            "from RadSurvLib.radiomics.voxelmaps.compiled import gldm\n"
+    """No writable cache location (a read-only install): compiled without the disk cache (the only
+    locator allowed points below /dev/null, as in test_voxelmaps_compiled_glcm)."""
+    import os
+
+    code = ("import numpy as np\n"
+            "from RadSurvLib.radiomics.voxelmaps.compiled import gldm, zones\n"
+            "assert type(zones.cell_features._cache).__name__ == 'NullCache'\n"
             "print(gldm.compute(np.full((1, 3, 3, 3), 2), 2, ['SmallDependenceEmphasis'])"
             "['SmallDependenceEmphasis'][0])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator",
+               NUMBA_CACHE_DIR="/dev/null/no-cache", PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     j = np.array([8] * 8 + [12] * 12 + [18] * 6 + [27], np.float64)

@@ -27,23 +27,17 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from ....errors import InputError
 from ...families import zones
 from ...families.arrays import EPS
+from ...numba_jit import jit
 
 
 def _jit(function):
-    """``numba.njit`` with nogil (the engine's threads run chunks side by side), error_model
-    "numpy" (no Python division checks: they made the loops several times slower) and the on-disk
-    cache, or without the cache where Numba finds no writable place for it (a read-only install
-    and no user cache directory): then it compiles on the first call of each process instead of
-    raising."""
-    try:
-        return njit(cache=True, nogil=True, error_model="numpy")(function)
-    except RuntimeError:  # Numba: "cannot cache function ...: no locator available"
-        return njit(nogil=True, error_model="numpy")(function)
+    """``numba_jit.jit`` with error_model "numpy": Numba's default Python error model checks every
+    division for zero, which made these loops up to 1.8 times slower."""
+    return jit(function, error_model="numpy")
 
 
 #: The formulas of ``families.zones``, in the order of ``cell_features``' output slots.
