@@ -8,9 +8,13 @@ import there, so the loops are then compiled at each process's first call instea
 from __future__ import annotations
 
 
-def jit(function):
-    """``function`` compiled by ``numba.njit(nogil=True, cache=True)``, or without the cache where
-    none can be written.
+def jit(function, **options):
+    """``function`` compiled by ``numba.njit(nogil=True, cache=True, **options)``, or without the
+    cache where none can be written.
+
+    Args:
+        options: further ``numba.njit`` options, e.g. ``error_model="numpy"`` (no Python checks of
+            divisions by zero: loops that divide per element run several times faster).
 
     Raises:
         ImportError: Numba is not installed (callers that have a NumPy fallback check first).
@@ -18,6 +22,6 @@ def jit(function):
     from numba import njit
 
     try:
-        return njit(cache=True, nogil=True)(function)
+        return njit(cache=True, nogil=True, **options)(function)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(nogil=True)(function)
+        return njit(nogil=True, **options)(function)

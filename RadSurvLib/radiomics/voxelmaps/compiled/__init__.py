@@ -19,7 +19,13 @@ import importlib
 import importlib.util
 
 #: family -> (module of this package, its compute function); a family absent here uses torch.
-_COMPILED = {"glcm": ("glcm", "compute"), "ngtdm": ("ngtdm", "compute")}
+_COMPILED = {
+    "glcm": ("glcm", "compute"),
+    "ngtdm": ("ngtdm", "compute"),
+    "glszm": ("glszm", "compute"),
+    "glrlm": ("glrlm", "compute"),
+    "gldm": ("gldm", "compute"),
+}
 
 
 def compiled_family(family: str):
