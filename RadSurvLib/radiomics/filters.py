@@ -41,8 +41,8 @@ def log_images(image, sigmas):
     """Laplacian of Gaussian images (PyRadiomics ``LoG``): SimpleITK's recursive-Gaussian LoG with
     scale normalisation, per sigma (mm); a sigma whose kernel (ceil(sigma / spacing) + 1 voxels) does
     not fit in the image, and an image under 4 voxels along an axis, give no image (as PyRadiomics).
-    A float32 image (RadSurv's resampled CT) is filtered by ``recursive_gaussian`` (the same values,
-    bit for bit, in less time), another pixel type by SimpleITK.
+    Filtered by ``recursive_gaussian`` (the same values as SimpleITK, bit for bit, in less time);
+    by SimpleITK where Numba is missing.
 
     Yields:
         (name, float64 array (z, y, x)).
@@ -55,8 +55,8 @@ def log_images(image, sigmas):
     spacing = np.array(image.GetSpacing())
     if size.min() < 4:
         return
-    compiled = COMPILED and image.GetPixelID() == sitk.sitkFloat32
-    values = sitk.GetArrayViewFromImage(image) if compiled else None
+    values = sitk.GetArrayViewFromImage(image)
+    compiled = COMPILED and values.ndim == 3 and values.dtype.kind in "iuf" and values.itemsize <= 8  # scalar images
     for sigma in sigmas:
         if np.all(size >= np.ceil(sigma / spacing) + 1):
             name = f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D"

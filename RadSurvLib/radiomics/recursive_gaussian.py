@@ -24,8 +24,8 @@ Definitions:
 
 The order of the passes, the float32 images between them and the operation order inside a pass are
 those of the SimpleITK build RadSurv pins: the values then equal SimpleITK's bit for bit (tested on
-PAT1's crops, sigma 1-5 mm, and on an anisotropic grid). That holds for float32 input images
-(RadSurv's 1 mm resampled CT); other pixel types go to SimpleITK (``filters.log_images``).
+PAT1's crops, sigma 1-5 mm, normalised or not, on an anisotropic grid, and for float32, float64 and
+int16 images: every pass reads a voxel as float64 and writes a float32 image, as SimpleITK's).
 """
 
 from __future__ import annotations
@@ -198,28 +198,31 @@ def _pass(x, axis: int, c, out) -> None:
 
 
 def laplacian_of_gaussian(values, spacing_zyx, sigma_mm: float):
-    """SimpleITK's ``LaplacianRecursiveGaussian(image, sigma, normalizeAcrossScale=True)`` of a
-    float32 image, computed here (module docstring).
+    """SimpleITK's ``LaplacianRecursiveGaussian(image, sigma, normalizeAcrossScale=True)`` of an
+    image, computed here (module docstring).
 
     Args:
-        values: float32 array (z, y, x), each axis at least 4 voxels long; spacing_zyx: voxel
-            spacing (mm) in the same axis order; sigma_mm: sigma (mm, > 0).
+        values: real array (z, y, x) (float32, float64 or integer: HU, or normalised values), each
+            axis at least 4 voxels long; spacing_zyx: voxel spacing (mm) in the same axis order;
+            sigma_mm: sigma (mm, > 0).
 
     Returns:
-        float32 array (z, y, x).
+        float32 array (z, y, x) (SimpleITK's LoG is float32 whatever the input type).
 
     Raises:
-        ValueError: values not float32 or 3D, an axis under 4 voxels, sigma or a spacing not > 0.
+        ValueError: values not a 3D real array, an axis under 4 voxels, sigma or a spacing not > 0.
 
     Source: PyRadiomics ``imageoperations.getLoGImage``; IBSI 2 "Laplacian of Gaussian" filter.
     """
-    values = np.ascontiguousarray(values)
-    if values.dtype != np.float32 or values.ndim != 3 or min(values.shape) < 4:
-        raise ValueError(f"a 3D float32 array with every axis >= 4 voxels is needed, not {values.dtype} {values.shape}")
+    values = np.asarray(values)
+    if values.ndim != 3 or min(values.shape) < 4 or not (values.dtype.kind in "iuf" and values.itemsize <= 8):
+        raise ValueError(f"a 3D real array with every axis >= 4 voxels is needed, not {values.dtype} {values.shape}")
+    # The passes read each voxel as float64, as ITK does: float32 is read as it is, any other type exactly.
+    values = np.ascontiguousarray(values, dtype=values.dtype if values.dtype == np.float32 else np.float64)
     if not sigma_mm > 0 or min(spacing_zyx) <= 0:
         raise ValueError(f"sigma ({sigma_mm}) and spacing ({spacing_zyx}) must be > 0")
     total = np.zeros(values.shape, np.float32)
-    first, second = np.empty_like(values), np.empty_like(values)
+    first, second = np.empty(values.shape, np.float32), np.empty(values.shape, np.float32)
     for axis in (2, 1, 0):  # x, y, z: the derivative axis of each term
         _pass(values, axis, coefficients(sigma_mm, spacing_zyx[axis], 2), first)
         source, target = first, second
