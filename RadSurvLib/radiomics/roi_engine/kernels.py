@@ -4,7 +4,8 @@ Numba is installed (a default dependency); the families' NumPy ``roi_matrix``
 tests. Same inputs and outputs as ``roi_matrix`` (``neighbours.RoiNeighbours``): ``flat`` is the
 padded rank array raveled (uint8, or uint16 past 255 gray levels: ``narrow``; 0 outside the ROI),
 ``idx`` the flat indices of the ROI voxels, ascending (raster order), offsets are flat offsets.
-``nogil`` so that the engine's threads run ROIs side by side.
+``nogil`` so that the engine's threads run ROIs side by side. The counts come out as float64 (exact
+integers: below 2^53), the type the features take, with no copy.
 
 Why they are fast (the matrices are integer counts, identical to the NumPy ones): the ranks are
 bytes, so a ring's padded box stays in the CPU caches; the runs are counted without a branch per
@@ -48,8 +49,8 @@ def _neighbour_counts(flat, idx, offsets, angle_offsets, n_levels, level_values)
     (n_levels,) in one pass over the 26 neighbours (``offsets``) of every ROI voxel. ``level_values``
     (n_levels + 1,): 0 then the gray level of each rank."""
     n_angles = angle_offsets.size
-    glcm = np.zeros((n_levels + 1, n_levels + 1, n_angles), dtype=np.int64)  # row / column 0: outside
-    gldm = np.zeros((n_levels, 27), dtype=np.int64)
+    glcm = np.zeros((n_levels + 1, n_levels + 1, n_angles), dtype=np.float64)  # row / column 0: outside
+    gldm = np.zeros((n_levels, 27), dtype=np.float64)
     n_i = np.zeros(n_levels, dtype=np.float64)
     s_i = np.zeros(n_levels, dtype=np.float64)
     for k in range(idx.size):
@@ -64,8 +65,8 @@ def _neighbour_counts(flat, idx, offsets, angle_offsets, n_levels, level_values)
             total += level_values[other]  # + 0.0 outside: the same sum
             dependent += other == level  # equal rank implies in the ROI
         for a in range(n_angles):
-            glcm[level, flat[v + angle_offsets[a]], a] += 1
-        gldm[level - 1, dependent] += 1
+            glcm[level, flat[v + angle_offsets[a]], a] += 1.0
+        gldm[level - 1, dependent] += 1.0
         n_i[level - 1] += 1.0
         if count > 0:
             s_i[level - 1] += abs(level_values[level] - total / count)
@@ -77,7 +78,7 @@ def _run_lengths(flat, idx, angle_offsets, n_levels, max_run):
     order a voxel's predecessor along the angle comes first: its run length so far is 1 + that of the
     predecessor when of the same rank; a run is counted at its last voxel."""
     n_angles = angle_offsets.size
-    per_angle = np.zeros((n_angles, n_levels, max_run), dtype=np.int64)
+    per_angle = np.zeros((n_angles, n_levels, max_run), dtype=np.float64)
     length = np.empty(flat.size, dtype=np.int32)  # read only where written earlier in the pass
     for a in range(n_angles):
         step = angle_offsets[a]
@@ -87,8 +88,8 @@ def _run_lengths(flat, idx, angle_offsets, n_levels, max_run):
             level = flat[v]
             run = 1 + (flat[v - step] == level) * length[v - step]
             length[v] = run
-            counts[level - 1, run - 1] += flat[v + step] != level
-    out = np.empty((n_levels, max_run, n_angles), dtype=np.int64)
+            counts[level - 1, run - 1] += 1.0 if flat[v + step] != level else 0.0
+    out = np.empty((n_levels, max_run, n_angles), dtype=np.float64)
     for a in range(n_angles):
         for i in range(n_levels):
             for j in range(max_run):
@@ -148,11 +149,11 @@ def _zones(flat, idx, anchors, plans, plan_sizes, n_levels):
         size[r] = s
         if s > largest:
             largest = s
-    out = np.zeros((n_levels, largest), dtype=np.int64)
+    out = np.zeros((n_levels, largest), dtype=np.float64)
     for k in range(n):
         v = idx[k]
         if parent[v] == v:
-            out[flat[v] - 1, size[v] - 1] += 1
+            out[flat[v] - 1, size[v] - 1] += 1.0
     return out
 
 

@@ -179,15 +179,15 @@ def compute(roi: RoiNeighbours, n_levels: int, gray_levels: np.ndarray, families
         level_values = np.concatenate([[0.0], gray_levels.astype(np.float64)])
         counts, dependence, n_i, s_i = kernels.neighbour_counts(
             flat, roi.idx, roi.all_offsets, roi.angle_offsets, n_levels, level_values)
-        out["glcm"] = counts[None].astype(np.float64)
-        out["gldm"] = dependence[None].astype(np.float64)
+        out["glcm"] = counts[None]
+        out["gldm"] = dependence[None]
         table = np.stack([n_i, s_i, gray_levels.astype(np.float64)], axis=1)
         out["ngtdm"] = table[n_i > 0][None]
     if "glrlm" in families:
-        out["glrlm"] = kernels.run_lengths(flat, roi.idx, roi.angle_offsets, n_levels, max_run)[None].astype(np.float64)
+        out["glrlm"] = kernels.run_lengths(flat, roi.idx, roi.angle_offsets, n_levels, max_run)[None]
     if "glszm" in families:
         anchors, plans, plan_sizes = roi.zone_plan()
-        out["glszm"] = kernels.zones(flat, roi.idx, anchors, plans, plan_sizes, n_levels)[None].astype(np.float64)
+        out["glszm"] = kernels.zones(flat, roi.idx, anchors, plans, plan_sizes, n_levels)[None]
     return {family: out[family] for family in families}
 
 
