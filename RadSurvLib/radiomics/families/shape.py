@@ -210,7 +210,110 @@ def _extremes(points: np.ndarray) -> np.ndarray:
 
 def diameters(padded: np.ndarray, spacing) -> tuple:
     """(slice, column, row, 3D) maximum diameters in mm, as ``_cshape``: largest distance between
-    vertices with the same z, the same y, the same x, and any vertices."""
+    vertices with the same z, the same y, the same x, and any vertices.
+
+    With Numba (a default dependency) the per-plane maxima and the 3D maximum over the hull's
+    vertices run compiled (``_compiled_diameters``); ``_diameters_numpy`` otherwise (the reference of
+    the tests): same squared distances, summed in the same order.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is not None:
+        return _compiled_diameters(padded, spacing)
+    return _diameters_numpy(padded, spacing)
+
+
+def _plane_order(vertices: np.ndarray, axis: int) -> tuple:
+    """(plane, u, v): the vertices' coordinate along ``axis`` and the two others (in z, y, x order),
+    sorted by plane, then u, then v (float64, C-contiguous)."""
+    import numpy as np
+
+    other = [a for a in range(3) if a != axis]
+    plane, u, v = vertices[:, axis], vertices[:, other[0]], vertices[:, other[1]]
+    order = np.lexsort((v, u, plane))
+    return (np.ascontiguousarray(plane[order]), np.ascontiguousarray(u[order]),
+            np.ascontiguousarray(v[order]))
+
+
+def _compiled_diameters(padded: np.ndarray, spacing) -> tuple:
+    """``diameters`` with the compiled loops (``_plane_maxima``, ``_max_squared_distance``)."""
+    import numpy as np
+
+    vertices = mesh_vertices(padded, spacing)
+    result = [np.sqrt(_plane_maxima(*_plane_order(vertices, axis))) for axis in range(3)]
+    if len(vertices) < 2:
+        return tuple(result) + (0.0,)
+    result.append(np.sqrt(_max_squared_distance(np.ascontiguousarray(_extremes(vertices)))))
+    return tuple(result)
+
+
+def _plane_maxima_py(plane, u, v):
+    """Largest squared in-plane distance (u then v terms summed) between vertices of one plane;
+    ``plane``, ``u``, ``v`` (n,) sorted by plane, u, v (``_plane_order``). Only the two ends of each
+    (plane, u) line can be a plane's hull vertex; the planes are visited by the diagonal of their
+    bounding box, largest first, and the visit stops at a diagonal not longer than the best
+    distance found (no pair of that plane can be farther apart)."""
+    n = plane.size
+    ends = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        first = i == 0 or plane[i] != plane[i - 1] or u[i] != u[i - 1]
+        last = i == n - 1 or plane[i] != plane[i + 1] or u[i] != u[i + 1]
+        if first or last:
+            ends[m] = i
+            m += 1
+    starts = np.empty(m + 1, dtype=np.int64)
+    g = 0
+    for k in range(m):
+        if k == 0 or plane[ends[k]] != plane[ends[k - 1]]:
+            starts[g] = k
+            g += 1
+    starts[g] = m
+    reach = np.empty(g, dtype=np.float64)
+    for p in range(g):
+        u_lo = u_hi = u[ends[starts[p]]]
+        v_lo = v_hi = v[ends[starts[p]]]
+        for k in range(starts[p], starts[p + 1]):
+            i = ends[k]
+            u_lo = min(u_lo, u[i])
+            u_hi = max(u_hi, u[i])
+            v_lo = min(v_lo, v[i])
+            v_hi = max(v_hi, v[i])
+        reach[p] = (u_hi - u_lo) ** 2 + (v_hi - v_lo) ** 2
+    best = 0.0
+    for p in np.argsort(-reach):
+        if reach[p] <= best:
+            break
+        for a in range(starts[p], starts[p + 1]):
+            i = ends[a]
+            for b in range(a + 1, starts[p + 1]):
+                j = ends[b]
+                du = u[i] - u[j]
+                dv = v[i] - v[j]
+                d = du * du + dv * dv
+                if d > best:
+                    best = d
+    return best
+
+
+def _max_squared_distance_py(points):
+    """Largest squared distance between two rows of ``points`` (n, d) float64, the d terms summed in
+    column order (as ``_cshape``); 0 for fewer than 2 rows."""
+    n, dims = points.shape
+    best = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = 0.0
+            for k in range(dims):
+                t = points[i, k] - points[j, k]
+                d += t * t
+            if d > best:
+                best = d
+    return best
+
+
+def _diameters_numpy(padded: np.ndarray, spacing) -> tuple:
+    """``diameters`` in NumPy (no Numba)."""
     import numpy as np
 
     vertices = mesh_vertices(padded, spacing)
@@ -384,3 +487,25 @@ def features(mask_box, spacing_zyx, names) -> dict:
     """
     area, volume, diameters = mesh_coefficients(mask_box, spacing_zyx)
     return evaluate(FEATURE_FUNCTIONS, Shape(mask_box, spacing_zyx, area, volume, diameters), names)
+
+
+@lru_cache(maxsize=1)
+def _numba_loops() -> tuple:
+    """(``_plane_maxima_py``, ``_max_squared_distance_py``) compiled with Numba, on first use (this
+    module imports neither NumPy nor Numba at import: see ``arrays``)."""
+    import numpy
+
+    from ..numba_jit import jit
+
+    globals()["np"] = numpy  # the loops' global NumPy, resolved when Numba compiles them
+    return jit(_plane_maxima_py), jit(_max_squared_distance_py)
+
+
+def _plane_maxima(plane, u, v) -> float:
+    """``_plane_maxima_py`` compiled."""
+    return _numba_loops()[0](plane, u, v)
+
+
+def _max_squared_distance(points) -> float:
+    """``_max_squared_distance_py`` compiled."""
+    return _numba_loops()[1](points)

@@ -116,6 +116,13 @@ class _Roi:
         box = self._slices(self.lo, self.hi)
         self.box_mask = mask[box]
         self.shape_mask = shape_mask[box]
+        # The same for every image: where the ROI's voxels are in the box and in the padded box
+        # (raster order, ascending), and how many.
+        box_shape = np.array(self.box_mask.shape)
+        self.padded_shape = tuple(int(s) for s in box_shape + 2)
+        self.padded_idx = np.flatnonzero(np.pad(self.box_mask, 1))
+        self.n_voxels = self.padded_idx.size
+        self._gather = {}
 
     @staticmethod
     def _slices(lo, hi):
@@ -125,6 +132,19 @@ class _Roi:
         """The ROI's bounding box out of ``array`` whose [0, 0, 0] is at ``origin`` (z, y, x)."""
         origin = np.asarray(origin)
         return array[self._slices(self.lo - origin, self.hi - origin)]
+
+    def values_in(self, array: np.ndarray, origin) -> np.ndarray:
+        """The ROI's voxel values (1D, raster order: as ``box_of(array, origin)[box_mask]``) out of
+        the C-contiguous ``array`` whose [0, 0, 0] is at ``origin`` (z, y, x): one gather by flat
+        indices, computed once per array shape and origin."""
+        key = (tuple(int(o) for o in origin), array.shape)
+        index = self._gather.get(key)
+        if index is None:
+            shift = self.lo - np.asarray(origin) - 1  # padded box -> array
+            coords = np.unravel_index(self.padded_idx, self.padded_shape)
+            index = np.ravel_multi_index(tuple(c + int(d) for c, d in zip(coords, shift)), array.shape)
+            self._gather[key] = index
+        return array.reshape(-1)[index]
 
 
 def _check_grid(image, mask, name: str, settings: dict) -> None:
@@ -208,16 +228,19 @@ def _go_on(stop) -> None:
 
 
 def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled: dict,
-                       spacing_xyz, stop=None) -> dict:
+                       spacing_xyz, stop=None, values: np.ndarray = None) -> dict:
     """Features of one ROI on one (filtered) image: {family: {name: value}} for the enabled
     non-shape families (``enabled``: family -> feature names in order). ``values_box``: float64
-    (z, y, x), the ROI's bounding box of the image; ``spacing_xyz`` in mm.
+    (z, y, x), the ROI's bounding box of the image; ``spacing_xyz`` in mm. ``values``: the ROI's
+    voxel values (``values_box[roi.box_mask]``, float64) when the caller has them (then
+    ``values_box`` may be None).
 
     Raises:
         Stopped: ``stop`` (a ``threading.Event``) was set (Ctrl-C: the run ends without waiting).
     """
-    mask = roi.box_mask
-    values = values_box[mask].astype(np.float64)
+    if values is None:
+        values = values_box[roi.box_mask]
+    values = values.astype(np.float64, copy=False)
     levels = bin_levels(values, kwargs.get("binWidth") or 25, kwargs.get("binCount"))
     gray_levels = np.flatnonzero(np.bincount(levels))  # np.unique, without a sort
     out = {}
@@ -228,14 +251,18 @@ def roi_image_features(values_box: np.ndarray, roi: _Roi, kwargs: dict, enabled:
     texture = [f for f in enabled if f not in ("shape", "firstorder")]
     if not texture:
         return out
-    rank = np.zeros(int(gray_levels.max()) + 1, dtype=np.int32)
-    rank[gray_levels] = np.arange(1, len(gray_levels) + 1, dtype=np.int32)
-    box = np.zeros(mask.shape, dtype=np.int32)
-    box[mask] = rank[levels]
-    padded = np.pad(box, 1)
+    from . import kernels
+
+    n_levels = len(gray_levels)
+    # ranks as bytes where they fit (the compiled loops' type; NumPy's ``roi_matrix`` widens them)
+    dtype = np.int32 if not kernels.AVAILABLE or n_levels > 65535 else np.uint8 if n_levels <= 255 else np.uint16
+    rank = np.zeros(int(gray_levels.max()) + 1, dtype=dtype)
+    rank[gray_levels] = np.arange(1, n_levels + 1)
+    padded = np.zeros(roi.padded_shape, dtype=dtype)
+    padded.reshape(-1)[roi.padded_idx] = rank[levels]
     plane_axis = int(kwargs.get("force2Ddimension") or 0) if kwargs.get("force2D") else None
-    nbrs = neighbours.RoiNeighbours(padded, mask.shape, plane_axis)
-    found = neighbours.compute(nbrs, len(gray_levels), gray_levels, texture, int(mask.sum()), max(mask.shape))
+    nbrs = neighbours.RoiNeighbours(padded, roi.box_mask.shape, plane_axis, idx=roi.padded_idx)
+    found = neighbours.compute(nbrs, n_levels, gray_levels, texture, roi.n_voxels, max(roi.box_mask.shape))
     for family in texture:
         _go_on(stop)
         if family == "ngtdm":
@@ -353,6 +380,8 @@ def extract(image, masks: dict, extractor, progress=None, workers: int = None) -
 
     def one(roi, values, lo, args):
         try:
+            if values.flags.c_contiguous:
+                return roi_image_features(None, roi, args, enabled, spacing_xyz, stop, roi.values_in(values, lo))
             return roi_image_features(roi.box_of(values, lo), roi, args, enabled, spacing_xyz, stop)
         except InputError as exc:
             return exc
