@@ -158,7 +158,8 @@ def check_gtv_components(mask, what: str = "gtv") -> list[Component]:
 
     Args:
         mask: SimpleITK GTV mask (non-zero = GTV), already checked by ``preprocessing.validate_inputs``.
-        what: the input's name in messages (``"gtv"``: each front end names it in its own terms).
+        what: the input's name in messages (``"gtv"``; ``"rtstruct"`` or ``"seg"`` for a GTV read
+            from DICOM with its CT: the file the user gave; each front end names it in its own terms).
 
     Returns:
         list of ``Component``, largest first.
@@ -171,25 +172,6 @@ def check_gtv_components(mask, what: str = "gtv") -> list[Component]:
     Warns:
         GTVComponentsWarning: more than one component (each listed); they are scored as one GTV.
     """
-    parts = refuse_stray_parts(mask, what)
-    if len(parts) > 1:
-        warnings.warn(f"GTV: the mask has {len(parts)} separate parts ({CONNECTIVITY}-connected components), scored "
-                      f"together as one GTV: {_listed(parts)}. If every part is tumour (e.g. a primary and a node), "
-                      "nothing to do; if not, remove the others (3D Slicer: Segment Editor, Islands effect; a mask "
-                      "file: edit the mask) and score again.", GTVComponentsWarning, stacklevel=2)
-    return parts
-
-
-def refuse_stray_parts(mask, what: str = "gtv") -> list[Component]:
-    """The refusal half of ``check_gtv_components`` (no warning): the GTV's components, largest first.
-
-    Args:
-        mask: SimpleITK GTV mask (non-zero = GTV). what: the input's name in messages (``"gtv"``,
-            ``"rtstruct"`` or ``"seg"`` for a GTV read from DICOM: the file the user gave).
-
-    Raises:
-        InputError (``OptionError`` on a front-end parameter): as ``check_gtv_components``.
-    """
     parts = gtv_components(mask)
     stray = [p for p in parts if p.is_stray()]
     if stray and len(parts) > 1:
@@ -200,6 +182,11 @@ def refuse_stray_parts(mask, what: str = "gtv") -> list[Component]:
                                 "and score again: in 3D Slicer, Segment Editor, Islands effect, \"Remove small "
                                 f"islands\" with a minimum size of {largest + 1} voxels; in a mask file, set those "
                                 "voxels to 0; in an RTSTRUCT, delete the stray contour.")
+    if len(parts) > 1:
+        warnings.warn(f"GTV: the mask has {len(parts)} separate parts ({CONNECTIVITY}-connected components), scored "
+                      f"together as one GTV: {_listed(parts)}. If every part is tumour (e.g. a primary and a node), "
+                      "nothing to do; if not, remove the others (3D Slicer: Segment Editor, Islands effect; a mask "
+                      "file: edit the mask) and score again.", GTVComponentsWarning, stacklevel=2)
     return parts
 
 

@@ -316,7 +316,8 @@ def _validated_case(ct, gtv, options: ScoreOptions) -> _Case:
     ct_image, ct_info = _load(ct, "ct")
     gtv_image, gtv_info = _load(gtv, "gtv", _mask_reader(options.gtv_label))
     validate_inputs(ct_image, gtv_image, "ct", "gtv")
-    components = check_gtv_components(gtv_image)  # on the user's grid: voxel indices as the user stored it
+    # on the user's grid (voxel indices as the user stored it), named as the user gave the GTV
+    components = check_gtv_components(gtv_image, getattr(ct, "gtv_input", "") or "gtv")
     lung_image = _load_lung_mask(options.lung_mask, ct_image)
     ct_geometry, ct_image, gtv_image, lung_image = _canonical(ct_image, gtv_image, lung_image)
     _check_inner_rim(options.inner_rim_mm, gtv_image, "CT's grid")

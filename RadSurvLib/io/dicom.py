@@ -52,6 +52,9 @@ class CTSeries:
         series_uid: SeriesInstanceUID; frame_of_reference_uid: FrameOfReferenceUID.
         sop_instance_uids: SOPInstanceUID of each slice, in slice order.
         patient_id: PatientID of the series ("" when absent).
+        gtv_input: the input the GTV was read from with the series (``"rtstruct"`` or ``"seg"``, set
+            by ``load_dicom_case``; "" when the GTV is a separate mask file): the name the pipeline's
+            messages about the GTV (e.g. stray paint) give it.
     """
 
     image: object
@@ -61,6 +64,7 @@ class CTSeries:
     frame_of_reference_uid: str
     sop_instance_uids: list = field(default_factory=list)
     patient_id: str = ""
+    gtv_input: str = ""
 
     def provenance(self) -> dict:
         """The series as ``result.json["case"]["ct"]`` records it: its folder, UIDs and slice count
@@ -521,23 +525,20 @@ def load_dicom_case(ct_folder, rtstruct=None, seg=None, roi: str | None = None):
         (ct image in HU, GTV uint8 mask on the CT grid, CTSeries).
 
     Raises:
-        InputError: both or neither of rtstruct / seg, no ``roi`` for an RTSTRUCT, any error of
-            ``read_ct_series``, ``rasterise_rtstruct``, ``read_seg_segment``, or stray paint in the GTV
-            (``gtv_components.refuse_stray_parts``, named as the RTSTRUCT or SEG).
+        InputError: both or neither of rtstruct / seg, no ``roi`` for an RTSTRUCT, or any error of
+            ``read_ct_series``, ``rasterise_rtstruct``, ``read_seg_segment``.
     """
     if (rtstruct is None) == (seg is None):
         raise input_error("ct", "a DICOM CT needs its GTV as [[rtstruct]] (with [[roi]]) or as [[seg]]: one of them.")
     if rtstruct is not None and not roi:
         names = ", ".join(repr(n) for n in rtstruct_roi_names(rtstruct))
         raise input_error("roi", f"name the GTV's ROI of {Path(rtstruct).name}; its ROIs are: {names}.")
-    from ..gtv_components import refuse_stray_parts
-
     ct = read_ct_series(ct_folder)
     if rtstruct is not None:
         gtv = rasterise_rtstruct(rtstruct, ct, roi)
     else:
         gtv = read_seg_segment(seg, ct, roi)
-    refuse_stray_parts(gtv, "rtstruct" if rtstruct is not None else "seg")  # named as the user gave the GTV
+    ct.gtv_input = "rtstruct" if rtstruct is not None else "seg"  # what later messages about the GTV name
     return ct.image, gtv, ct
 
 

@@ -428,13 +428,14 @@ def _rtstruct_with_a_stray_contour(tmp_path: Path) -> Path:
     return path
 
 
-def test_stray_contour_of_an_rtstruct_is_refused_naming_the_rtstruct(tmp_path, captured_score_case):
-    """A DICOM user gave --rtstruct and --roi, not --gtv: the refusal names what they gave."""
+def test_stray_contour_of_an_rtstruct_is_refused_naming_the_rtstruct(tmp_path):
+    """A DICOM user gave --rtstruct and --roi, not --gtv: the refusal (validate stage) names what they gave."""
     status, out, err = _cli(["score", "--ct", SERIES, "--rtstruct", _rtstruct_with_a_stray_contour(tmp_path),
-                             "--roi", "GTV-1", "--out", tmp_path / "o"])
-    assert status == 2 and not captured_score_case, err  # refused while reading the DICOM inputs
+                             "--roi", "GTV-1", "--out", tmp_path / "o", *QUICK])
+    assert status == 2 and "resample" not in out, (out, err)  # refused before any later stage
     assert err.strip().startswith("radsurv: error: --rtstruct: the GTV has 2 separate parts"), err
     assert "in an RTSTRUCT, delete the stray contour" in err and "--gtv" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_voxelmaps_command_warns_of_two_lesions_in_its_own_words(tmp_path, two_lesions):
