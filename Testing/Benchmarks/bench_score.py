@@ -161,17 +161,15 @@ def stage_part(out_root: str) -> dict:
     return totals
 
 
-def _warm_up():
-    """Load (or compile, on the first run after installing) the engine's Numba loops, and import
-    scipy.spatial, outside the timings."""
+def _warm_up(ct, masks):
+    """Load (or compile, on the first run after installing) every Numba loop of RadSurv's engine (texture
+    matrices, shape diameters, LoG) and import scipy.spatial outside the timings: one untimed RadSurv
+    extraction of the same input."""
     import scipy.spatial  # noqa: F401
 
-    from RadSurvLib.radiomics.roi_engine import kernels, neighbours
+    from RadSurvLib.radiomics import roi
 
-    if kernels.AVAILABLE:
-        levels = np.pad(np.ones((3, 3, 3), dtype=np.int32), 1)
-        roi = neighbours.RoiNeighbours(levels, (3, 3, 3))
-        neighbours.compute(roi, 1, np.array([1]), ("glcm", "glrlm", "glszm", "gldm", "ngtdm"), 27, 3)
+    roi.extract_features(ct, masks, roi.make_extractor(), engine="radsurv")
 
 
 def main(argv=None):
@@ -182,7 +180,7 @@ def main(argv=None):
                         help="also time radsurv score's stages on PAT1 and lung1_001 (stage_part)")
     args = parser.parse_args(argv)
     ct, masks = pat1_inputs()
-    _warm_up()
+    _warm_up(ct, masks)
     print(f"PAT1 1 mm: CT {ct.GetSize()}, ROIs {list(masks)}; load average {os.getloadavg()}")
     families = [] if args.families == "all" else args.families.split(",")
     for family in families + ["all"]:
