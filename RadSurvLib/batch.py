@@ -426,7 +426,8 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
         and ``rows`` (the last row per case, after this call).
 
     Raises:
-        InputError: bad ``cases`` (see ``read_cases``), options, scheduler or run settings; a
+        InputError: bad ``cases`` (see ``read_cases``), options, scheduler or run settings (with
+            ``options.dicom_out``, a case whose CT is not a DICOM series folder); a
             model bundle that fails its checksum; a CUDA device on this computer without one (cases
             scored here); ``on_changed="refuse"`` with changed cases. OptionError (``out_dir``):
             another cohort run holds ``output_dir``, or it holds files RadSurv did not write
@@ -441,6 +442,7 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
     if not isinstance(options, ScoreOptions):
         raise InputError(f"options: expected a RadSurvLib.options.ScoreOptions, got {type(options).__name__}.")
     _case_options(options, Path("."), False)  # a bad scene file name fails before any case
+    _refuse_dicom_out_without_series(cohort, options)
     _check_run_settings(threads_per_case, retries, timeout_per_case_s, on_changed)
     spec = SchedulerSpec.parse(scheduler, threads_per_case)
     key = _run_key(options)
@@ -455,6 +457,24 @@ def process_cohort(cases, output_dir, scorer=None, options=None, resume=True, pr
         _check_cohort_folder(output_dir, options.overwrite, cases)
         return _run_cohort(cohort, output_dir, scorer, options, resume, progress, spec, key, on_changed,
                            threads_per_case, retries, timeout_per_case_s, on_dashboard)
+
+
+def _refuse_dicom_out_without_series(cohort, options) -> None:
+    """With ``dicom_out``, every case's CT must be a DICOM series folder (its objects reference the
+    study): cases with a CT file are refused before any case runs, up to five named.
+
+    Raises:
+        OptionError (``dicom_out``).
+    """
+    from .errors import OptionError
+
+    files = [case.case_id for case in cohort if not Path(case.ct).is_dir()]
+    if options.dicom_out and files:
+        more = f" and {len(files) - 5} more" if len(files) > 5 else ""
+        raise OptionError("dicom_out", f"{len(files)} case(s) have their CT as a file (NIfTI / NRRD), not as a DICOM "
+                                       f"series folder, so there is no study to reference: {', '.join(files[:5])}{more}. "
+                                       "Give those CTs as their DICOM series folders (with [[rtstruct]] or [[seg]]), "
+                                       "score them in another cohort without DICOM outputs, or leave DICOM outputs off.")
 
 
 def _check_cohort_folder(output_dir: Path, overwrite: bool, cases) -> None:

@@ -350,6 +350,21 @@ def test_a_nifti_ct_with_dicom_out_is_refused_before_anything_is_written(tmp_pat
     assert "--rtstruct" in err[0] and not (tmp_path / "a").exists()
 
 
+def test_a_batch_with_nifti_cts_and_dicom_out_is_refused_up_front(tmp_path, capsys):
+    """A cohort with --dicom-out whose cases have CT files: one sentence naming them, before any
+    case runs and before the output folder is made."""
+    from RadSurvLib.cli import main
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"case_id,ct,gtv,rtstruct,roi\nnifti,{PAT1_CT},{PAT1_GTV},,\n"
+                     f"dicom,{PAT1_DICOM_CT},,{PAT1_RTSTRUCT},GTV-1\n")
+    status = main(["batch", "--cases", str(cases), "--out", str(tmp_path / "cohort"), "--dicom-out"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith("radsurv: error: --dicom-out: 1 case(s) have their CT as a file") and ": nifti." in err[0]
+    assert "--rtstruct" in err[0] and not (tmp_path / "cohort").exists()
+
+
 def test_an_image_in_memory_with_dicom_out_is_refused(tmp_path, pat1_images):
     from RadSurvLib.errors import OptionError
     from RadSurvLib.options import ScoreOptions
