@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PAT1_CT, PAT1_GTV, InProcessWorkerRunner
+from conftest import PAT1_CT, PAT1_GTV, REPO, InProcessWorkerRunner
+
+#: PAT1 as a DICOM series and its RTSTRUCT: a cohort case that every option fits (DICOM outputs too).
+PAT1_DICOM = REPO / "RadSurvLib" / "resources" / "PAT1" / "dicom"
+PAT1_CASE = {"case_id": "PAT1", "ct": str(PAT1_DICOM / "image"),
+             "rtstruct": str(PAT1_DICOM / "mask" / "DCM_RS_00060.dcm"), "roi": "GTV-1"}
 
 from RadSurvLib import options as opts
 from RadSurvLib.errors import FRONT_END_NAMES, FRONT_ENDS, InputError, OptionError, translate
@@ -228,7 +233,7 @@ def test_radsurv_batch_passes_every_option(captured_score_case, every_option, tm
     from RadSurvLib.cli import main
 
     cases = tmp_path / "cases.csv"
-    cases.write_text(f"case_id,ct,gtv\nPAT1,{PAT1_CT},{PAT1_GTV}\n")
+    cases.write_text("case_id,ct,rtstruct,roi\n" + ",".join(PAT1_CASE[k] for k in ("case_id", "ct", "rtstruct", "roi")))
     batch_options = every_option.replace(scene_path="scene.mrb")
     assert main(["batch", "--cases", str(cases), "--out", str(tmp_path / "cohort"), *cli_flags(batch_options)]) == 1
     (call,) = captured_score_case
@@ -242,16 +247,14 @@ def test_process_cohort_passes_every_option(captured_score_case, every_option, t
 
     events = []
     cohort_options = every_option.replace(scene_path="scene.mrb", overwrite=False)
-    summary = process_cohort([("PAT1", str(PAT1_CT), str(PAT1_GTV))], tmp_path / "cohort", options=cohort_options,
-                             progress=events.append)
+    summary = process_cohort([PAT1_CASE], tmp_path / "cohort", options=cohort_options, progress=events.append)
     assert summary["failed"] == ["PAT1"] and "stopped after the options" in summary["rows"]["PAT1"]["error"]
     (call,) = captured_score_case
     out_dir = tmp_path / "cohort" / "cases" / "PAT1"
     assert call["options"] == expected_case_options(cohort_options, out_dir)  # overwrite False: resume
     assert [(e.stage, e.case_id, e.fraction, e.done) for e in events] == [("started", "PAT1", 0.0, False),
                                                                          ("failed", "PAT1", 1.0, True)]
-    again = process_cohort([("PAT1", str(PAT1_CT), str(PAT1_GTV))], tmp_path / "cohort", options=cohort_options,
-                           resume=False)
+    again = process_cohort([PAT1_CASE], tmp_path / "cohort", options=cohort_options, resume=False)
     assert again["failed"] == ["PAT1"]
     assert captured_score_case[-1]["options"].overwrite is True  # no resume: the case is scored afresh
 

@@ -11,7 +11,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="needs the slicer-core wheel (pip install slicer-core)")
 
 from conftest import PAT1_CT, PAT1_GTV, InProcessWorkerRunner  # noqa: E402
-from test_options import every_option, files  # noqa: E402,F401  (fixtures)
+from test_options import PAT1_CASE, every_option, files  # noqa: E402,F401  (fixtures)
 from test_slicer_task import fake_worker, make_case_scene, scene_state  # noqa: E402,F401  (fake_worker: fixture)
 
 from RadSurvLib.errors import InputError  # noqa: E402
@@ -78,7 +78,7 @@ def test_process_passes_every_option_to_score_case(captured_score_case, every_op
 def test_process_cohort_passes_every_option_to_score_case(captured_score_case, every_option, tmp_path):
     logic = sl.ScoringLogic(runner=InProcessWorkerRunner())
     options = every_option.replace(scene_path="scene.mrb", overwrite=False)
-    summary = logic.processCohort([("PAT1", str(PAT1_CT), str(PAT1_GTV))], tmp_path / "cohort", options=options,
+    summary = logic.processCohort([PAT1_CASE], tmp_path / "cohort", options=options,  # DICOM: every option fits
                                   pythonCommand=["python"])
     assert summary["failed"] == ["PAT1"] and "stopped after the options" in summary["rows"]["PAT1"]["error"]
     (call,) = captured_score_case
