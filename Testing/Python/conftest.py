@@ -180,3 +180,22 @@ def stored(image, order=(0, 1, 2), flips=(False, False, False)):
     result.SetDirection(np.stack(columns, axis=1).ravel().tolist())
     result.SetOrigin(origin.tolist())
     return result
+
+
+@pytest.fixture(scope="session")
+def pat1_roi_slab():
+    """PAT1's CT (float64 HU, (z, y, x)) and its GTV + 3 mm ring on 4 central slices (bool, same
+    shape): real kernels for the voxel-map tests, small enough for the torch reference."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from RadSurvLib.rings import make_rings
+
+    gtv = sitk.ReadImage(str(PAT1_GTV)) != 0
+    labelmap, _ = make_rings(gtv, (3.0,), warn=False)
+    roi = sitk.GetArrayFromImage(labelmap) != 0
+    zs = np.nonzero(roi.any((1, 2)))[0]
+    z0 = zs[len(zs) // 2 - 2]
+    roi[:z0] = False
+    roi[z0 + 4:] = False
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(PAT1_CT))).astype(np.float64), roi

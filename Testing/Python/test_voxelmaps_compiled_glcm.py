@@ -27,27 +27,11 @@ from RadSurvLib.radiomics.families import ngtdm as torch_ngtdm  # noqa: E402
 from RadSurvLib.radiomics.voxelmaps import compiled, engine  # noqa: E402
 from RadSurvLib.radiomics.voxelmaps.compiled import glcm as compiled_glcm  # noqa: E402
 from RadSurvLib.radiomics.voxelmaps.compiled import ngtdm as compiled_ngtdm  # noqa: E402
-from RadSurvLib.rings import make_rings  # noqa: E402
 
-from conftest import PAT1_CT, PAT1_GTV  # noqa: E402
 
 #: ROI voxels sampled per (radius, masked) case: enough for every kind of kernel of the ring and
 #: GTV edge, small enough for the torch reference to take about a second.
 SAMPLE = 1500
-
-
-@pytest.fixture(scope="module")
-def pat1_roi():
-    """(CT HU, ROI) numpy (z, y, x): PAT1's GTV + 3 mm ring, its 4 central ROI slices."""
-    ct = sitk.ReadImage(str(PAT1_CT))
-    gtv = sitk.Cast(sitk.ReadImage(str(PAT1_GTV)) != 0, sitk.sitkUInt8)
-    labels, _ = make_rings(gtv, (3.0,), warn=False)
-    roi = sitk.GetArrayFromImage(labels) != 0
-    zs = np.nonzero(roi.any((1, 2)))[0]
-    z0 = zs[len(zs) // 2 - 2]
-    roi[:z0] = False
-    roi[z0 + 4:] = False
-    return sitk.GetArrayFromImage(ct).astype(np.float64), roi
 
 
 def kernel_cubes(image, roi, r: int, masked: bool, sample: int = SAMPLE):
@@ -87,8 +71,8 @@ def test_glcm_is_registered_with_every_feature_but_mcc():
 
 @pytest.mark.parametrize("r", [1, 2])
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
-def test_glcm_equals_torch_on_pat1_kernels(pat1_roi, r, masked):
-    cubes, n_levels, present = kernel_cubes(*pat1_roi, r, masked)
+def test_glcm_equals_torch_on_pat1_kernels(pat1_roi_slab, r, masked):
+    cubes, n_levels, present = kernel_cubes(*pat1_roi_slab, r, masked)
     names = list(compiled_glcm.NAMES)
     fast = compiled_glcm.compute(cubes, n_levels, names, directions_present=present)
     reference = torch_glcm.compute(torch.from_numpy(cubes), n_levels, names,
@@ -98,8 +82,8 @@ def test_glcm_equals_torch_on_pat1_kernels(pat1_roi, r, masked):
     assert np.nanmax(fast["Contrast"]) > 1.0 and np.nanmax(fast["JointEntropy"]) > 2.0
 
 
-def test_glcm_asked_subset_in_any_order_equals_the_full_run(pat1_roi):
-    cubes, n_levels, present = kernel_cubes(*pat1_roi, 1, True, sample=300)
+def test_glcm_asked_subset_in_any_order_equals_the_full_run(pat1_roi_slab):
+    cubes, n_levels, present = kernel_cubes(*pat1_roi_slab, 1, True, sample=300)
     full = compiled_glcm.compute(cubes, n_levels, list(compiled_glcm.NAMES), directions_present=present)
     subset = ["SumEntropy", "Contrast", "Imc2", "JointAverage"]
     part = compiled_glcm.compute(cubes, n_levels, subset, directions_present=present)
@@ -143,10 +127,10 @@ def test_glcm_awkward_kernels_equal_torch_and_known_values():
     assert compiled_glcm.compute(line, 3, ["JointAverage"], directions_present=x_only)["JointAverage"][0] == 2
 
 
-def test_glcm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
+def test_glcm_through_the_engine_uses_the_compiled_path(pat1_roi_slab, monkeypatch):
     """The engine runs the compiled path on CPU for GLCM (MCC, not compiled, with torch) and gives
     the torch path's maps."""
-    image, roi = pat1_roi
+    image, roi = pat1_roi_slab
     zs = np.nonzero(roi.any((1, 2)))[0]
     small = roi.copy()
     small[zs[1]:] = False  # one slice: a quick engine run
@@ -169,8 +153,8 @@ def test_ngtdm_is_registered_with_every_feature():
 
 @pytest.mark.parametrize("r", [1, 2])
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
-def test_ngtdm_equals_torch_on_pat1_kernels(pat1_roi, r, masked):
-    cubes, n_levels, _ = kernel_cubes(*pat1_roi, r, masked)
+def test_ngtdm_equals_torch_on_pat1_kernels(pat1_roi_slab, r, masked):
+    cubes, n_levels, _ = kernel_cubes(*pat1_roi_slab, r, masked)
     names = list(compiled_ngtdm.NAMES)
     fast = compiled_ngtdm.compute(cubes, n_levels, names)
     assert_same(fast, torch_ngtdm.compute(torch.from_numpy(cubes), n_levels, names), names)
@@ -198,8 +182,8 @@ def test_ngtdm_awkward_kernels_equal_torch_and_known_values():
     assert f["Contrast"][0] == pytest.approx((1 / 9) * (4 + 16 + 4) * 2 / 6 * 4 / 3)
 
 
-def test_ngtdm_through_the_engine_uses_the_compiled_path(pat1_roi, monkeypatch):
-    image, roi = pat1_roi
+def test_ngtdm_through_the_engine_uses_the_compiled_path(pat1_roi_slab, monkeypatch):
+    image, roi = pat1_roi_slab
     zs = np.nonzero(roi.any((1, 2)))[0]
     small = roi.copy()
     small[zs[1]:] = False

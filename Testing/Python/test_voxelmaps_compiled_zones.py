@@ -23,7 +23,7 @@ sitk = pytest.importorskip("SimpleITK")
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")
 
-from conftest import PAT1_CT, PAT1_GTV, REPO  # noqa: E402
+from conftest import REPO  # noqa: E402
 
 from RadSurvLib.errors import InputError  # noqa: E402
 from RadSurvLib.radiomics.families import gldm, glrlm, glszm  # noqa: E402
@@ -57,22 +57,6 @@ def assert_same(family: str, cubes: np.ndarray, n_levels: int) -> dict:
     return ours
 
 
-@pytest.fixture(scope="module")
-def pat1_roi():
-    """PAT1's CT (float64 HU, (z, y, x)) and its GTV + 3 mm ring on 4 central slices (bool)."""
-    from RadSurvLib.rings import make_rings
-
-    ct = sitk.ReadImage(str(PAT1_CT))
-    gtv = sitk.ReadImage(str(PAT1_GTV)) != 0
-    labelmap, _ = make_rings(gtv, (3.0,), warn=False)
-    roi = sitk.GetArrayFromImage(labelmap) != 0
-    zs = np.nonzero(roi.any((1, 2)))[0]
-    z0 = zs[len(zs) // 2 - 2]
-    roi[:z0] = False
-    roi[z0 + 4:] = False
-    return sitk.GetArrayFromImage(ct).astype(np.float64), roi
-
-
 def engine_cubes(image, roi, r: int, masked: bool):
     """Cubes of (a sample of at most MAX_KERNELS) ROI voxels as the engine builds them: the ROI box
     grown by r, gray levels (bin width 25 HU) over the support, padded by r with 0; n_levels."""
@@ -91,8 +75,8 @@ def engine_cubes(image, roi, r: int, masked: bool):
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
 @pytest.mark.parametrize("r", [1, 2])
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_pat1_gtv_and_ring_equal_torch(pat1_roi, family, r, masked):
-    cubes, n_levels = engine_cubes(*pat1_roi, r, masked)
+def test_pat1_gtv_and_ring_equal_torch(pat1_roi_slab, family, r, masked):
+    cubes, n_levels = engine_cubes(*pat1_roi_slab, r, masked)
     assert len(cubes) > 1000 and (cubes[:, r, r, r] > 0).all()
     if masked:  # the sample holds kernels cut by the ROI's border (GTV + ring edge, slab faces)
         assert (cubes == 0).any((1, 2, 3)).mean() > 0.2

@@ -10,8 +10,6 @@ kernel voxels. Every kernel holds its centre, so no feature is NaN.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...families import gldm as reference
 from . import zones
 
@@ -23,10 +21,8 @@ def compute(cubes, n_levels, names, **_) -> dict:
     """GLDM features of each kernel (PyRadiomics voxel-based semantics, as ``families.gldm``).
 
     Args:
-        cubes: numpy int64 (n, D, D, D), D = 2r+1, axis order (z, y, x): gray level 1..n_levels of
-            each kernel voxel, 0 where the voxel is not in the kernel; the centre is >= 1.
-        n_levels: Ng, the highest gray level of the ROI (no GLDM feature depends on it).
-        names: feature names from ``NAMES`` (PyRadiomics names without "gldm_").
+        cubes: numpy int64 (n, D, D, D), the kernels (layout: ``radiomics.families``).
+        n_levels: Ng (no GLDM feature depends on it). names: from ``NAMES``.
         **_: the engine's other settings, unused.
 
     Returns:
@@ -34,12 +30,9 @@ def compute(cubes, n_levels, names, **_) -> dict:
         variance, neighbours (squared) for the dependence ones, unitless otherwise; never NaN.
 
     Raises:
-        InputError: an unknown name, or cubes not an int64 (n, D, D, D) array with odd D.
+        InputError: as ``zones.check_inputs``.
     """
-    names, flat = zones.check_inputs(cubes, names, NAMES, "GLDM")
-    out = np.zeros((len(names), flat.shape[0]))
-    if flat.shape[0] and names:
-        slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        zones.gldm_chunk(flat, zones.neighbour_table(cubes.shape[1]), slots,
-                         zones.wanted_flags(slots), int(flat.max()), out)
-    return zones.as_dict(names, out)
+    def loop(flat, size, slots, wanted, max_level, out):
+        zones.gldm_chunk(flat, zones.neighbour_table(size), slots, wanted, max_level, out)
+
+    return zones.run_family(cubes, names, NAMES, "GLDM", reference.FEATURE_FUNCTIONS, loop)

@@ -64,10 +64,8 @@ def compute(cubes, n_levels, names, **_) -> dict:
     per direction, then the mean over the directions kept.
 
     Args:
-        cubes: numpy int64 (n, D, D, D), D = 2r+1, axis order (z, y, x): gray level 1..n_levels of
-            each kernel voxel, 0 where the voxel is not in the kernel; the centre is >= 1.
-        n_levels: Ng, the highest gray level of the ROI (no GLRLM feature depends on it).
-        names: feature names from ``NAMES`` (PyRadiomics names without "glrlm_").
+        cubes: numpy int64 (n, D, D, D), the kernels (layout: ``radiomics.families``).
+        n_levels: Ng (no GLRLM feature depends on it). names: from ``NAMES``.
         **_: the engine's other settings (``distances`` is always [1]), unused.
 
     Returns:
@@ -75,16 +73,12 @@ def compute(cubes, n_levels, names, **_) -> dict:
         kept (a one-voxel kernel).
 
     Raises:
-        InputError: an unknown name, or cubes not an int64 (n, D, D, D) array with odd D.
+        InputError: as ``zones.check_inputs``.
     """
-    names, flat = zones.check_inputs(cubes, names, NAMES, "GLRLM")
-    out = np.zeros((len(names), flat.shape[0]))
-    if flat.shape[0] and names:
-        slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        size = cubes.shape[1]
-        zones.glrlm_chunk(flat, *line_tables(size), _direction_masks(size), slots,
-                          zones.wanted_flags(slots), int(flat.max()), out)
-    return zones.as_dict(names, out)
+    def loop(flat, size, slots, wanted, max_level, out):
+        zones.glrlm_chunk(flat, *line_tables(size), _direction_masks(size), slots, wanted, max_level, out)
+
+    return zones.run_family(cubes, names, NAMES, "GLRLM", reference.FEATURE_FUNCTIONS, loop)
 
 
 @lru_cache(maxsize=None)

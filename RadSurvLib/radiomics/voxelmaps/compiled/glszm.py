@@ -25,26 +25,20 @@ def compute(cubes, n_levels, names, **_) -> dict:
     """GLSZM features of each kernel (PyRadiomics voxel-based semantics, as ``families.glszm``).
 
     Args:
-        cubes: numpy int64 (n, D, D, D), D = 2r+1, axis order (z, y, x): gray level 1..n_levels of
-            each kernel voxel, 0 where the voxel is not in the kernel; the centre is >= 1.
-        n_levels: Ng, the highest gray level of the ROI (no GLSZM feature depends on it).
-        names: feature names from ``NAMES`` (PyRadiomics names without "glszm_").
+        cubes: numpy int64 (n, D, D, D), the kernels (layout: ``radiomics.families``).
+        n_levels: Ng (no GLSZM feature depends on it). names: from ``NAMES``.
         **_: the engine's other settings, unused.
 
     Returns:
         {name: numpy float64 (n,)}; units as ``families.glszm.compute``; never NaN.
 
     Raises:
-        InputError: an unknown name, or cubes not an int64 (n, D, D, D) array with odd D.
+        InputError: as ``zones.check_inputs``.
     """
-    names, flat = zones.check_inputs(cubes, names, NAMES, "GLSZM")
-    out = np.zeros((len(names), flat.shape[0]))
-    if flat.shape[0] and names:
-        slots = zones.formula_slots(reference.FEATURE_FUNCTIONS, names)
-        size = cubes.shape[1]
-        zones.glszm_chunk(flat, zones.neighbour_table(size), _bit_masks(size), slots,
-                          zones.wanted_flags(slots), int(flat.max()), out)
-    return zones.as_dict(names, out)
+    def loop(flat, size, slots, wanted, max_level, out):
+        zones.glszm_chunk(flat, zones.neighbour_table(size), _bit_masks(size), slots, wanted, max_level, out)
+
+    return zones.run_family(cubes, names, NAMES, "GLSZM", reference.FEATURE_FUNCTIONS, loop)
 
 
 @lru_cache(maxsize=None)

@@ -280,6 +280,30 @@ def as_dict(names, out) -> dict:
     return {name: out[f] for f, name in enumerate(names)}
 
 
+def run_family(cubes, names, features, family: str, feature_functions: dict, loop) -> dict:
+    """The ``compute`` of a compiled zone family: checks the inputs, runs its chunk loop, returns
+    the named rows.
+
+    Args:
+        cubes, names: as the family's ``compute`` (numpy int64 (n, D, D, D); feature names).
+        features: the family's ``NAMES``; family: its name in messages ("GLSZM", ...).
+        feature_functions: the torch path's ``FEATURE_FUNCTIONS`` (they map names to formula slots).
+        loop: ``loop(flat, D, slots, wanted, max_level, out)`` fills ``out`` (len(names), n).
+
+    Returns:
+        {name: numpy float64 (n,)}.
+
+    Raises:
+        InputError: as ``check_inputs``.
+    """
+    names, flat = check_inputs(cubes, names, features, family)
+    out = np.zeros((len(names), flat.shape[0]))
+    if flat.shape[0] and names:
+        slots = formula_slots(feature_functions, names)
+        loop(flat, cubes.shape[1], slots, wanted_flags(slots), int(flat.max()), out)
+    return as_dict(names, out)
+
+
 # The families' loops (here with the helpers they call: Numba's cache of a function does not see
 # changes to another file's functions it calls).
 
